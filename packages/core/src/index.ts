@@ -1,0 +1,5 @@
+// @vistune/core public API. tfjs-core is re-exported so every vistune package shares one engine instance.
+export * as tf from '@tensorflow/tfjs-core';
+export * from './ops/index.js';
+export * from './nn/module.js';
+export type * from './llm/types.js';
