@@ -3,3 +3,4 @@ export * as tf from '@tensorflow/tfjs-core';
 export * from './ops/index.js';
 export * from './nn/module.js';
 export type * from './llm/types.js';
+export * from './multimodal/index.js';

@@ -1,0 +1,2 @@
+// Multimodal composition: contracts, feature selection, the splice and the model.
+export type * from './types.js';
