@@ -1,6 +1,7 @@
 // @vistune/core public API. tfjs-core is re-exported so every vistune package shares one engine instance.
 export * as tf from '@tensorflow/tfjs-core';
 export * from './ops/index.js';
+export * from './backend/index.js';
 export * from './nn/module.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';
