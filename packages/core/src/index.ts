@@ -2,6 +2,6 @@
 export * as tf from '@tensorflow/tfjs-core';
 export * from './ops/index.js';
 export * from './backend/index.js';
-export * from './nn/module.js';
+export * from './nn/index.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';

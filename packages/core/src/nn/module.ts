@@ -17,6 +17,24 @@ let parameterCounter = 0;
 export class Module {
   private readonly ownParams = new Map<string, tf.Variable>();
   private readonly children = new Map<string, Module>();
+  // Modules start in eval mode, as HF from_pretrained leaves them; a trainer calls train().
+  private isTraining = false;
+
+  /** Whether dropout-like layers are active. */
+  get training(): boolean {
+    return this.isTraining;
+  }
+
+  /** Sets training mode on this module and every descendant; returns this. */
+  train(mode = true): this {
+    this.isTraining = mode;
+    for (const c of this.children.values()) c.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
 
   /** Registers a parameter; the tensor is wrapped in a variable that this module owns. */
   protected param<R extends tf.Rank>(name: string, init: tf.Tensor<R>, trainable = true): tf.Variable<R> {
