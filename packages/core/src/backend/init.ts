@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo, BackendName, BackendProvider, BackendStatus } from './types.js';
 import { PROVIDERS, providersFor, type ProviderSpec } from './providers.js';
+import { registerAllGradients } from './gradients.js';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 export const BACKEND_ENV_VAR = 'VISTUNE_BACKEND';
@@ -57,6 +58,7 @@ async function select(request: BackendName | 'auto'): Promise<BackendInfo> {
  */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
   if (opts.quiet ?? true) tf.enableProdMode(); // in tfjs-core 4.22 PROD only gates log.warn/log.log, no checks
+  await registerAllGradients();
   const request = requestedBackend(opts);
   if (pending) await pending.catch(() => undefined);
   if (current && (request === 'auto' || current.name === request)) {
