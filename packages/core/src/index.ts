@@ -5,3 +5,4 @@ export * from './backend/index.js';
 export * from './nn/index.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';
+export * from './io/index.js';
