@@ -1,0 +1,239 @@
+// LLaMA-family decoder (LLaMA, Qwen2, Mistral), the same maths and parameter names as transformers'
+// LlamaForCausalLM: token embedding → N × [RMSNorm → GQA attention with RoPE → residual, RMSNorm → SwiGLU MLP
+// → residual] → RMSNorm → lm_head.
+import * as tf from '@tensorflow/tfjs-core';
+import { Embedding } from '../nn/embedding.js';
+import { Initializer } from '../nn/init.js';
+import { Linear } from '../nn/linear.js';
+import { Module } from '../nn/module.js';
+import { RMSNorm } from '../nn/norm.js';
+import { attention, linear, silu } from '../ops/index.js';
+import type { LlamaConfig } from './config.js';
+import { LlamaKVCache } from './kv-cache.js';
+import { applyRotary, RotaryEmbedding, type RotaryAngles } from './rope.js';
+import type { CausalLM, DecoderInputs, DecoderOutputs, KVCache } from './types.js';
+
+/** What every layer of one forward shares. */
+interface LayerContext {
+  angles: RotaryAngles;
+  /** [B, S] 1 = attend, 0 = padding; absent when nothing is padded. */
+  keyMask?: tf.Tensor2D;
+  cache?: LlamaKVCache;
+  /** Positions already in the cache (the query offset for the causal mask). */
+  pastLength: number;
+}
+
+/** HF ModuleList: children named 0..n-1. */
+class ModuleList<M extends Module> extends Module {
+  constructor(readonly items: M[]) {
+    super();
+    items.forEach((m, i) => this.module(i, m));
+  }
+}
+
+/** [B, T, heads·D] → [B, heads, T, D]. */
+function splitHeads(x: tf.Tensor, heads: number, headDim: number): tf.Tensor4D {
+  const [B, T] = x.shape;
+  return tf.transpose(tf.reshape(x, [B, T, heads, headDim]), [0, 2, 1, 3]);
+}
+
+/** [B, heads, T, D] → [B, T, heads·D]. */
+function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
+  const [B, H, T, D] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
+}
+
+export class LlamaAttention extends Module {
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly oProj: Linear;
+
+  constructor(
+    private readonly c: LlamaConfig,
+    readonly layerIndex: number,
+    init: Initializer,
+  ) {
+    super();
+    const qDim = c.numAttentionHeads * c.headDim;
+    const kvDim = c.numKeyValueHeads * c.headDim;
+    this.qProj = this.module('q_proj', new Linear(c.hiddenSize, qDim, { init, bias: c.qkvBias }));
+    this.kProj = this.module('k_proj', new Linear(c.hiddenSize, kvDim, { init, bias: c.qkvBias }));
+    this.vProj = this.module('v_proj', new Linear(c.hiddenSize, kvDim, { init, bias: c.qkvBias }));
+    this.oProj = this.module('o_proj', new Linear(qDim, c.hiddenSize, { init, bias: c.oProjBias }));
+  }
+
+  forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
+    const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: D } = this.c;
+    const T = x.shape[1];
+    const q = applyRotary(splitHeads(this.qProj.forward(x), H, D), ctx.angles);
+    let k = applyRotary(splitHeads(this.kProj.forward(x), Hkv, D), ctx.angles);
+    let v = splitHeads(this.vProj.forward(x), Hkv, D);
+    if (ctx.cache) ({ keys: k, values: v } = ctx.cache.append(this.layerIndex, k, v));
+    // A single new query sits after every cached key: the causal mask is a no-op then.
+    const y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask: ctx.keyMask });
+    return this.oProj.forward(mergeHeads(y)) as tf.Tensor3D;
+  }
+}
+
+/** SwiGLU: down(silu(gate(x)) · up(x)). */
+export class LlamaMLP extends Module {
+  readonly gateProj: Linear;
+  readonly upProj: Linear;
+  readonly downProj: Linear;
+
+  constructor(c: LlamaConfig, init: Initializer) {
+    super();
+    this.gateProj = this.module('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }));
+    this.upProj = this.module('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }));
+    this.downProj = this.module('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { init, bias: c.mlpBias }));
+  }
+
+  forward(x: tf.Tensor3D): tf.Tensor3D {
+    return this.downProj.forward(tf.mul(silu(this.gateProj.forward(x)), this.upProj.forward(x))) as tf.Tensor3D;
+  }
+}
+
+export class LlamaDecoderLayer extends Module {
+  readonly inputLayernorm: RMSNorm;
+  readonly selfAttn: LlamaAttention;
+  readonly postAttentionLayernorm: RMSNorm;
+  readonly mlp: LlamaMLP;
+
+  constructor(c: LlamaConfig, layerIndex: number, init: Initializer) {
+    super();
+    this.selfAttn = this.module('self_attn', new LlamaAttention(c, layerIndex, init));
+    this.mlp = this.module('mlp', new LlamaMLP(c, init));
+    this.inputLayernorm = this.module('input_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+    this.postAttentionLayernorm = this.module('post_attention_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+  }
+
+  forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
+    const h = tf.add(x, this.selfAttn.forward(this.inputLayernorm.forward(x) as tf.Tensor3D, ctx)) as tf.Tensor3D;
+    return tf.add(h, this.mlp.forward(this.postAttentionLayernorm.forward(h) as tf.Tensor3D));
+  }
+}
+
+/** HF LlamaModel: the decoder without its output head. */
+export class LlamaModel extends Module {
+  readonly embedTokens: Embedding;
+  readonly layers: LlamaDecoderLayer[];
+  readonly norm: RMSNorm;
+
+  constructor(c: LlamaConfig, init: Initializer) {
+    super();
+    const padRow = c.padTokenId !== null && c.padTokenId < c.vocabSize ? c.padTokenId : undefined;
+    this.embedTokens = this.module('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, { init, paddingIdx: padRow }));
+    const layers = Array.from({ length: c.numHiddenLayers }, (_, i) => new LlamaDecoderLayer(c, i, init));
+    this.layers = this.module('layers', new ModuleList(layers)).items;
+    this.norm = this.module('norm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+  }
+}
+
+export interface LlamaInitOptions {
+  /** Seed of the random init (HF: weights ~ N(0, initializer_range²), biases 0, norms 1). Default 0. */
+  seed?: number;
+  /** false: all-zero weights, for a model whose weights are loaded right after (skips the sampling). */
+  random?: boolean;
+}
+
+/** HF LlamaForCausalLM (also Qwen2ForCausalLM / MistralForCausalLM) with HF parameter names. */
+export class LlamaForCausalLM extends Module implements CausalLM {
+  readonly model: LlamaModel;
+  /** lm_head; absent when tied to embed_tokens. */
+  readonly head: Linear | undefined;
+  private readonly rope: RotaryEmbedding;
+
+  constructor(
+    readonly config: LlamaConfig,
+    opts: LlamaInitOptions = {},
+  ) {
+    super();
+    const init = new Initializer({ seed: opts.seed ?? 0, std: config.initializerRange, random: opts.random ?? true });
+    this.model = this.module('model', new LlamaModel(config, init));
+    this.head = config.tieWordEmbeddings
+      ? undefined
+      : this.module('lm_head', new Linear(config.hiddenSize, config.vocabSize, { init, bias: false }));
+    this.rope = new RotaryEmbedding(config.headDim, config.ropeTheta, config.maxPositionEmbeddings, config.maxPositionsFrom);
+  }
+
+  get vocabSize(): number {
+    return this.config.vocabSize;
+  }
+  get hiddenSize(): number {
+    return this.config.hiddenSize;
+  }
+  get maxPositions(): number {
+    return this.config.maxPositionEmbeddings;
+  }
+
+  embed(ids: tf.Tensor2D): tf.Tensor3D {
+    return this.model.embedTokens.forward(ids) as tf.Tensor3D;
+  }
+
+  createCache(batch: number): LlamaKVCache {
+    return new LlamaKVCache(batch, this.config.numHiddenLayers);
+  }
+
+  forward(inputs: DecoderInputs): DecoderOutputs {
+    const { inputsEmbeds, attentionMask, positionIds } = inputs;
+    const cache = this.checkCache(inputs.cache);
+    const [B, T, hidden] = inputsEmbeds.shape;
+    if (hidden !== this.config.hiddenSize) {
+      throw new Error(`LlamaForCausalLM.forward: inputsEmbeds is [${inputsEmbeds.shape}], expected hidden size ${this.config.hiddenSize}`);
+    }
+    const pastLength = cache?.length ?? 0;
+    const total = pastLength + T;
+    if (attentionMask && (attentionMask.shape[0] !== B || attentionMask.shape[1] !== total)) {
+      throw new Error(
+        `LlamaForCausalLM.forward: attentionMask is [${attentionMask.shape}], expected [${B}, ${total}] (cached ${pastLength} + new ${T})`,
+      );
+    }
+    if (positionIds && (positionIds.shape[0] !== B || positionIds.shape[1] !== T)) {
+      throw new Error(`LlamaForCausalLM.forward: positionIds is [${positionIds.shape}], expected [${B}, ${T}]`);
+    }
+    const hiddenStates = tf.tidy(() => {
+      const angles = positionIds ? this.rope.gather(positionIds, maxPosition(positionIds) + 1) : this.rope.range(pastLength, T);
+      const ctx: LayerContext = { angles, keyMask: attentionMask, cache, pastLength };
+      let h = inputsEmbeds;
+      for (const layer of this.model.layers) h = layer.forward(h, ctx);
+      return this.model.norm.forward(h) as tf.Tensor3D;
+    });
+    cache?.advance(T);
+    return { hidden: hiddenStates };
+  }
+
+  lmHead(hidden: tf.Tensor3D): tf.Tensor3D {
+    const weight = this.head ? this.head.weight : this.model.embedTokens.weight;
+    return linear(hidden, weight) as tf.Tensor3D;
+  }
+
+  /** Convenience: ids [B, T] → logits [B, T, vocab] (no cache, no padding). */
+  logits(ids: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => this.lmHead(this.forward({ inputsEmbeds: this.embed(ids) }).hidden));
+  }
+
+  private checkCache(cache: KVCache | undefined): LlamaKVCache | undefined {
+    if (cache === undefined) return undefined;
+    if (!(cache instanceof LlamaKVCache)) {
+      throw new Error('LlamaForCausalLM.forward: cache must come from this model\'s createCache()');
+    }
+    if (cache.numLayers !== this.config.numHiddenLayers) {
+      throw new Error(`LlamaForCausalLM.forward: cache has ${cache.numLayers} layers, the model ${this.config.numHiddenLayers}`);
+    }
+    return cache;
+  }
+
+  override dispose(): void {
+    this.rope.dispose();
+    super.dispose();
+  }
+}
+
+/** Largest position id (one small read; explicit positions come from masks, so this bounds the RoPE table). */
+function maxPosition(positionIds: tf.Tensor2D): number {
+  const m = tf.tidy(() => tf.max(positionIds));
+  const value = m.dataSync()[0];
+  m.dispose();
+  return value;
+}
