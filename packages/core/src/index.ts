@@ -6,3 +6,5 @@ export * from './nn/index.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';
 export * from './io/index.js';
+export * from './tokenizer/index.js';
+export * from './generation/index.js';

@@ -1,5 +1,5 @@
 export { Tokenizer } from './tokenizer.js';
-export type { AddTokensOptions, DecodeOptions, EncodeOptions, SpecialTokens, TokenizerSources } from './tokenizer.js';
+export type { AddTokensOptions, TokenizerDecodeOptions, TokenizerEncodeOptions, SpecialTokens, TokenizerSources } from './tokenizer.js';
 export type {
   ApplyChatTemplateOptions,
   ChatContentPart,

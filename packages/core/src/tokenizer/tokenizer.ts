@@ -19,12 +19,12 @@ import {
   type TokenizerJSON,
 } from './tokenizer-files.js';
 
-export interface EncodeOptions {
+export interface TokenizerEncodeOptions {
   /** Add BOS / EOS (per `add_bos_token` / `add_eos_token`, else the tokenizer.json post-processor). Default true. */
   addSpecialTokens?: boolean;
 }
 
-export interface DecodeOptions {
+export interface TokenizerDecodeOptions {
   /** Drop special tokens (BOS, EOS, pad, `<image>`, ...) from the text. Default false. */
   skipSpecialTokens?: boolean;
 }
@@ -156,7 +156,7 @@ export class Tokenizer {
     return this.hf.id_to_token(id);
   }
 
-  encode(text: string, options: EncodeOptions = {}): number[] {
+  encode(text: string, options: TokenizerEncodeOptions = {}): number[] {
     const addSpecialTokens = options.addSpecialTokens ?? true;
     const { add_bos_token: addBos, add_eos_token: addEos } = this.tokenizerConfig;
     // LLaMA-style configs decide BOS/EOS by flag (transformers rewrites the post-processor from them).
@@ -182,7 +182,7 @@ export class Tokenizer {
     return id;
   }
 
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+  decode(ids: readonly number[], options: TokenizerDecodeOptions = {}): string {
     if (ids.length === 0) return '';
     return this.hf.decode([...ids], {
       skip_special_tokens: options.skipSpecialTokens ?? false,
