@@ -148,14 +148,14 @@ export interface HeadInput<Target> {
   media?: ReadonlyMap<string, readonly (readonly tf.Tensor[])[]>;
 }
 
-export interface HeadOutput<Output> {
+export type HeadOutput<Output extends tf.TensorContainer> = {
   output: Output;
   /** Unweighted loss term; the model adds lossWeight × loss to the LM loss. */
   loss?: tf.Scalar;
-}
+};
 
 /** Reads the LLM's last hidden states at its trigger token ([SEG], [IMG0]) and produces a structured output. */
-export interface Head<Target = unknown, Output = tf.Tensor> extends Module {
+export interface Head<Target = unknown, Output extends tf.TensorContainer = tf.Tensor> extends Module {
   readonly name: string;
   readonly triggerTokenId: number;
   readonly readOffset: HeadReadOffset;

@@ -1,0 +1,290 @@
+// MultimodalModel: an LLM plus named modalities (encoder → select → adapter → splice) plus output heads.
+// Parameter names: `llm.*`, `modalities.<name>.encoder.*`, `modalities.<name>.adapter.*`, `heads.<name>.*`.
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM, DecoderInputs } from '../llm/types.js';
+import { Module } from '../nn/module.js';
+import { crossEntropy } from '../ops/index.js';
+import { encodeAndSelect, selectedFeatureDim, selectedLayout } from './select.js';
+import { checkSlotCounts, type ModalitySlots, spliceSlots } from './splice.js';
+import type {
+  Adapter,
+  AdapterContext,
+  BlockWrappableLM,
+  FeatureSelect,
+  Head,
+  HeadOutput,
+  ModalityEncoder,
+  SplicedMedia,
+} from './types.js';
+
+/** One modality of a model. Items are tensors (one image [3, H, W], one video [T, 3, H, W], …). */
+export interface ModalitySpec<Batch = tf.Tensor> {
+  placeholderTokenId: number;
+  encoder: ModalityEncoder<Batch>;
+  select: FeatureSelect;
+  adapter: Adapter;
+  /** Items of one shape → the encoder's batch; default: stacked on a new leading axis. */
+  collate?: (items: tf.Tensor[]) => Batch;
+}
+
+/** Media of a batch: per modality, per sample, the items in the order their placeholders appear. */
+export type MediaInputs = Readonly<Record<string, readonly (readonly tf.Tensor[])[]>>;
+
+export interface MultimodalBatch {
+  /** [B, T] int32, placeholders already expanded to their slot counts. */
+  inputIds: tf.Tensor2D;
+  /** [B, T] 1 = token, 0 = padding. */
+  attentionMask?: tf.Tensor2D;
+  /** [B, T] int32 next-token targets aligned with inputIds (HF: shifted inside the loss), -100 = ignored. */
+  labels?: tf.Tensor2D;
+  media?: MediaInputs;
+  /** Per head name: one target per trigger occurrence in the batch, sample-major. */
+  headTargets?: Readonly<Record<string, readonly unknown[]>>;
+}
+
+export interface MultimodalForwardOptions {
+  /** Return logits [B, T, vocab] (default true). Training can skip them: the loss only needs supervised rows. */
+  logits?: boolean;
+}
+
+export type MultimodalOutput = {
+  logits?: tf.Tensor3D;
+  /** lmLoss + Σ head.lossWeight × head loss, when labels or head losses exist. */
+  loss?: tf.Scalar;
+  lmLoss?: tf.Scalar;
+  /** Head outputs by head name (only heads whose trigger occurs in the batch). */
+  heads: Record<string, HeadOutput<tf.TensorContainer>>;
+};
+
+export interface MultimodalModelOptions {
+  llm: CausalLM & Module;
+  modalities: ReadonlyMap<string, ModalitySpec<unknown>> | Readonly<Record<string, ModalitySpec<unknown>>>;
+  heads?: readonly Head<unknown, tf.TensorContainer>[];
+}
+
+/** A Module that only groups children under names (`modalities.image`, `heads.seg`). */
+class ModuleGroup extends Module {
+  add<M extends Module>(name: string, child: M): M {
+    return this.module(name, child);
+  }
+}
+
+function isBlockWrappable(llm: CausalLM): llm is BlockWrappableLM {
+  return typeof (llm as Partial<BlockWrappableLM>).wrapBlocks === 'function';
+}
+
+const shapeKey = (t: tf.Tensor) => t.shape.join('x');
+
+export class MultimodalModel extends Module {
+  readonly llm: CausalLM & Module;
+  readonly modalities: ReadonlyMap<string, ModalitySpec<unknown>>;
+  readonly heads: readonly Head<unknown, tf.TensorContainer>[];
+  private readonly uninstallHooks: (() => void)[] = [];
+
+  constructor(opts: MultimodalModelOptions) {
+    super();
+    this.llm = this.module('llm', opts.llm);
+    this.modalities = opts.modalities instanceof Map ? opts.modalities : new Map(Object.entries(opts.modalities));
+    this.heads = opts.heads ?? [];
+    const groups = this.module('modalities', new ModuleGroup());
+    const tokenOwner = new Map<number, string>();
+    for (const [name, spec] of this.modalities) {
+      const other = tokenOwner.get(spec.placeholderTokenId);
+      if (other !== undefined) {
+        throw new Error(`Modalities "${other}" and "${name}" share placeholder token ${spec.placeholderTokenId}: give each its own token`);
+      }
+      tokenOwner.set(spec.placeholderTokenId, name);
+      const inDim = selectedFeatureDim(spec.encoder.hiddenSize, spec.select);
+      if (spec.adapter.inDim !== inDim) {
+        throw new Error(
+          `modalities.${name}.adapter.inDim is ${spec.adapter.inDim} but the encoder gives ${inDim} features ` +
+            `(hidden ${spec.encoder.hiddenSize} × ${inDim / spec.encoder.hiddenSize} selected layers): set inDim to ${inDim}`,
+        );
+      }
+      if (spec.adapter.outDim !== opts.llm.hiddenSize) {
+        throw new Error(
+          `modalities.${name}.adapter.outDim is ${spec.adapter.outDim} but the LLM hidden size is ${opts.llm.hiddenSize}: set outDim to ${opts.llm.hiddenSize}`,
+        );
+      }
+      const group = groups.add(name, new ModuleGroup());
+      group.add('encoder', spec.encoder);
+      group.add('adapter', spec.adapter);
+      if (spec.adapter.blockHook) {
+        if (!isBlockWrappable(opts.llm)) {
+          throw new Error(
+            `modalities.${name}.adapter wraps LLM blocks, but this LLM does not implement BlockWrappableLM (wrapBlocks/setMedia): use an adapter that only maps features, or an LLM with block hooks`,
+          );
+        }
+        this.uninstallHooks.push(opts.llm.wrapBlocks(spec.adapter.blockHook));
+      }
+    }
+    const headGroup = this.module('heads', new ModuleGroup());
+    for (const head of this.heads) headGroup.add(head.name, head);
+  }
+
+  /** Slots one item of this shape occupies in the text: the placeholder count a processor must emit. */
+  slotsPerItem(modality: string, itemShape: readonly number[]): number {
+    const spec = this.modality(modality);
+    return spec.adapter.numSlots(selectedLayout(spec.encoder.featureLayout(itemShape), spec.select));
+  }
+
+  /** inputIds [B, T] → inputsEmbeds [B, T, hidden] with every placeholder overwritten by its media slots. */
+  embedInputs(inputIds: tf.Tensor2D, media: MediaInputs = {}, attentionMask?: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => this.embedWithPlacement(inputIds, media, attentionMask).embeds);
+  }
+
+  /** Training/eval forward: logits and the HF-shifted next-token loss (+ head losses). */
+  forward(batch: MultimodalBatch, opts: MultimodalForwardOptions = {}): MultimodalOutput {
+    return tf.tidy(() => {
+      const { embeds, placed } = this.embedWithPlacement(batch.inputIds, batch.media ?? {}, batch.attentionMask);
+      this.setBlockMedia(placed);
+      const { hidden } = this.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask });
+      const out: MultimodalOutput = { heads: {} };
+      if (opts.logits ?? true) out.logits = this.llm.lmHead(hidden);
+      const ids = batch.inputIds.dataSync() as Int32Array;
+      if (batch.labels) out.lmLoss = this.lmLoss(hidden, ids, batch.labels);
+      let loss = out.lmLoss;
+      for (const head of this.heads) {
+        const result = this.runHead(head, hidden, ids, batch);
+        if (!result) continue;
+        out.heads[head.name] = result;
+        if (result.loss) {
+          const term = tf.mul(result.loss, head.lossWeight) as tf.Scalar;
+          loss = loss ? (tf.add(loss, term) as tf.Scalar) : term;
+        }
+      }
+      if (loss) out.loss = loss;
+      return out;
+    });
+  }
+
+  /** Prefill inputs for generation: the spliced embeddings and the attention mask (ones when not given). */
+  prepareGeneration(inputIds: tf.Tensor2D, media: MediaInputs = {}, attentionMask?: tf.Tensor2D): Required<Pick<DecoderInputs, 'inputsEmbeds' | 'attentionMask'>> {
+    return tf.tidy(() => {
+      const { embeds, placed } = this.embedWithPlacement(inputIds, media, attentionMask);
+      this.setBlockMedia(placed);
+      return { inputsEmbeds: embeds, attentionMask: attentionMask ? tf.clone(attentionMask) : (tf.onesLike(inputIds) as tf.Tensor2D) };
+    });
+  }
+
+  override dispose(): void {
+    for (const uninstall of this.uninstallHooks.splice(0)) uninstall();
+    super.dispose();
+  }
+
+  private modality(name: string): ModalitySpec<unknown> {
+    const spec = this.modalities.get(name);
+    if (!spec) throw new Error(`Unknown modality "${name}": this model has ${[...this.modalities.keys()].join(', ') || 'none'}`);
+    return spec;
+  }
+
+  private setBlockMedia(placed: ReadonlyMap<string, SplicedMedia>): void {
+    if (this.uninstallHooks.length && isBlockWrappable(this.llm)) this.llm.setMedia(placed);
+  }
+
+  private embedWithPlacement(inputIds: tf.Tensor2D, media: MediaInputs, attentionMask?: tf.Tensor2D) {
+    const [B, T] = inputIds.shape;
+    const ids = inputIds.dataSync() as Int32Array;
+    for (const name of Object.keys(media)) {
+      this.modality(name);
+      if (media[name].length !== B) {
+        throw new Error(`media.${name} has ${media[name].length} entries but the batch has ${B} samples: give one item list per sample (empty for none)`);
+      }
+    }
+    // Placeholder ids may lie outside the vocabulary (LLaVA's -200): embed token 0 there, it is overwritten.
+    const placeholderIds = [...this.modalities.values()].map((s) => s.placeholderTokenId);
+    const isSlot = tf.tidy(() => placeholderIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(inputIds, id)), tf.cast(tf.zerosLike(inputIds), 'bool')));
+    const textEmbeds = this.llm.embed(tf.where(isSlot, tf.zerosLike(inputIds), inputIds) as tf.Tensor2D);
+    const slots: ModalitySlots[] = [];
+    for (const [name, spec] of this.modalities) {
+      const perSample = media[name] ?? Array.from({ length: B }, () => []);
+      const slotsPerSample = perSample.map((items) => items.reduce((n, item) => n + this.slotsPerItem(name, item.shape), 0));
+      // Fail before encoding anything when the prompt and the media disagree.
+      checkSlotCounts(ids, B, [{ name, placeholderTokenId: spec.placeholderTokenId, slotsPerSample }]);
+      const items = perSample.flatMap((list, sample) => list.map((item) => ({ item, sample })));
+      if (items.length === 0) continue;
+      const text = spec.adapter.usesText ? { embeds: textEmbeds, isSlot, attentionMask, T } : undefined;
+      slots.push({ name, placeholderTokenId: spec.placeholderTokenId, slots: this.encodeItems(name, spec, items, text), slotsPerSample });
+    }
+    return spliceSlots(textEmbeds, ids, slots);
+  }
+
+  /** Encodes items grouped by shape (one encoder call per shape), returns slot rows in item order. */
+  private encodeItems(
+    name: string,
+    spec: ModalitySpec<unknown>,
+    items: { item: tf.Tensor; sample: number }[],
+    text?: { embeds: tf.Tensor3D; isSlot: tf.Tensor; attentionMask?: tf.Tensor2D; T: number },
+  ): tf.Tensor2D {
+    const groups = new Map<string, number[]>();
+    items.forEach(({ item }, i) => groups.set(shapeKey(item), [...(groups.get(shapeKey(item)) ?? []), i]));
+    const perItem: tf.Tensor2D[] = new Array(items.length);
+    for (const indices of groups.values()) {
+      const tensors = indices.map((i) => items[i].item);
+      const batch = spec.collate ? spec.collate(tensors) : tf.stack(tensors);
+      const { features, layout } = encodeAndSelect(spec.encoder, batch, spec.select);
+      const ctx: AdapterContext = { layout };
+      if (text) {
+        const rows = tf.tensor1d(indices.map((i) => items[i].sample), 'int32');
+        const textMask = tf.logicalNot(text.isSlot);
+        const mask = text.attentionMask ? tf.logicalAnd(textMask, tf.cast(text.attentionMask, 'bool')) : textMask;
+        ctx.text = { embeds: tf.gather(text.embeds, rows), mask: tf.cast(tf.gather(mask, rows), 'float32') as tf.Tensor2D };
+      }
+      const adapted = spec.adapter.forward(features, ctx);
+      const expected = spec.adapter.numSlots(layout);
+      if (adapted.shape[1] !== expected) {
+        throw new Error(`modalities.${name}.adapter returned ${adapted.shape[1]} slots per item but numSlots() says ${expected}: the adapter is inconsistent`);
+      }
+      if (groups.size === 1) return tf.reshape(adapted, [-1, adapted.shape[2]]) as tf.Tensor2D;
+      tf.unstack(adapted).forEach((rows, j) => {
+        perItem[indices[j]] = rows as tf.Tensor2D;
+      });
+    }
+    return (perItem.length === 1 ? perItem[0] : tf.concat(perItem, 0)) as tf.Tensor2D;
+  }
+
+  /** HF loss: logits at t predict labels at t+1; placeholder positions are never targets. */
+  private lmLoss(hidden: tf.Tensor3D, ids: Int32Array, labels: tf.Tensor2D): tf.Scalar {
+    const [B, T, H] = hidden.shape;
+    const labelValues = labels.dataSync() as Int32Array;
+    const slotIds = new Set([...this.modalities.values()].map((s) => s.placeholderTokenId));
+    const rows: number[] = [];
+    const targets: number[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t + 1 < T; t++) {
+        const next = b * T + t + 1;
+        if (labelValues[next] === -100 || slotIds.has(ids[next])) continue;
+        rows.push(b * T + t);
+        targets.push(labelValues[next]);
+      }
+    }
+    if (rows.length === 0) {
+      throw new Error('The batch has no supervised tokens (every shifted label is -100 or a placeholder): check label building and truncation');
+    }
+    // Only supervised rows go through the LM head: [K, hidden] instead of [B·T, vocab] logits.
+    const picked = tf.gather(tf.reshape(hidden, [B * T, H]), tf.tensor1d(rows, 'int32'));
+    const logits = tf.reshape(this.llm.lmHead(tf.reshape(picked, [1, rows.length, H]) as tf.Tensor3D), [rows.length, -1]) as tf.Tensor2D;
+    return crossEntropy(logits, tf.tensor1d(targets, 'int32'));
+  }
+
+  private runHead(head: Head<unknown, tf.TensorContainer>, hidden: tf.Tensor3D, ids: Int32Array, batch: MultimodalBatch) {
+    const [B, T, H] = hidden.shape;
+    const sample: number[] = [];
+    const position: number[] = [];
+    for (let i = 0; i < B * T; i++) {
+      const p = (i % T) + head.readOffset;
+      if (ids[i] !== head.triggerTokenId || p < 0) continue;
+      sample.push(Math.floor(i / T));
+      position.push(p);
+    }
+    if (sample.length === 0) return undefined;
+    const targets = batch.headTargets?.[head.name];
+    if (targets && targets.length !== sample.length) {
+      throw new Error(`headTargets.${head.name} has ${targets.length} targets but the batch has ${sample.length} trigger tokens ${head.triggerTokenId}: give one per occurrence`);
+    }
+    const flat = sample.map((b, k) => b * T + position[k]);
+    const rows = tf.gather(tf.reshape(hidden, [B * T, H]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
+    const media = batch.media ? new Map(Object.entries(batch.media)) : undefined;
+    return head.forward({ hidden: rows, sample: Int32Array.from(sample), position: Int32Array.from(position), targets, media });
+  }
+}
