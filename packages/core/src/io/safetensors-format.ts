@@ -51,10 +51,14 @@ function fail(path: string, what: string): never {
 
 /** Header length N from the first 8 bytes, checked against the file size before anything is allocated. */
 export function parseHeaderLength(prefix: Uint8Array, path: string, fileSize: number): number {
-  if (fileSize < 8) fail(path, `file is ${fileSize} bytes, too small for the 8-byte header length (truncated?)`);
+  if (fileSize < 8)
+    fail(path, `file is ${fileSize} bytes, too small for the 8-byte header length (truncated?)`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) {
-    fail(path, `header length ${n} exceeds the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+    fail(
+      path,
+      `header length ${n} exceeds the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit (not a safetensors file?)`,
+    );
   }
   const headerLength = Number(n);
   if (8 + headerLength > fileSize) {
@@ -69,7 +73,8 @@ function isNonNegativeInteger(v: unknown): v is number {
 
 function parseEntry(path: string, name: string, raw: unknown): SafetensorsTensorInfo {
   const where = `tensor '${name}'`;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(path, `${where}: entry is not an object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail(path, `${where}: entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
   if (typeof dtype !== 'string') fail(path, `${where}: missing string field 'dtype'`);
   if (!isSafetensorsDtype(dtype)) {
@@ -86,7 +91,8 @@ function parseEntry(path: string, name: string, raw: unknown): SafetensorsTensor
   if (end < begin) fail(path, `${where}: data_offsets [${begin}, ${end}] end before begin`);
   const elements = shape.reduce((a: number, b: number) => a * b, 1);
   const expectedBytes = elements * SAFETENSORS_DTYPE_BYTES[dtype];
-  if (!Number.isSafeInteger(expectedBytes)) fail(path, `${where}: shape ${JSON.stringify(shape)} is too large`);
+  if (!Number.isSafeInteger(expectedBytes))
+    fail(path, `${where}: shape ${JSON.stringify(shape)} is too large`);
   if (expectedBytes !== end - begin) {
     fail(
       path,
@@ -99,9 +105,11 @@ function parseEntry(path: string, name: string, raw: unknown): SafetensorsTensor
 
 function parseMetadata(path: string, raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) fail(path, `'__metadata__' must be an object of strings`);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    fail(path, `'__metadata__' must be an object of strings`);
   for (const [key, value] of Object.entries(raw)) {
-    if (typeof value !== 'string') fail(path, `'__metadata__.${key}' must be a string, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'string')
+      fail(path, `'__metadata__.${key}' must be a string, got ${JSON.stringify(value)}`);
   }
   return { ...(raw as Record<string, string>) };
 }
@@ -122,7 +130,8 @@ export function parseSafetensorsHeader(
   } catch (err) {
     fail(path, `header (${headerLength} bytes) is not valid UTF-8 JSON: ${(err as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(path, 'header JSON is not an object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    fail(path, 'header JSON is not an object');
 
   const dataStart = 8 + headerLength;
   const dataLength = fileSize - dataStart;
@@ -139,11 +148,17 @@ export function parseSafetensorsHeader(
   for (const t of entries) {
     const [begin, end] = t.dataOffsets;
     if (begin < cursor) {
-      fail(path, `tensor '${t.name}': data_offsets [${begin}, ${end}] overlap tensor '${previous?.name}' (ends at ${cursor})`);
+      fail(
+        path,
+        `tensor '${t.name}': data_offsets [${begin}, ${end}] overlap tensor '${previous?.name}' (ends at ${cursor})`,
+      );
     }
     if (begin > cursor) {
       const after = previous ? `after tensor '${previous.name}'` : 'at the start of the data section';
-      fail(path, `tensor '${t.name}': data_offsets [${begin}, ${end}] leave a gap of ${begin - cursor} bytes ${after}`);
+      fail(
+        path,
+        `tensor '${t.name}': data_offsets [${begin}, ${end}] leave a gap of ${begin - cursor} bytes ${after}`,
+      );
     }
     if (end > dataLength) {
       fail(
@@ -156,7 +171,17 @@ export function parseSafetensorsHeader(
   }
   if (cursor !== dataLength) {
     const last = previous ? `last tensor '${previous.name}' ends at ${cursor}` : 'no tensors';
-    fail(path, `data section is ${dataLength} bytes but ${last}: ${dataLength - cursor} trailing bytes not covered`);
+    fail(
+      path,
+      `data section is ${dataLength} bytes but ${last}: ${dataLength - cursor} trailing bytes not covered`,
+    );
   }
-  return { path, headerLength, dataStart, dataLength, tensors: new Map(entries.map((t) => [t.name, t])), metadata };
+  return {
+    path,
+    headerLength,
+    dataStart,
+    dataLength,
+    tensors: new Map(entries.map((t) => [t.name, t])),
+    metadata,
+  };
 }

@@ -23,7 +23,9 @@ describe('tiny-llava-hf fixture', () => {
       dtype: 'F16',
       shape: [32064, 64], // [vocab_size, text hidden_size]
     });
-    expect(header.tensors.get('vision_tower.vision_model.embeddings.position_embedding.weight')?.shape).toEqual([17, 32]);
+    expect(
+      header.tensors.get('vision_tower.vision_model.embeddings.position_embedding.weight')?.shape,
+    ).toEqual([17, 32]);
     expect(header.tensors.get('multi_modal_projector.linear_1.weight')?.shape).toEqual([64, 32]);
     expect(header.dataStart).toBe(8 + 7824);
   });
@@ -37,7 +39,9 @@ describe('tiny-llava-hf fixture', () => {
     const values = embed.dataSync();
     // Reference values: numpy.frombuffer(..., float16) on the same bytes.
     expect(Array.from(values.slice(0, 4))).toEqual([2.017578125, -0.720703125, 1.158203125, -0.97412109375]);
-    expect(Array.from(values.slice(31999 * 64 + 61, 32000 * 64))).toEqual([0.1046142578125, -2.951171875, -0.85498046875]);
+    expect(Array.from(values.slice(31999 * 64 + 61, 32000 * 64))).toEqual([
+      0.1046142578125, -2.951171875, -0.85498046875,
+    ]);
     let sum = 0;
     for (const v of values) sum += v;
     expect(sum).toBeCloseTo(17.876493632793427, 6);
@@ -183,7 +187,9 @@ describe('corrupted files', () => {
 
   it('file shorter than 8 bytes', async () => {
     const { path, message } = await errorFor(new Uint8Array(5));
-    expect(message).toBe(`safetensors file ${path}: file is 5 bytes, too small for the 8-byte header length (truncated?)`);
+    expect(message).toBe(
+      `safetensors file ${path}: file is 5 bytes, too small for the 8-byte header length (truncated?)`,
+    );
   });
 
   it('header length past the end of the file', async () => {
@@ -229,7 +235,9 @@ describe('corrupted files', () => {
       b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
     };
     const { path, message } = await errorFor(rawSafetensors(header, new Uint8Array(12)));
-    expect(message).toBe(`safetensors file ${path}: tensor 'b': data_offsets [4, 12] overlap tensor 'a' (ends at 8)`);
+    expect(message).toBe(
+      `safetensors file ${path}: tensor 'b': data_offsets [4, 12] overlap tensor 'a' (ends at 8)`,
+    );
   });
 
   it('gap between tensors', async () => {
@@ -238,7 +246,9 @@ describe('corrupted files', () => {
       b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
     };
     const { path, message } = await errorFor(rawSafetensors(header, new Uint8Array(12)));
-    expect(message).toBe(`safetensors file ${path}: tensor 'b': data_offsets [8, 12] leave a gap of 4 bytes after tensor 'a'`);
+    expect(message).toBe(
+      `safetensors file ${path}: tensor 'b': data_offsets [8, 12] leave a gap of 4 bytes after tensor 'a'`,
+    );
   });
 
   it('trailing bytes not covered by any tensor', async () => {

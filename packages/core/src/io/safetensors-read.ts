@@ -14,13 +14,20 @@ import {
 /** Reads larger than this are split: a single read() is capped near 2 GiB on Linux. */
 const READ_CHUNK_BYTES = 1 << 30;
 
-async function readExactly(file: FileHandle, path: string, target: Uint8Array, position: number): Promise<void> {
+async function readExactly(
+  file: FileHandle,
+  path: string,
+  target: Uint8Array,
+  position: number,
+): Promise<void> {
   let done = 0;
   while (done < target.length) {
     const length = Math.min(READ_CHUNK_BYTES, target.length - done);
     const { bytesRead } = await file.read(target, done, length, position + done);
     if (bytesRead === 0) {
-      throw new Error(`safetensors file ${path}: unexpected end of file at byte ${position + done} (file changed?)`);
+      throw new Error(
+        `safetensors file ${path}: unexpected end of file at byte ${position + done} (file changed?)`,
+      );
     }
     done += bytesRead;
   }
@@ -30,7 +37,8 @@ async function openFile(path: string): Promise<FileHandle> {
   try {
     return await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`safetensors file not found: ${path}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error(`safetensors file not found: ${path}`);
     throw err;
   }
 }
@@ -133,7 +141,9 @@ export class SafetensorsReader {
     if (!info) {
       const names = this.names();
       const sample = names.slice(0, 8).join(', ') + (names.length > 8 ? `, … (${names.length} in all)` : '');
-      throw new Error(`safetensors file ${this.path}: no tensor named '${name}' (it has: ${sample || 'no tensors'})`);
+      throw new Error(
+        `safetensors file ${this.path}: no tensor named '${name}' (it has: ${sample || 'no tensors'})`,
+      );
     }
     return info;
   }
@@ -191,7 +201,9 @@ export function selectTensors(
     if (target === null) continue;
     const clash = taken.get(target);
     if (clash !== undefined) {
-      throw new Error(`safetensors file ${header.path}: tensors '${clash}' and '${name}' both map to '${target}'`);
+      throw new Error(
+        `safetensors file ${header.path}: tensors '${clash}' and '${name}' both map to '${target}'`,
+      );
     }
     taken.set(target, name);
     picked.push([name, target]);
@@ -209,7 +221,10 @@ export async function readSelected(
 }
 
 /** Load a safetensors file tensor by tensor (never the whole file at once) into a name → tensor map. */
-export async function loadSafetensors(path: string, opts: LoadSafetensorsOptions = {}): Promise<Map<string, tf.Tensor>> {
+export async function loadSafetensors(
+  path: string,
+  opts: LoadSafetensorsOptions = {},
+): Promise<Map<string, tf.Tensor>> {
   const reader = await SafetensorsReader.open(path);
   const result = new Map<string, tf.Tensor>();
   try {

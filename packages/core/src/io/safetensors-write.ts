@@ -96,9 +96,13 @@ function asBytes(view: ArrayBufferView): Uint8Array {
 
 async function writeTensor(file: FileHandle, t: PlannedTensor): Promise<void> {
   const values = await t.tensor.data();
-  if (t.dtype === 'F32' || t.dtype === 'I32') return writeAll(file, asBytes(values as Float32Array | Int32Array));
+  if (t.dtype === 'F32' || t.dtype === 'I32')
+    return writeAll(file, asBytes(values as Float32Array | Int32Array));
   if (t.dtype === 'BOOL') {
-    return writeAll(file, values instanceof Uint8Array ? values : Uint8Array.from(values as Int32Array, (v) => (v ? 1 : 0)));
+    return writeAll(
+      file,
+      values instanceof Uint8Array ? values : Uint8Array.from(values as Int32Array, (v) => (v ? 1 : 0)),
+    );
   }
   const convert = t.dtype === 'F16' ? float32ToFloat16 : float32ToBfloat16;
   const floats = values as Float32Array;
@@ -159,7 +163,8 @@ export async function saveShardedSafetensors(
   tensors: TensorsToSave,
   opts: SaveShardedOptions,
 ): Promise<SavedShards> {
-  if (!(opts.maxShardBytes > 0)) throw new Error(`saveShardedSafetensors: maxShardBytes must be > 0, got ${opts.maxShardBytes}`);
+  if (!(opts.maxShardBytes > 0))
+    throw new Error(`saveShardedSafetensors: maxShardBytes must be > 0, got ${opts.maxShardBytes}`);
   const baseName = opts.baseName ?? 'model';
   const floatDtype = opts.dtype ?? 'F32';
   // Greedy split in name order, like transformers' shard splitting.
@@ -182,9 +187,14 @@ export async function saveShardedSafetensors(
   shards.push(current);
 
   const indexPath = join(dir, `${baseName}.safetensors.index.json`);
-  const shardPattern = new RegExp(`^${baseName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{5}-of-\\d{5}\\.safetensors$`);
+  const shardPattern = new RegExp(
+    `^${baseName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{5}-of-\\d{5}\\.safetensors$`,
+  );
   const pad = (i: number) => String(i).padStart(5, '0');
-  const names = shards.length === 1 ? [`${baseName}.safetensors`] : shards.map((_, i) => `${baseName}-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
+  const names =
+    shards.length === 1
+      ? [`${baseName}.safetensors`]
+      : shards.map((_, i) => `${baseName}-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
 
   for (let i = 0; i < shards.length; i++) await saveSafetensors(join(dir, names[i]), shards[i], opts);
   if (shards.length > 1) {
@@ -193,13 +203,18 @@ export async function saveShardedSafetensors(
       for (const name of shard.keys()) weightMap[name] = names[i];
     });
     const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
-    await writeAtomically(indexPath, (file) => writeAll(file, new TextEncoder().encode(`${JSON.stringify(index, null, 2)}\n`)));
+    await writeAtomically(indexPath, (file) =>
+      writeAll(file, new TextEncoder().encode(`${JSON.stringify(index, null, 2)}\n`)),
+    );
   }
 
   // Leftovers of an earlier save would shadow or contradict the new one (a single file wins over an index).
   const keep = new Set(names);
   for (const entry of await readdir(dir)) {
-    const stale = shardPattern.test(entry) || entry === `${baseName}.safetensors` || (shards.length === 1 && entry === basename(indexPath));
+    const stale =
+      shardPattern.test(entry) ||
+      entry === `${baseName}.safetensors` ||
+      (shards.length === 1 && entry === basename(indexPath));
     if (stale && !keep.has(entry)) await rm(join(dir, entry), { force: true });
   }
   return {
@@ -208,4 +223,3 @@ export async function saveShardedSafetensors(
     totalSize,
   };
 }
-

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { readJsonFile } from './json.js';
-import { type LoadSafetensorsOptions, readSelected, SafetensorsReader, selectTensors } from './safetensors-read.js';
+import {
+  type LoadSafetensorsOptions,
+  readSelected,
+  SafetensorsReader,
+  selectTensors,
+} from './safetensors-read.js';
 
 export interface WeightFiles {
   dir: string;
@@ -26,7 +31,10 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /** Find the weight files of a folder; `baseName` is 'model' for model.safetensors (e.g. 'adapter_model'). */
-export async function resolveWeightFiles(dir: string, opts: { baseName?: string } = {}): Promise<WeightFiles> {
+export async function resolveWeightFiles(
+  dir: string,
+  opts: { baseName?: string } = {},
+): Promise<WeightFiles> {
   const baseName = opts.baseName ?? 'model';
   const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new Error(`model folder not found: ${dir}`);
@@ -50,7 +58,9 @@ export async function resolveWeightFiles(dir: string, opts: { baseName?: string 
           '(incomplete download?)',
       );
     }
-    const weightMap = new Map(Object.entries(index.weight_map).map(([name, shard]) => [name, join(dir, shard)]));
+    const weightMap = new Map(
+      Object.entries(index.weight_map).map(([name, shard]) => [name, join(dir, shard)]),
+    );
     return { dir, indexPath, files: shardNames.map((s) => join(dir, s)), weightMap };
   }
 
@@ -77,7 +87,9 @@ export async function loadSafetensorsDir(
     if (weights.weightMap) {
       for (const [name, file] of weights.weightMap) {
         if (!readers.find((r) => r.path === file)?.header.tensors.has(name)) {
-          throw new Error(`safetensors shard index ${weights.indexPath} puts tensor '${name}' in ${file}, which lacks it`);
+          throw new Error(
+            `safetensors shard index ${weights.indexPath} puts tensor '${name}' in ${file}, which lacks it`,
+          );
         }
       }
     }
@@ -86,7 +98,8 @@ export async function loadSafetensorsDir(
     const wanted = Array.isArray(names) ? new Set(names) : null;
     if (wanted) {
       const missing = [...wanted].filter((n) => !readers.some((r) => r.header.tensors.has(n)));
-      if (missing.length) throw new Error(`weights in ${dir}: requested tensors not found: ${missing.join(', ')}`);
+      if (missing.length)
+        throw new Error(`weights in ${dir}: requested tensors not found: ${missing.join(', ')}`);
     }
     const filter = wanted ? (n: string) => wanted.has(n) : names;
     const taken = new Map<string, string>();
