@@ -101,7 +101,9 @@ describe('buildLogitsProcessors', () => {
     expect(Array.from(list.apply(row(4, 3, 1, 0.5), [0]))).toEqual([4, 6, NEG, NEG]);
   });
   it('adds nothing for neutral values and requires promptLength for minNewTokens', () => {
-    expect(buildLogitsProcessors({ temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 }).processors).toHaveLength(0);
+    expect(
+      buildLogitsProcessors({ temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 }).processors,
+    ).toHaveLength(0);
     expect(() => buildLogitsProcessors({ minNewTokens: 2 })).toThrow(/promptLength and eosTokenIds/);
   });
 });

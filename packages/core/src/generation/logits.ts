@@ -6,7 +6,9 @@ export type LogitsProcessor = (logits: Float32Array, inputIds: readonly number[]
 /** logits / temperature (HF TemperatureLogitsWarper); temperature must be > 0 (use greedy decoding for 0). */
 export function applyTemperature(logits: Float32Array, temperature: number): Float32Array {
   if (!(temperature > 0)) {
-    throw new Error(`temperature must be > 0, got ${temperature}; for deterministic output use greedy decoding.`);
+    throw new Error(
+      `temperature must be > 0, got ${temperature}; for deterministic output use greedy decoding.`,
+    );
   }
   return logits.map((value) => value / temperature);
 }
@@ -24,7 +26,8 @@ export function softmaxProbabilities(logits: Float32Array): Float64Array {
   let max = -Infinity;
   for (const value of logits) if (value > max) max = value;
   const probs = new Float64Array(logits.length);
-  if (max === -Infinity) throw new Error('softmaxProbabilities: every logit is -Infinity; the processors removed all tokens.');
+  if (max === -Infinity)
+    throw new Error('softmaxProbabilities: every logit is -Infinity; the processors removed all tokens.');
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += probs[i] = Math.exp(logits[i] - max);
   for (let i = 0; i < probs.length; i++) probs[i] /= sum;
@@ -55,7 +58,11 @@ export function topPFilter(logits: Float32Array, p: number, minTokensToKeep = 1)
  * HF RepetitionPenaltyLogitsProcessor: for each distinct token already in `inputIds`, a positive logit is
  * divided by `penalty` and a negative one multiplied by it, so penalty > 1 makes repeats less likely.
  */
-export function applyRepetitionPenalty(logits: Float32Array, inputIds: readonly number[], penalty: number): Float32Array {
+export function applyRepetitionPenalty(
+  logits: Float32Array,
+  inputIds: readonly number[],
+  penalty: number,
+): Float32Array {
   if (!(penalty > 0)) throw new Error(`repetitionPenalty must be > 0, got ${penalty}.`);
   const penalized = logits.slice();
   for (const id of new Set(inputIds)) {
@@ -128,7 +135,8 @@ export interface LogitsProcessorOptions {
 export function buildLogitsProcessors(options: LogitsProcessorOptions): LogitsProcessorList {
   const processors: LogitsProcessor[] = [];
   const { repetitionPenalty, minNewTokens, temperature, topK, topP } = options;
-  if (repetitionPenalty !== undefined && repetitionPenalty !== 1) processors.push(repetitionPenaltyProcessor(repetitionPenalty));
+  if (repetitionPenalty !== undefined && repetitionPenalty !== 1)
+    processors.push(repetitionPenaltyProcessor(repetitionPenalty));
   if (minNewTokens !== undefined && minNewTokens > 0) {
     if (options.promptLength === undefined || options.eosTokenIds === undefined) {
       throw new Error('minNewTokens needs promptLength and eosTokenIds in the logits processor options.');

@@ -8,7 +8,8 @@ export type UniformRandom = () => number;
 export function greedyToken(logits: Float32Array): number {
   let best = 0;
   for (let i = 0; i < logits.length; i++) {
-    if (Number.isNaN(logits[i])) throw new Error(`greedyToken: logit ${i} is NaN; the model produced invalid values.`);
+    if (Number.isNaN(logits[i]))
+      throw new Error(`greedyToken: logit ${i} is NaN; the model produced invalid values.`);
     if (logits[i] > logits[best]) best = i;
   }
   return best;

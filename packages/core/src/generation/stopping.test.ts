@@ -39,18 +39,31 @@ describe('stop strings', () => {
   it('matches a stop string spread over tokens and trims the text before it', () => {
     const criterion = stopStringCriterion(['###'], decode);
     expect(criterion.check([0, 1, 2])).toBeNull(); // "Hello ##"
-    expect(criterion.check([0, 1, 2, 3])).toEqual({ type: 'stop_string', stopString: '###', textBeforeStop: 'Hello ' });
+    expect(criterion.check([0, 1, 2, 3])).toEqual({
+      type: 'stop_string',
+      stopString: '###',
+      textBeforeStop: 'Hello ',
+    });
   });
 
   it('matches a stop string that ends inside the last token', () => {
     const criterion = stopStringCriterion(['Hello e'], decode);
-    expect(criterion.check([0, 1, 4])).toEqual({ type: 'stop_string', stopString: 'Hello e', textBeforeStop: '' });
+    expect(criterion.check([0, 1, 4])).toEqual({
+      type: 'stop_string',
+      stopString: 'Hello e',
+      textBeforeStop: '',
+    });
   });
 });
 
 describe('buildStoppingCriteria', () => {
   it('reports EOS before the length limit and needs decode for stop strings', () => {
-    const criteria = buildStoppingCriteria({ maxNewTokens: 2, eosTokenIds: [5], stopStrings: ['end'], decode });
+    const criteria = buildStoppingCriteria({
+      maxNewTokens: 2,
+      eosTokenIds: [5],
+      stopStrings: ['end'],
+      decode,
+    });
     expect(criteria.check([0])).toBeNull();
     expect(criteria.check([0, 5])).toEqual({ type: 'eos', tokenId: 5 });
     expect(criteria.check([0, 1])).toEqual({ type: 'max_new_tokens', maxNewTokens: 2 });

@@ -16,7 +16,8 @@ export function maxNewTokensCriterion(maxNewTokens: number): StoppingCriterion {
     throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}.`);
   }
   return {
-    check: (generatedIds) => (generatedIds.length >= maxNewTokens ? { type: 'max_new_tokens', maxNewTokens } : null),
+    check: (generatedIds) =>
+      generatedIds.length >= maxNewTokens ? { type: 'max_new_tokens', maxNewTokens } : null,
   };
 }
 
@@ -54,7 +55,8 @@ export function stopStringCriterion(
   stopStrings: readonly string[],
   decode: (ids: readonly number[]) => string,
 ): StoppingCriterion {
-  if (stopStrings.some((s) => s.length === 0)) throw new Error('stopStrings must not contain an empty string.');
+  if (stopStrings.some((s) => s.length === 0))
+    throw new Error('stopStrings must not contain an empty string.');
   return {
     check: (generatedIds) => {
       const text = decode(generatedIds);
@@ -90,9 +92,11 @@ export interface StoppingOptions {
 /** EOS first, then stop strings, then the length limit, so the most specific reason is reported. */
 export function buildStoppingCriteria(options: StoppingOptions): StoppingCriteriaList {
   const criteria: StoppingCriterion[] = [];
-  if (options.eosTokenIds !== undefined && options.eosTokenIds.length > 0) criteria.push(eosCriterion(options.eosTokenIds));
+  if (options.eosTokenIds !== undefined && options.eosTokenIds.length > 0)
+    criteria.push(eosCriterion(options.eosTokenIds));
   if (options.stopStrings !== undefined && options.stopStrings.length > 0) {
-    if (options.decode === undefined) throw new Error('stopStrings need a decode function in the stopping options.');
+    if (options.decode === undefined)
+      throw new Error('stopStrings need a decode function in the stopping options.');
     criteria.push(stopStringCriterion(options.stopStrings, options.decode));
   }
   if (options.maxNewTokens !== undefined) criteria.push(maxNewTokensCriterion(options.maxNewTokens));

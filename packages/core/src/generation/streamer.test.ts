@@ -6,7 +6,9 @@ import { DecodeStream } from './streamer.js';
 
 const fixtureDir = fileURLToPath(new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url));
 const cases = (
-  JSON.parse(await readFile(`${fixtureDir}/cases.json`, 'utf8')) as { cases: { expected: { greedy_ids: number[] } }[] }
+  JSON.parse(await readFile(`${fixtureDir}/cases.json`, 'utf8')) as {
+    cases: { expected: { greedy_ids: number[] } }[];
+  }
 ).cases;
 
 let tokenizer: Tokenizer;
@@ -32,7 +34,11 @@ describe('DecodeStream', () => {
   });
 
   it('concatenates to the full decode, with and without special tokens', () => {
-    const texts = ["Décris l'image, s'il te plaît. 坂道 🙂🙂 fin.", '  two  spaces\nnew line\t tab', '日本語のテキスト'];
+    const texts = [
+      "Décris l'image, s'il te plaît. 坂道 🙂🙂 fin.",
+      '  two  spaces\nnew line\t tab',
+      '日本語のテキスト',
+    ];
     for (const text of texts) {
       const ids = tokenizer.encode(text);
       for (const skipSpecialTokens of [false, true]) {
@@ -61,7 +67,12 @@ describe('DecodeStream', () => {
     // Toy decoder: "_" marks a space, the first space of the text is dropped and " ." becomes ".".
     const vocab = ['_Hello', '_world', '_.', '_again'];
     const decode = (ids: readonly number[]) =>
-      ids.map((id) => vocab[id]).join('').replaceAll('_', ' ').replace(/^ /, '').replaceAll(' .', '.');
+      ids
+        .map((id) => vocab[id])
+        .join('')
+        .replaceAll('_', ' ')
+        .replace(/^ /, '')
+        .replaceAll(' .', '.');
     const pieces = streamAll([0, 1, 2, 3], decode);
     expect(pieces).toEqual(['Hello', ' world', '.', ' again', '']);
   });

@@ -46,7 +46,8 @@ export function collectChatTemplates(
 ): ChatTemplateSet {
   const templates = new Map<string, string>();
   if (typeof configTemplate === 'string') templates.set(DEFAULT_TEMPLATE_NAME, configTemplate);
-  else if (Array.isArray(configTemplate)) for (const { name, template } of configTemplate) templates.set(name, template);
+  else if (Array.isArray(configTemplate))
+    for (const { name, template } of configTemplate) templates.set(name, template);
   // A separate template file overrides the default of tokenizer_config.json, as transformers does.
   if (fileTemplate !== undefined) templates.set(DEFAULT_TEMPLATE_NAME, fileTemplate);
   return { templates, searched };

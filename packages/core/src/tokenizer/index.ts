@@ -1,5 +1,3 @@
-export { Tokenizer } from './tokenizer.js';
-export type { AddTokensOptions, TokenizerDecodeOptions, TokenizerEncodeOptions, SpecialTokens, TokenizerSources } from './tokenizer.js';
 export type {
   ApplyChatTemplateOptions,
   ChatContentPart,
@@ -7,6 +5,14 @@ export type {
   ChatMessage,
   ChatTextPart,
 } from './chat-template.js';
+export type {
+  AddTokensOptions,
+  SpecialTokens,
+  TokenizerDecodeOptions,
+  TokenizerEncodeOptions,
+  TokenizerSources,
+} from './tokenizer.js';
+export { Tokenizer } from './tokenizer.js';
 export type {
   AddedTokenJSON,
   ChatTemplateFile,

@@ -77,7 +77,9 @@ function parseJsonFile<T>(path: string, text: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new Error(`${path} is not valid JSON (${(error as Error).message}); re-export the tokenizer folder.`);
+    throw new Error(
+      `${path} is not valid JSON (${(error as Error).message}); re-export the tokenizer folder.`,
+    );
   }
 }
 
@@ -102,7 +104,8 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
 
   const configPath = join(dir, 'tokenizer_config.json');
   const configText = await readTextIfPresent(configPath);
-  const tokenizerConfig = configText === null ? {} : parseJsonFile<TokenizerConfigJSON>(configPath, configText);
+  const tokenizerConfig =
+    configText === null ? {} : parseJsonFile<TokenizerConfigJSON>(configPath, configText);
 
   const mapPath = join(dir, 'special_tokens_map.json');
   const mapText = await readTextIfPresent(mapPath);
@@ -144,6 +147,9 @@ export async function writeTokenizerFiles(
   if (templateFile?.fileName === 'chat_template.jinja') {
     await writeFile(join(dir, templateFile.fileName), templateFile.template);
   } else if (templateFile?.fileName === 'chat_template.json') {
-    await writeFile(join(dir, templateFile.fileName), JSON.stringify({ chat_template: templateFile.template }, null, 2));
+    await writeFile(
+      join(dir, templateFile.fileName),
+      JSON.stringify({ chat_template: templateFile.template }, null, 2),
+    );
   }
 }

@@ -25,7 +25,9 @@ interface FixtureCases {
 
 const fixture = JSON.parse(await readFile(join(fixtureDir, 'cases.json'), 'utf8')) as FixtureCases;
 const tokenizerJson = JSON.parse(await readFile(join(fixtureDir, 'tokenizer.json'), 'utf8')) as TokenizerJSON;
-const tokenizerConfig = JSON.parse(await readFile(join(fixtureDir, 'tokenizer_config.json'), 'utf8')) as TokenizerConfigJSON;
+const tokenizerConfig = JSON.parse(
+  await readFile(join(fixtureDir, 'tokenizer_config.json'), 'utf8'),
+) as TokenizerConfigJSON;
 
 let tokenizer: Tokenizer;
 let scratchDir: string;
@@ -77,7 +79,11 @@ describe('Tokenizer on the tiny-llava-hf fixture', () => {
     expect(tokenizer.encode('Hello world')).toEqual([1, 15043, 3186]);
     const withEos = Tokenizer.fromJSON(tokenizerJson, { ...tokenizerConfig, add_eos_token: true });
     expect(withEos.encode('Hello world')).toEqual([1, 15043, 3186, 2]);
-    const noFlags = Tokenizer.fromJSON(tokenizerJson, { ...tokenizerConfig, add_bos_token: undefined, add_eos_token: undefined });
+    const noFlags = Tokenizer.fromJSON(tokenizerJson, {
+      ...tokenizerConfig,
+      add_bos_token: undefined,
+      add_eos_token: undefined,
+    });
     expect(noFlags.encode('Hello world')).toEqual([1, 15043, 3186]); // the tokenizer.json TemplateProcessing adds <s>
   });
 
@@ -112,7 +118,9 @@ describe('Tokenizer.addTokens', () => {
     await local.saveTo(dir);
     const reloaded = await Tokenizer.fromDir(dir);
     expect(reloaded.encode('It is [SEG].')).toEqual(ids);
-    const savedConfig = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as TokenizerConfigJSON;
+    const savedConfig = JSON.parse(
+      await readFile(join(dir, 'tokenizer_config.json'), 'utf8'),
+    ) as TokenizerConfigJSON;
     expect(savedConfig.added_tokens_decoder?.['32002']?.content).toBe('[SEG]');
   });
 
@@ -153,7 +161,7 @@ describe('Tokenizer.applyChatTemplate', () => {
     });
     expect(local.applyChatTemplate(messages)).toBe('Be brief.');
     expect(() => local.applyChatTemplate(messages, { chatTemplate: 'tool_use' })).toThrow(/no tools here/);
-    expect(local.applyChatTemplate(messages, { chatTemplate: "{{ messages | length }}" })).toBe('2');
+    expect(local.applyChatTemplate(messages, { chatTemplate: '{{ messages | length }}' })).toBe('2');
   });
 
   it('prefers chat_template.jinja in the folder and says where it looked when there is none', async () => {
@@ -161,7 +169,9 @@ describe('Tokenizer.applyChatTemplate', () => {
     const noTemplate = Tokenizer.fromJSON(tokenizerJson, { ...tokenizerConfig, chat_template: undefined });
     await noTemplate.saveTo(dir);
     const bare = await Tokenizer.fromDir(dir);
-    expect(() => bare.applyChatTemplate(messages)).toThrow(/chat_template\.jinja.*chat_template\.json.*tokenizer_config\.json.*chatTemplate/);
+    expect(() => bare.applyChatTemplate(messages)).toThrow(
+      /chat_template\.jinja.*chat_template\.json.*tokenizer_config\.json.*chatTemplate/,
+    );
 
     await writeFile(join(dir, 'chat_template.jinja'), "{{ messages[1]['content'] }}!");
     const withFile = await Tokenizer.fromDir(dir);

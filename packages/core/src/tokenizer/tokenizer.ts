@@ -1,22 +1,22 @@
 // Tokenizer: a Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json) on @huggingface/tokenizers.
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import {
-  collectChatTemplates,
-  renderChatTemplate,
-  selectChatTemplate,
   type ApplyChatTemplateOptions,
   type ChatMessage,
   type ChatTemplateSet,
+  collectChatTemplates,
+  renderChatTemplate,
+  selectChatTemplate,
 } from './chat-template.js';
 import {
-  readTokenizerFiles,
-  writeTokenizerFiles,
   type AddedTokenJSON,
   type ChatTemplateFile,
+  readTokenizerFiles,
   type SpecialTokensMapJSON,
   type SpecialTokenValue,
   type TokenizerConfigJSON,
   type TokenizerJSON,
+  writeTokenizerFiles,
 } from './tokenizer-files.js';
 
 export interface TokenizerEncodeOptions {
@@ -105,7 +105,8 @@ export class Tokenizer {
     this.hf = new HFTokenizer(structuredClone(this.tokenizerJson), structuredClone(this.tokenizerConfig));
     this.maxTokenId = -1;
     for (const id of this.hf.get_vocab(true).values()) this.maxTokenId = Math.max(this.maxTokenId, id);
-    for (const token of this.tokenizerJson.added_tokens ?? []) this.maxTokenId = Math.max(this.maxTokenId, token.id);
+    for (const token of this.tokenizerJson.added_tokens ?? [])
+      this.maxTokenId = Math.max(this.maxTokenId, token.id);
   }
 
   /** Number of ids the tokenizer can produce (largest id + 1, added tokens included). */
@@ -199,14 +200,23 @@ export class Tokenizer {
     const special = options.special ?? false;
     const normalized = options.normalized ?? false;
     const added = this.tokenizerJson.added_tokens ?? [];
-    const decoderEntries = (this.tokenizerConfig.added_tokens_decoder ??= {});
+    this.tokenizerConfig.added_tokens_decoder ??= {};
+    const decoderEntries = this.tokenizerConfig.added_tokens_decoder;
     let changed = false;
     const ids = tokens.map((content) => {
       if (content.length === 0) throw new Error('addTokens: a token must be a non-empty string.');
       const existing = added.find((token) => token.content === content);
       if (existing !== undefined) return existing.id;
       const id = this.tokenToId(content) ?? this.maxTokenId + 1;
-      const entry: AddedTokenJSON = { id, content, single_word: false, lstrip: false, rstrip: false, normalized, special };
+      const entry: AddedTokenJSON = {
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized,
+        special,
+      };
       added.push(entry);
       const { id: _id, ...decoderEntry } = entry;
       decoderEntries[String(id)] = decoderEntry;
@@ -225,7 +235,9 @@ export class Tokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options: ApplyChatTemplateOptions = {}): string {
     const source = selectChatTemplate(this.chatTemplates, options.chatTemplate);
     const tokens = this.specialTokens;
-    const context: Record<string, string | string[]> = { additional_special_tokens: tokens.additionalSpecialTokens };
+    const context: Record<string, string | string[]> = {
+      additional_special_tokens: tokens.additionalSpecialTokens,
+    };
     if (tokens.bosToken !== null) context.bos_token = tokens.bosToken;
     if (tokens.eosToken !== null) context.eos_token = tokens.eosToken;
     if (tokens.unkToken !== null) context.unk_token = tokens.unkToken;
