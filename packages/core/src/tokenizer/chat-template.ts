@@ -94,5 +94,12 @@ export function renderChatTemplate(
     ...specialTokens,
     ...options.extra,
   };
-  return compile(source).render(context);
+  try {
+    return compile(source).render(context);
+  } catch (error) {
+    const hint = messages.some((m) => typeof m.content === 'string')
+      ? ' Multimodal templates iterate content parts: pass content as [{ type: "text", text }] / { type: "image" }.'
+      : '';
+    throw new Error(`Chat template failed to render: ${(error as Error).message}.${hint}`, { cause: error });
+  }
 }

@@ -192,3 +192,11 @@ describe('Tokenizer.fromDir errors', () => {
     await expect(Tokenizer.fromDir(dir)).rejects.toThrow(/tokenizer_config\.json is not valid JSON/);
   });
 });
+
+describe('Tokenizer.applyChatTemplate with the LLaVA template', () => {
+  it('explains that string content does not fit a template that iterates parts', () => {
+    expect(() => tokenizer.applyChatTemplate([{ role: 'user', content: 'hello' }])).toThrow(
+      /failed to render.*selectattr.*pass content as \[\{ type: "text"/,
+    );
+  });
+});
