@@ -28,7 +28,10 @@ export class Embedding extends Module {
       pad === undefined
         ? table
         : tf.tidy(() => {
-            const isPad = tf.reshape(tf.equal(tf.range(0, numEmbeddings, 1, 'int32'), pad), [numEmbeddings, 1]);
+            const isPad = tf.reshape(tf.equal(tf.range(0, numEmbeddings, 1, 'int32'), pad), [
+              numEmbeddings,
+              1,
+            ]);
             return tf.where(tf.broadcastTo(isPad, table.shape), tf.zerosLike(table), table) as tf.Tensor2D;
           });
     if (init !== table) table.dispose();

@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/index.js';
 import { Dropout, Embedding, Initializer, LayerNorm, Linear, Module, RMSNorm, Rng } from './index.js';
 
 beforeAll(async () => {
-  tf.env().set('IS_TEST', true);
-  await tf.setBackend('cpu');
+  await initBackend({ backend: 'cpu' });
 });
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
   expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThanOrEqual(tol);
+  for (let i = 0; i < expected.length; i++)
+    expect(Math.abs(actual[i] - expected[i])).toBeLessThanOrEqual(tol);
 }
 
 describe('Rng', () => {
@@ -43,20 +43,33 @@ describe('layers', () => {
       ['weight', [32, 64]],
       ['bias', [32]],
     ]);
-    const w = a.weight.dataSync();
+    const w = Array.from(a.weight.dataSync());
     expect(Array.from(w)).toEqual(Array.from(b.weight.dataSync()));
     const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
     expect(Math.abs(std - 0.02)).toBeLessThan(0.002);
     expect(Array.from(a.bias!.dataSync()).every((x) => x === 0)).toBe(true);
 
     const lin = new Linear(3, 2, { init: new Initializer(), bias: true });
-    lin.loadStateDict({ weight: tf.tensor2d([[1, 2, 3], [4, 5, 6]]), bias: tf.tensor1d([0.5, -1]) });
-    const y = lin.forward(tf.tensor3d([[[1, 0, -1], [2, 1, 0]]]));
+    lin.loadStateDict({
+      weight: tf.tensor2d([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+      bias: tf.tensor1d([0.5, -1]),
+    });
+    const y = lin.forward(
+      tf.tensor3d([
+        [
+          [1, 0, -1],
+          [2, 1, 0],
+        ],
+      ]),
+    );
     expect(y.shape).toEqual([1, 2, 2]);
     expectClose(y.dataSync(), [1 - 3 + 0.5, 4 - 6 - 1, 2 + 2 + 0.5, 8 + 5 - 1]);
-    expect(new Linear(3, 2, { init: new Initializer(), bias: false }).namedParameters().map(([n]) => n)).toEqual([
-      'weight',
-    ]);
+    expect(
+      new Linear(3, 2, { init: new Initializer(), bias: false }).namedParameters().map(([n]) => n),
+    ).toEqual(['weight']);
     expect(() => lin.forward(tf.zeros([2, 4]))).toThrow(/last dim is 4, expected 3/);
     for (const m of [a, b, lin]) m.dispose();
   });
@@ -72,7 +85,16 @@ describe('layers', () => {
     const table = emb.weight.arraySync();
     expect(table[1]).toEqual([0, 0, 0]);
     expect(table[0].some((x) => x !== 0)).toBe(true);
-    const out = emb.forward(tf.tensor2d([[4, 0], [1, 4]], undefined, 'int32'));
+    const out = emb.forward(
+      tf.tensor2d(
+        [
+          [4, 0],
+          [1, 4],
+        ],
+        undefined,
+        'int32',
+      ),
+    );
     expect(out.shape).toEqual([2, 2, 3]);
     expectClose(out.dataSync(), [...table[4], ...table[0], ...table[1], ...table[4]], 0);
     expect(() => emb.forward(tf.tensor1d([1]))).toThrow(/int32/);
@@ -164,7 +186,9 @@ describe('layers', () => {
     expect(flat(a)).toEqual(flat(b));
     expect(flat(a)).not.toEqual(flat(c));
     // Two layers built from one stream differ.
-    expect(Array.from(a.layers[0].proj.weight.dataSync())).not.toEqual(Array.from(a.layers[1].proj.weight.dataSync()));
+    expect(Array.from(a.layers[0].proj.weight.dataSync())).not.toEqual(
+      Array.from(a.layers[1].proj.weight.dataSync()),
+    );
     for (const m of [a, b, c]) m.dispose();
   });
 });

@@ -21,7 +21,8 @@ export class Linear extends Module {
   ) {
     super();
     this.weight = this.param('weight', opts.init.normal([outFeatures, inFeatures]) as tf.Tensor2D);
-    this.bias = (opts.bias ?? true) ? this.param('bias', opts.init.zeros([outFeatures]) as tf.Tensor1D) : undefined;
+    this.bias =
+      (opts.bias ?? true) ? this.param('bias', opts.init.zeros([outFeatures]) as tf.Tensor1D) : undefined;
   }
 
   /** x: [..., in] → [..., out]. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/index.js';
 import { Module } from './module.js';
 
 class Block extends Module {
@@ -12,11 +12,20 @@ class Net extends Module {
   readonly head = this.module('head', new Block());
 }
 
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu' });
+});
+
 describe('Module', () => {
   it('names parameters with HF-style dotted paths and counts them', () => {
     const net = new Net();
     expect(net.namedParameters().map(([n]) => n)).toEqual([
-      '0.weight', '0.bias', '1.weight', '1.bias', 'head.weight', 'head.bias',
+      '0.weight',
+      '0.bias',
+      '1.weight',
+      '1.bias',
+      'head.weight',
+      'head.bias',
     ]);
     expect(net.numParameters()).toBe(24);
     expect(net.trainOnly(['head.*'])).toBe(2);
@@ -31,8 +40,13 @@ describe('Module', () => {
     expect(Array.from(net.head.w.dataSync())).toEqual([2, 2, 2, 2, 2, 2]);
     sd.delete('head.bias');
     sd.set('extra', tf.zeros([1]));
-    expect(() => net.loadStateDict(sd, { source: 'x.safetensors' })).toThrow(/missing: head.bias[\s\S]*unexpected: extra/);
-    expect(net.loadStateDict(sd, { strict: false })).toEqual({ missing: ['head.bias'], unexpected: ['extra'] });
+    expect(() => net.loadStateDict(sd, { source: 'x.safetensors' })).toThrow(
+      /missing: head.bias[\s\S]*unexpected: extra/,
+    );
+    expect(net.loadStateDict(sd, { strict: false })).toEqual({
+      missing: ['head.bias'],
+      unexpected: ['extra'],
+    });
     sd.set('head.bias', tf.zeros([3]));
     expect(() => net.loadStateDict(sd, { strict: false })).toThrow(/head.bias: expected \[2\], got \[3\]/);
     net.dispose();

@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 /** Glob on dotted names: `*` matches any run of characters (dots included), `?` one character. */
 export function nameMatcher(patterns: readonly string[]): (name: string) => boolean {
   const res = patterns.map(
-    (p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`),
+    (p) =>
+      new RegExp(
+        `^${p
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      ),
   );
   return (name) => res.some((r) => r.test(name));
 }
@@ -38,7 +44,8 @@ export class Module {
 
   /** Registers a parameter; the tensor is wrapped in a variable that this module owns. */
   protected param<R extends tf.Rank>(name: string, init: tf.Tensor<R>, trainable = true): tf.Variable<R> {
-    if (this.ownParams.has(name) || this.children.has(name)) throw new Error(`Duplicate parameter name "${name}"`);
+    if (this.ownParams.has(name) || this.children.has(name))
+      throw new Error(`Duplicate parameter name "${name}"`);
     const v = tf.variable(init, trainable, `p${parameterCounter++}_${name}`);
     init.dispose();
     this.ownParams.set(name, v);
@@ -120,7 +127,8 @@ export class Module {
     const wrongShape: string[] = [];
     for (const [k, v] of own) {
       const t = entries.get(k);
-      if (t && !tf.util.arraysEqual(t.shape, v.shape)) wrongShape.push(`${k}: expected [${v.shape}], got [${t.shape}]`);
+      if (t && !tf.util.arraysEqual(t.shape, v.shape))
+        wrongShape.push(`${k}: expected [${v.shape}], got [${t.shape}]`);
     }
     if (wrongShape.length) throw new Error(`Wrongly shaped tensors${where}:\n  ${wrongShape.join('\n  ')}`);
     if ((opts.strict ?? true) && (missing.length || unexpected.length)) {

@@ -4,7 +4,8 @@ import { Module } from './module.js';
 
 function checkLastDim(layer: string, x: tf.Tensor, dim: number): void {
   const last = x.shape[x.shape.length - 1];
-  if (last !== dim) throw new Error(`${layer}: input last dim is ${last}, expected ${dim} (shape [${x.shape}])`);
+  if (last !== dim)
+    throw new Error(`${layer}: input last dim is ${last}, expected ${dim} (shape [${x.shape}])`);
 }
 
 /** LLaMA RMSNorm: HF name `weight` [dim], initialised to ones. */

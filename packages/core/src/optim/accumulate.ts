@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Sums gradients over micro-batches, then hands back their weighted mean. With weight = each micro-batch's
+ * share of the loss denominator (e.g. its count of labelled tokens) the mean equals the big-batch gradient.
+ */
+export class GradientAccumulator {
+  private readonly sums = new Map<string, tf.Tensor>();
+  private totalWeight = 0;
+  private micro = 0;
+
+  /** Micro-batches added since the last mean(). */
+  get count(): number {
+    return this.micro;
+  }
+
+  /** Adds weight · grads; the grads are read, not disposed. */
+  add(grads: ReadonlyMap<string, tf.Tensor>, weight = 1): void {
+    if (!(weight > 0)) throw new Error(`GradientAccumulator.add: weight must be > 0, got ${weight}`);
+    if (this.micro > 0) {
+      const missing = [...this.sums.keys()].filter((k) => !grads.has(k));
+      const extra = [...grads.keys()].filter((k) => !this.sums.has(k));
+      if (missing.length || extra.length) {
+        throw new Error(
+          `GradientAccumulator.add: micro-batch gradients name different parameters (missing: ${missing}; new: ${extra})`,
+        );
+      }
+    }
+    for (const [name, g] of grads) {
+      const prev = this.sums.get(name);
+      const next = tf.tidy(() => {
+        const scaled = weight === 1 ? g : tf.mul(g, weight);
+        return prev ? tf.add(prev, scaled) : tf.clone(scaled);
+      });
+      prev?.dispose();
+      this.sums.set(name, next);
+    }
+    this.totalWeight += weight;
+    this.micro++;
+  }
+
+  /** The weighted mean as new tensors (caller disposes); resets the accumulator. */
+  mean(): Map<string, tf.Tensor> {
+    if (this.micro === 0)
+      throw new Error('GradientAccumulator.mean: nothing was added since the last mean()');
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, sum] of this.sums)
+      out.set(
+        name,
+        tf.tidy(() => tf.div(sum, this.totalWeight)),
+      );
+    this.reset();
+    return out;
+  }
+
+  /** Drops the running sums (e.g. after a skipped step). */
+  reset(): void {
+    for (const s of this.sums.values()) s.dispose();
+    this.sums.clear();
+    this.totalWeight = 0;
+    this.micro = 0;
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+}
