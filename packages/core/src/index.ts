@@ -3,6 +3,7 @@ export * as tf from '@tensorflow/tfjs-core';
 export * from './ops/index.js';
 export * from './backend/index.js';
 export * from './nn/index.js';
+export * from './optim/index.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';
 export * from './io/index.js';
