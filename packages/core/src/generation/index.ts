@@ -2,3 +2,4 @@ export * from './logits.js';
 export * from './sampling.js';
 export * from './stopping.js';
 export * from './streamer.js';
+export * from './generate.js';
