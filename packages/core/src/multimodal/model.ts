@@ -236,8 +236,9 @@ export class MultimodalModel extends Module {
         throw new Error(`modalities.${name}.adapter returned ${adapted.shape[1]} slots per item but numSlots() says ${expected}: the adapter is inconsistent`);
       }
       if (groups.size === 1) return tf.reshape(adapted, [-1, adapted.shape[2]]) as tf.Tensor2D;
-      tf.unstack(adapted).forEach((rows, j) => {
-        perItem[indices[j]] = rows as tf.Tensor2D;
+      // Slices, not unstack: tfjs's unstack gradient breaks when the group holds one item.
+      indices.forEach((itemIndex, j) => {
+        perItem[itemIndex] = tf.reshape(tf.slice(adapted, [j, 0, 0], [1, -1, -1]), [-1, adapted.shape[2]]) as tf.Tensor2D;
       });
     }
     return (perItem.length === 1 ? perItem[0] : tf.concat(perItem, 0)) as tf.Tensor2D;
