@@ -9,3 +9,4 @@ export * from './multimodal/index.js';
 export * from './io/index.js';
 export * from './tokenizer/index.js';
 export * from './generation/index.js';
+export * from './registry/index.js';

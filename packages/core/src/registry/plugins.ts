@@ -1,0 +1,129 @@
+// Plugins: any module exporting `register(registry)`. Specifiers are package names (resolved from `from`, as
+// if imported by a file in that folder) or paths (relative to `from`).
+import { readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Registry } from './types.js';
+
+export interface VistunePlugin {
+  register(registry: Registry): void | Promise<void>;
+}
+
+export interface LoadedPlugin {
+  specifier: string;
+  /** Absolute path of the module that was imported. */
+  resolved: string;
+  /** Recorded as the origin of the entries it added: the package name, or the path for a file plugin. */
+  origin: string;
+}
+
+function isPathSpecifier(spec: string): boolean {
+  return (
+    spec.startsWith('./') ||
+    spec.startsWith('../') ||
+    spec === '.' ||
+    isAbsolute(spec) ||
+    spec.startsWith('file:')
+  );
+}
+
+/** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
+function packageNameOf(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** The ESM entry named by package.json `exports` ('.' → import/node/default) or `module`/`main`. */
+function esmEntry(pkg: Record<string, unknown>, subpath: string): string | null {
+  const pick = (target: unknown): string | null => {
+    if (typeof target === 'string') return target;
+    if (Array.isArray(target)) return target.map(pick).find((t) => t !== null) ?? null;
+    if (target && typeof target === 'object') {
+      const conditions = target as Record<string, unknown>;
+      for (const c of ['import', 'node', 'default']) if (c in conditions) return pick(conditions[c]);
+    }
+    return null;
+  };
+  const { exports } = pkg;
+  if (exports !== undefined) {
+    const isSubpathMap =
+      typeof exports === 'object' && exports !== null && Object.keys(exports).some((k) => k.startsWith('.'));
+    return pick(
+      isSubpathMap ? (exports as Record<string, unknown>)[subpath] : subpath === '.' ? exports : undefined,
+    );
+  }
+  if (subpath !== '.') return subpath;
+  return typeof pkg.module === 'string' ? pkg.module : typeof pkg.main === 'string' ? pkg.main : 'index.js';
+}
+
+/**
+ * require.resolve first; it fails on ESM-only packages (exports without a require/default condition), so then
+ * walk node_modules upward from `from` and read the package's exports ourselves.
+ */
+async function resolveBare(spec: string, from: string): Promise<string> {
+  try {
+    return createRequire(join(from, '__vistune_plugin_resolver__.js')).resolve(spec);
+  } catch {
+    const name = packageNameOf(spec);
+    const subpath = spec === name ? '.' : `.${spec.slice(name.length)}`;
+    for (let dir = from; ; dir = dirname(dir)) {
+      const pkgDir = join(dir, 'node_modules', name);
+      const pkgJson = await readFile(join(pkgDir, 'package.json'), 'utf8').catch(() => null);
+      if (pkgJson !== null) {
+        const entry = esmEntry(JSON.parse(pkgJson) as Record<string, unknown>, subpath);
+        if (entry) return join(pkgDir, entry);
+        throw new Error(`package ${name} (${pkgDir}) does not export '${subpath}'`);
+      }
+      if (dirname(dir) === dir) break;
+    }
+    throw new Error(`cannot find package '${name}' from ${from} (is it installed? npm install ${name})`);
+  }
+}
+
+async function resolvePlugin(spec: string, from: string): Promise<{ resolved: string; origin: string }> {
+  if (!isPathSpecifier(spec)) return { resolved: await resolveBare(spec, from), origin: packageNameOf(spec) };
+  const resolved = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(from, spec);
+  if (!(await stat(resolved).catch(() => null))?.isFile())
+    throw new Error(`plugin file not found: ${resolved}`);
+  return { resolved, origin: resolved };
+}
+
+/** Import each plugin and call its `register` with a registry view that records the plugin as origin. */
+export async function loadPlugins(
+  registry: Registry,
+  specifiers: string[],
+  opts: { from?: string } = {},
+): Promise<LoadedPlugin[]> {
+  const from = resolve(opts.from ?? process.cwd());
+  const loaded: LoadedPlugin[] = [];
+  for (const specifier of specifiers) {
+    let target: { resolved: string; origin: string };
+    let mod: Record<string, unknown>;
+    try {
+      target = await resolvePlugin(specifier, from);
+      mod = (await import(pathToFileURL(target.resolved).href)) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`cannot load plugin '${specifier}' (from ${from}): ${(err as Error).message}`);
+    }
+    // `export function register` or `export default { register }` (called on its object, keeping `this`).
+    const host = (typeof mod.register === 'function' ? mod : mod.default) as
+      | Partial<VistunePlugin>
+      | undefined;
+    if (typeof host?.register !== 'function') {
+      const exported = Object.keys(mod).join(', ') || 'nothing';
+      throw new Error(
+        `plugin '${specifier}' (${target.resolved}) does not export a register(registry) function (it exports: ${exported})`,
+      );
+    }
+    try {
+      await host.register(registry.withOrigin(target.origin));
+    } catch (err) {
+      throw new Error(
+        `plugin '${specifier}' (${target.resolved}) failed to register: ${(err as Error).message}`,
+      );
+    }
+    loaded.push({ specifier, ...target });
+  }
+  return loaded;
+}
