@@ -1,0 +1,231 @@
+// HF LlavaForConditionalGeneration folders ↔ MultimodalModel: config.json (text_config + vision_config),
+// safetensors with legacy (`language_model.model.*`) or new (`model.language_model.*`) names.
+// The vision tower and projector come from the registry (core does not import encoders/adapters).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { readJsonFile } from '../io/json.js';
+import { type SafetensorsFloatDtype, saveShardedSafetensors } from '../io/safetensors-write.js';
+import { loadSafetensorsDir } from '../io/sharded.js';
+import { type LlamaConfig, llamaConfigToHf } from '../llm/config.js';
+import { LlamaForCausalLM } from '../llm/llama.js';
+import { decoderConfigFromJson, loadCausalLM } from '../llm/weights.js';
+import type { Module } from '../nn/module.js';
+import type { Registry } from '../registry/types.js';
+import { formatZodIssues } from '../registry/zod-issues.js';
+import { MultimodalModel } from './model.js';
+import { selectedFeatureDim } from './select.js';
+import type { Adapter, FeatureSelect, ModalityEncoder } from './types.js';
+
+const VISION_ENCODER_TYPES: Readonly<Record<string, string>> = {
+  clip_vision_model: 'clip_vision',
+  siglip_vision_model: 'siglip_vision',
+};
+/** HF vision_config fields that define the tower's architecture (what the encoder entries accept). */
+const VISION_ARCHITECTURE_FIELDS = [
+  'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_channels', 'image_size',
+  'patch_size', 'layer_norm_eps', 'hidden_act', 'initializer_range',
+] as const;
+
+const llavaConfigSchema = z.looseObject({
+  model_type: z.literal('llava', { message: 'expected "llava" (a LlavaForConditionalGeneration folder)' }).optional(),
+  image_token_index: z.number().int().optional(),
+  image_token_id: z.number().int().optional(),
+  vision_feature_layer: z.union([z.number().int(), z.array(z.number().int()).min(1)]).default(-2),
+  vision_feature_select_strategy: z.enum(['default', 'full']).default('default'),
+  projector_hidden_act: z.string().default('gelu'),
+  multimodal_projector_bias: z.boolean().default(true),
+  image_seq_length: z.number().int().positive().optional(),
+  text_config: z.looseObject({}),
+  vision_config: z.looseObject({ model_type: z.enum(['clip_vision_model', 'siglip_vision_model']).default('clip_vision_model') }),
+});
+
+export interface LlavaConfig {
+  imageTokenId: number;
+  select: FeatureSelect;
+  projectorHiddenAct: string;
+  projectorBias: boolean;
+  /** Placeholders per image the processor emits, when the config states it (checked against the model). */
+  imageSeqLength?: number;
+  text: LlamaConfig;
+  /** The HF vision_config as given (model_type filled in). */
+  vision: Record<string, unknown>;
+  /** The whole config.json object, written back on save with text_config refreshed. */
+  hf: Record<string, unknown>;
+}
+
+/** Parses a LLaVA config.json object; errors name `source` and the field. */
+export function parseLlavaConfig(json: unknown, source = 'config.json'): LlavaConfig {
+  const parsed = llavaConfigSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${source} is not a LLaVA config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
+  const c = parsed.data;
+  return {
+    imageTokenId: c.image_token_index ?? c.image_token_id ?? 32000,
+    select: { layer: c.vision_feature_layer, strategy: c.vision_feature_select_strategy },
+    projectorHiddenAct: c.projector_hidden_act,
+    projectorBias: c.multimodal_projector_bias,
+    imageSeqLength: c.image_seq_length,
+    text: decoderConfigFromJson(json, source),
+    vision: c.vision_config,
+    hf: json as Record<string, unknown>,
+  };
+}
+
+/** The composition of a LLaVA checkpoint: modality `image` (vision tower + projector) and a LLaMA-family LLM. */
+export class LlavaForConditionalGeneration extends MultimodalModel {
+  declare readonly llm: LlamaForCausalLM;
+
+  constructor(
+    readonly config: LlavaConfig,
+    llm: LlamaForCausalLM,
+    encoder: ModalityEncoder<unknown>,
+    adapter: Adapter,
+  ) {
+    super({ llm, modalities: { image: { placeholderTokenId: config.imageTokenId, encoder, select: config.select, adapter } } });
+    const image = config.vision as { num_channels?: number; image_size?: number };
+    const size = image.image_size ?? 224;
+    this.imageSeqLength = this.slotsPerItem('image', [image.num_channels ?? 3, size, size]);
+    if (config.imageSeqLength !== undefined && config.imageSeqLength !== this.imageSeqLength) {
+      throw new Error(
+        `config.json image_seq_length is ${config.imageSeqLength} but the vision tower and vision_feature_select_strategy ` +
+          `give ${this.imageSeqLength} tokens per ${size}px image: fix image_seq_length or the vision config`,
+      );
+    }
+  }
+
+  /** Placeholder tokens per image (LlavaProcessor's num_image_tokens). */
+  readonly imageSeqLength: number;
+}
+
+export interface CreateLlavaOptions {
+  /** Seed of the random init; the LLM, tower and projector get seed, seed + 1, seed + 2. Default 0. */
+  seed?: number;
+}
+
+function checkComponent<T>(value: unknown, methods: readonly string[], what: string): T {
+  const v = value as Record<string, unknown> | null;
+  const lacking = methods.filter((m) => typeof v?.[m] !== 'function');
+  if (lacking.length) throw new Error(`registry ${what} is not usable here: it lacks ${lacking.join(', ')}`);
+  return value as T;
+}
+
+async function createParts(config: LlavaConfig, registry: Registry, encoderConfig: Record<string, unknown>, seed?: number) {
+  const visionType = VISION_ENCODER_TYPES[String(config.vision.model_type)];
+  const encoder = checkComponent<ModalityEncoder<unknown>>(
+    await registry.create('encoder', { type: visionType, ...encoderConfig }, { path: 'vision_config' }),
+    ['forward', 'featureLayout', 'namedParameters'],
+    `encoder '${visionType}'`,
+  );
+  try {
+    const adapter = checkComponent<Adapter>(
+      await registry.create(
+        'adapter',
+        {
+          type: 'mlp2x_gelu',
+          inDim: selectedFeatureDim(encoder.hiddenSize, config.select),
+          outDim: config.text.hiddenSize,
+          act: config.projectorHiddenAct,
+          bias: config.projectorBias,
+          ...(seed === undefined ? {} : { seed }),
+        },
+        { path: 'multi_modal_projector' },
+      ),
+      ['forward', 'numSlots', 'namedParameters', 'loadStateDict'],
+      "adapter 'mlp2x_gelu'",
+    );
+    return { encoder, adapter };
+  } catch (err) {
+    encoder.dispose();
+    throw err;
+  }
+}
+
+/** A randomly initialised LLaVA from a config.json-shaped object (text_config, vision_config, …). */
+export async function createLlava(json: unknown, registry: Registry, opts: CreateLlavaOptions = {}): Promise<LlavaForConditionalGeneration> {
+  const config = parseLlavaConfig(json, 'createLlava config');
+  const seed = opts.seed ?? 0;
+  const architecture = Object.fromEntries(VISION_ARCHITECTURE_FIELDS.filter((k) => k in config.vision).map((k) => [k, config.vision[k]]));
+  const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
+  const { encoder, adapter } = await createParts(config, registry, { ...architecture, ...withHead, seed: seed + 1 }, seed + 2);
+  return new LlavaForConditionalGeneration(config, new LlamaForCausalLM(config.text, { seed }), encoder, adapter);
+}
+
+/** Checkpoint prefixes of the projector, newest naming last (original LLaVA: model.mm_projector.{0,2}). */
+const PROJECTOR_PREFIXES = ['multi_modal_projector.', 'model.multi_modal_projector.', 'model.mm_projector.'];
+
+/** Loads a HF LlavaForConditionalGeneration folder (legacy or new weight names, single file or shards). */
+export async function loadLlava(dir: string, registry: Registry): Promise<LlavaForConditionalGeneration> {
+  const configPath = join(dir, 'config.json');
+  const config = parseLlavaConfig(await readJsonFile(configPath, 'LLaVA config', { hint: 'expected a LlavaForConditionalGeneration folder' }), configPath);
+  const llm = await loadCausalLM(dir);
+  let parts: Awaited<ReturnType<typeof createParts>> | undefined;
+  try {
+    const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
+    parts = await createParts(config, registry, { pretrained: dir, ...withHead });
+    const weights = await loadSafetensorsDir(dir, { names: (n) => PROJECTOR_PREFIXES.some((p) => n.startsWith(p)) });
+    try {
+      const prefix = PROJECTOR_PREFIXES.find((p) => [...weights.keys()].some((n) => n.startsWith(p)));
+      if (!prefix) throw new Error(`${dir}: no projector weights (expected ${PROJECTOR_PREFIXES.map((p) => `${p}*`).join(' or ')})`);
+      const own = new Map([...weights].filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+      parts.adapter.loadStateDict(own, { source: `${dir} (${prefix}*)` });
+    } finally {
+      for (const t of weights.values()) t.dispose();
+    }
+    return new LlavaForConditionalGeneration(config, llm, parts.encoder, parts.adapter);
+  } catch (err) {
+    llm.dispose();
+    parts?.encoder.dispose();
+    parts?.adapter.dispose();
+    throw err;
+  }
+}
+
+export interface SaveLlavaOptions {
+  /** 'legacy' (default; what most hub checkpoints hold): language_model.model.*, vision_tower.*, multi_modal_projector.*;
+   * 'new' (transformers ≥ 4.52): model.language_model.*, lm_head.weight, model.vision_tower.*, model.multi_modal_projector.*. */
+  names?: 'legacy' | 'new';
+  /** Storage dtype (default F32). */
+  dtype?: SafetensorsFloatDtype;
+  /** Shard size limit in bytes (default 5 GB). */
+  maxShardBytes?: number;
+}
+
+/** HF checkpoint name of a MultimodalModel parameter of a LLaVA composition. */
+export function llavaCheckpointName(param: string, names: 'legacy' | 'new' = 'legacy'): string {
+  const legacy = names === 'legacy';
+  const rules: [string, string][] = [
+    ['llm.model.', legacy ? 'language_model.model.' : 'model.language_model.'],
+    ['llm.lm_head.', legacy ? 'language_model.lm_head.' : 'lm_head.'],
+    ['modalities.image.encoder.', legacy ? 'vision_tower.' : 'model.vision_tower.'],
+    ['modalities.image.adapter.', legacy ? 'multi_modal_projector.' : 'model.multi_modal_projector.'],
+  ];
+  for (const [from, to] of rules) if (param.startsWith(from)) return to + param.slice(from.length);
+  throw new Error(`saveLlava: parameter ${param} has no place in a LLaVA checkpoint (heads and extra modalities cannot be saved in this format)`);
+}
+
+/** Writes config.json + model.safetensors (or shards) in HF LlavaForConditionalGeneration layout. */
+export async function saveLlava(model: LlavaForConditionalGeneration, dir: string, opts: SaveLlavaOptions = {}): Promise<void> {
+  const dtype = opts.dtype ?? 'F32';
+  const tensors = new Map<string, tf.Tensor>();
+  for (const [name, p] of (model as Module).namedParameters()) tensors.set(llavaCheckpointName(name, opts.names), p);
+  await mkdir(dir, { recursive: true });
+  await saveShardedSafetensors(dir, tensors, { dtype, maxShardBytes: opts.maxShardBytes ?? 5e9 });
+  const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
+  const hf = {
+    ...model.config.hf,
+    architectures: ['LlavaForConditionalGeneration'],
+    model_type: 'llava',
+    image_token_index: model.config.imageTokenId,
+    vision_feature_layer: model.config.select.layer,
+    vision_feature_select_strategy: model.config.select.strategy,
+    projector_hidden_act: model.config.projectorHiddenAct,
+    multimodal_projector_bias: model.config.projectorBias,
+    image_seq_length: model.imageSeqLength,
+    tie_word_embeddings: model.config.text.tieWordEmbeddings,
+    torch_dtype: torchDtype,
+    text_config: llamaConfigToHf(model.llm.config, torchDtype),
+    vision_config: model.config.vision,
+  };
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(hf, null, 2)}\n`);
+}
