@@ -177,12 +177,12 @@ describe('LlamaForCausalLM structure', () => {
     const a = new LlamaForCausalLM(c, { seed: 5 });
     const b = new LlamaForCausalLM(c, { seed: 5 });
     const other = new LlamaForCausalLM(c, { seed: 6 });
-    const table = a.model.embedTokens.weight.dataSync();
+    const table = a.model.embedTokens.weight.dataSync() as Float32Array;
     expect(Array.from(table)).toEqual(Array.from(b.model.embedTokens.weight.dataSync()));
     expect(Array.from(table)).not.toEqual(Array.from(other.model.embedTokens.weight.dataSync()));
     const rows = Array.from(table.subarray(32 * 3, 32 * 4));
     expect(rows.every((v) => v === 0)).toBe(true);
-    const head = a.head!.weight.dataSync();
+    const head = Array.from(a.head!.weight.dataSync());
     const std = Math.sqrt(head.reduce((s, v) => s + v * v, 0) / head.length);
     expect(std).toBeGreaterThan(0.047);
     expect(std).toBeLessThan(0.053);
