@@ -36,9 +36,28 @@ beforeAll(async () => {
 /** Last-position logits of ids [1, T] with a full (cache-free) forward. */
 function lastLogits(ids: number[]): Float32Array {
   return tf.tidy(() => {
-    const logits = model.logits(tf.tensor2d([ids], [1, ids.length], 'int32'));
-    return tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]).dataSync() as Float32Array;
+    const { hidden } = model.forward({ inputsEmbeds: model.embed(tf.tensor2d([ids], [1, ids.length], 'int32')) });
+    return model.lmHead(tf.slice(hidden, [0, ids.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
   });
+}
+
+/** Greedy decoding through the KV cache: prefill once, then one token per step; the logits of every step. */
+function greedyWithCache(prompt: number[], steps: number): { ids: number[]; logits: Float32Array[] } {
+  const cache = model.createCache(1);
+  const ids: number[] = [];
+  const logits: Float32Array[] = [];
+  let input = prompt;
+  for (let s = 0; s < steps; s++) {
+    const row = tf.tidy(() => {
+      const { hidden } = model.forward({ inputsEmbeds: model.embed(tf.tensor2d([input], undefined, 'int32')), cache });
+      return model.lmHead(tf.slice(hidden, [0, input.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
+    });
+    logits.push(row);
+    ids.push(argmax(row));
+    input = [ids[ids.length - 1]];
+  }
+  cache.dispose();
+  return { ids, logits };
 }
 
 function argmax(xs: Float32Array): number {
@@ -78,6 +97,22 @@ describe('tiny-llava-hf language model parity', () => {
         ids.push(next);
       }
       expect(ids.slice(c.input_ids.length)).toEqual(c.expected.greedy_ids);
+    });
+
+    it(`${c.name}: greedy 12 tokens with the KV cache; every step's logits equal full recompute`, () => {
+      const { ids, logits } = greedyWithCache(c.input_ids, c.expected.greedy_ids.length);
+      expect(ids).toEqual(c.expected.greedy_ids);
+      let diff = 0;
+      let scale = 0;
+      logits.forEach((row, step) => {
+        const full = lastLogits([...c.input_ids, ...ids.slice(0, step)]);
+        for (let i = 0; i < row.length; i++) {
+          diff = Math.max(diff, Math.abs(row[i] - full[i]));
+          scale = Math.max(scale, Math.abs(full[i]));
+        }
+      });
+      console.log(`${c.name}: max |cached - recomputed| over ${logits.length} steps = ${diff.toExponential(3)}`);
+      expect(diff).toBeLessThanOrEqual(1e-4 * scale);
     });
   }
 });
