@@ -1,12 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { Initializer, initBackend, loadSafetensors, tf } from '@vistune/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MlpProjectorConfigSchema, PixelShuffleProjectorConfigSchema, LinearProjectorConfigSchema } from './config.js';
+import {
+  LinearProjectorConfigSchema,
+  MlpProjectorConfigSchema,
+  PixelShuffleProjectorConfigSchema,
+} from './config.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector, mlpProjectorParamName } from './mlp.js';
 import { PixelShuffleProjector, pixelShuffle } from './pixel-shuffle.js';
 
-const fixture = (name: string) => fileURLToPath(new URL(`../../../fixtures/tiny-llava-hf/${name}`, import.meta.url));
+const fixture = (name: string) =>
+  fileURLToPath(new URL(`../../../fixtures/tiny-llava-hf/${name}`, import.meta.url));
 
 /** Deterministic values in [-2, 2]. */
 function values(n: number, seed: number): number[] {
@@ -41,7 +46,10 @@ beforeAll(async () => {
 
 describe('LinearProjector', () => {
   it('maps [N, tokens, in] to [N, tokens, out] as x Wᵀ + b, one slot per token', () => {
-    const p = new LinearProjector(LinearProjectorConfigSchema.parse({ inDim: 4, outDim: 3 }), new Initializer({ seed: 1, std: 0.5 }));
+    const p = new LinearProjector(
+      LinearProjectorConfigSchema.parse({ inDim: 4, outDim: 3 }),
+      new Initializer({ seed: 1, std: 0.5 }),
+    );
     const x = tf.tensor3d(values(2 * 5 * 4, 1), [2, 5, 4]);
     const y = p.forward(x, { layout: { tokens: 5, prefixTokens: 0 } });
     expect(y.shape).toEqual([2, 5, 3]);
@@ -60,11 +68,23 @@ describe('LinearProjector', () => {
 describe('MlpProjector', () => {
   it('has HF LlavaMultiModalProjector names and maps original LLaVA names', () => {
     const p = new MlpProjector(MlpProjectorConfigSchema.parse({ inDim: 8, outDim: 6 }));
-    expect(p.namedParameters().map(([n]) => n)).toEqual(['linear_1.weight', 'linear_1.bias', 'linear_2.weight', 'linear_2.bias']);
+    expect(p.namedParameters().map(([n]) => n)).toEqual([
+      'linear_1.weight',
+      'linear_1.bias',
+      'linear_2.weight',
+      'linear_2.bias',
+    ]);
     expect(mlpProjectorParamName('model.mm_projector.0.weight')).toBe('linear_1.weight');
     expect(mlpProjectorParamName('mm_projector.2.bias')).toBe('linear_2.bias');
     expect(mlpProjectorParamName('linear_2.bias')).toBe('linear_2.bias');
-    const weights = new Map(p.namedParameters().map(([n, v]) => [n.replace(/^linear_(\d)/, (_, k) => `model.mm_projector.${2 * (Number(k) - 1)}`), tf.onesLike(v)]));
+    const weights = new Map(
+      p
+        .namedParameters()
+        .map(([n, v]) => [
+          n.replace(/^linear_(\d)/, (_, k) => `model.mm_projector.${2 * (Number(k) - 1)}`),
+          tf.onesLike(v),
+        ]),
+    );
     p.loadStateDict(weights);
     expect(p.layers[1].bias!.arraySync()).toEqual(new Array(6).fill(1));
     tf.dispose([...weights.values()]);
@@ -72,14 +92,19 @@ describe('MlpProjector', () => {
   });
 
   it('reproduces the fixture projector (multi_modal_projector.*) against a plain-JS reference', async () => {
-    const config = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(fixture('config.json'), 'utf8')));
+    const config = JSON.parse(
+      await import('node:fs/promises').then((fs) => fs.readFile(fixture('config.json'), 'utf8')),
+    );
     const inDim = config.vision_config.hidden_size as number;
     const outDim = config.text_config.hidden_size as number;
     const weights = await loadSafetensors(fixture('model.safetensors'), {
       names: (n) => n.startsWith('multi_modal_projector.'),
       rename: (n) => n.slice('multi_modal_projector.'.length),
     });
-    const p = new MlpProjector(MlpProjectorConfigSchema.parse({ inDim, outDim, act: config.projector_hidden_act }), new Initializer({ random: false }));
+    const p = new MlpProjector(
+      MlpProjectorConfigSchema.parse({ inDim, outDim, act: config.projector_hidden_act }),
+      new Initializer({ random: false }),
+    );
     p.loadStateDict(weights, { source: 'fixture model.safetensors' });
     const [N, tokens] = [2, 16];
     const x = tf.tensor3d(values(N * tokens * inDim, 3), [N, tokens, inDim]);
@@ -89,7 +114,9 @@ describe('MlpProjector', () => {
     const b1 = weights.get('linear_1.bias')!.arraySync() as number[];
     const W2 = weights.get('linear_2.weight')!.arraySync() as number[][];
     const b2 = weights.get('linear_2.bias')!.arraySync() as number[];
-    const want = x.arraySync().flatMap((item) => item.flatMap((tok) => dense(dense(tok, W1, b1).map(geluExact), W2, b2)));
+    const want = x
+      .arraySync()
+      .flatMap((item) => item.flatMap((tok) => dense(dense(tok, W1, b1).map(geluExact), W2, b2)));
     const maxRef = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expect(maxRef).toBeGreaterThan(0.01);
     expect(maxAbsDiff(Array.from(y.dataSync()), want)).toBeLessThan(1e-5 * Math.max(1, maxRef));
@@ -98,7 +125,10 @@ describe('MlpProjector', () => {
   });
 
   it('chains depth Linears with the activation in between (mlp3x_gelu)', () => {
-    const p = new MlpProjector(MlpProjectorConfigSchema.parse({ inDim: 3, outDim: 2, depth: 3, act: 'relu' }), new Initializer({ seed: 4, std: 0.7 }));
+    const p = new MlpProjector(
+      MlpProjectorConfigSchema.parse({ inDim: 3, outDim: 2, depth: 3, act: 'relu' }),
+      new Initializer({ seed: 4, std: 0.7 }),
+    );
     const x = tf.tensor3d(values(3, 5), [1, 1, 3]);
     const y = p.forward(x, { layout: { tokens: 1, prefixTokens: 0 } });
     const [l1, l2, l3] = p.layers.map((l) => [l.weight.arraySync(), l.bias!.arraySync()] as const);
@@ -118,7 +148,8 @@ describe('pixel shuffle', () => {
       for (let i = 0; i < rows / s; i++) {
         for (let j = 0; j < cols / s; j++) {
           const token: number[] = [];
-          for (let di = 0; di < s; di++) for (let dj = 0; dj < s; dj++) token.push(...item[(i * s + di) * cols + (j * s + dj)]);
+          for (let di = 0; di < s; di++)
+            for (let dj = 0; dj < s; dj++) token.push(...item[(i * s + di) * cols + (j * s + dj)]);
           out.push(token);
         }
       }
@@ -158,7 +189,9 @@ describe('pixel shuffle', () => {
   });
 
   it('rejects a CLS token and grids the factor does not divide, saying what to do', () => {
-    const p = new PixelShuffleProjector(PixelShuffleProjectorConfigSchema.parse({ inDim: 3, outDim: 5, factor: 2 }));
+    const p = new PixelShuffleProjector(
+      PixelShuffleProjectorConfigSchema.parse({ inDim: 3, outDim: 5, factor: 2 }),
+    );
     expect(() => p.numSlots({ tokens: 17, prefixTokens: 1, grid: [4, 4] })).toThrow(/strategy 'default'/);
     expect(() => p.numSlots({ tokens: 9, prefixTokens: 0 })).toThrow(/3×3 is not divisible by factor 2/);
     p.dispose();
@@ -167,9 +200,14 @@ describe('pixel shuffle', () => {
 
 describe('gradients on wasm', () => {
   it('reach every projector parameter', () => {
-    const p = new MlpProjector(MlpProjectorConfigSchema.parse({ inDim: 4, outDim: 4 }), new Initializer({ seed: 3 }));
+    const p = new MlpProjector(
+      MlpProjectorConfigSchema.parse({ inDim: 4, outDim: 4 }),
+      new Initializer({ seed: 3 }),
+    );
     const x = tf.tensor3d(values(2 * 3 * 4, 6), [2, 3, 4]);
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(p.forward(x, { layout: { tokens: 3, prefixTokens: 0 } }))) as tf.Scalar);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.square(p.forward(x, { layout: { tokens: 3, prefixTokens: 0 } }))) as tf.Scalar,
+    );
     expect(Object.keys(grads)).toHaveLength(4);
     for (const g of Object.values(grads)) expect(tf.sum(tf.abs(g)).dataSync()[0]).toBeGreaterThan(0);
     tf.dispose([x, value, ...Object.values(grads)]);

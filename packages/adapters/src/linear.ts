@@ -1,13 +1,23 @@
 // LLaVA-1 projector: one Linear from encoder features to the LLM width. Names `weight`/`bias` as LLaVA's
 // `mm_projector` (an nn.Linear itself), so `model.mm_projector.weight` loads without renaming.
-import { type Adapter, type AdapterContext, type FeatureLayout, Initializer, Linear, type tf } from '@vistune/core';
+import {
+  type Adapter,
+  type AdapterContext,
+  type FeatureLayout,
+  Initializer,
+  Linear,
+  type tf,
+} from '@vistune/core';
 import type { LinearProjectorConfig } from './config.js';
 
 export class LinearProjector extends Linear implements Adapter {
   readonly inDim: number;
   readonly outDim: number;
 
-  constructor(config: LinearProjectorConfig, init: Initializer = new Initializer({ seed: config.seed, std: config.std })) {
+  constructor(
+    config: LinearProjectorConfig,
+    init: Initializer = new Initializer({ seed: config.seed, std: config.std }),
+  ) {
     super(config.inDim, config.outDim, { init, bias: config.bias });
     this.inDim = config.inDim;
     this.outDim = config.outDim;

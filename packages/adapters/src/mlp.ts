@@ -1,6 +1,15 @@
 // LLaVA-1.5 projector `mlp{N}x_gelu` = HF LlavaMultiModalProjector for N = 2:
 // linear_1 → act → linear_2 (→ act → linear_3 …). Original LLaVA names it `mm_projector.{0,2,…}` (nn.Sequential).
-import { type Adapter, type AdapterContext, activation, type FeatureLayout, Initializer, Linear, Module, tf } from '@vistune/core';
+import {
+  type Adapter,
+  type AdapterContext,
+  activation,
+  type FeatureLayout,
+  Initializer,
+  Linear,
+  Module,
+  tf,
+} from '@vistune/core';
 import type { MlpProjectorConfig } from './config.js';
 
 /** `mm_projector.2.weight` (optionally under `model.`) → `linear_2.weight`; other names unchanged. */
@@ -27,7 +36,10 @@ export class MlpProjector extends Module implements Adapter {
     this.outDim = config.outDim;
     this.act = activation(config.act);
     this.layers = Array.from({ length: config.depth }, (_, i) =>
-      this.module(`linear_${i + 1}`, new Linear(i === 0 ? config.inDim : config.outDim, config.outDim, { init, bias: config.bias })),
+      this.module(
+        `linear_${i + 1}`,
+        new Linear(i === 0 ? config.inDim : config.outDim, config.outDim, { init, bias: config.bias }),
+      ),
     );
   }
 

@@ -1,7 +1,15 @@
 // nanoVLM / SmolVLM (Idefics3) connector: pixel shuffle by factor s over the patch grid — each s×s block of
 // patches becomes one token of s²·D features (block row outer, block column inner, feature innermost) —
 // then one Linear (no bias by default). s² fewer tokens for the LLM.
-import { type Adapter, type AdapterContext, type FeatureLayout, Initializer, Linear, Module, tf } from '@vistune/core';
+import {
+  type Adapter,
+  type AdapterContext,
+  type FeatureLayout,
+  Initializer,
+  Linear,
+  Module,
+  tf,
+} from '@vistune/core';
 import type { PixelShuffleProjectorConfig } from './config.js';
 
 /** Grid [rows, cols] of a layout's body; a square is assumed when the encoder gives none. */
@@ -10,7 +18,9 @@ function gridOf(layout: FeatureLayout): readonly [number, number] {
   const frames = layout.frames ?? 1;
   const side = Math.round(Math.sqrt(layout.tokens / frames));
   if (side * side * frames !== layout.tokens) {
-    throw new Error(`pixel_shuffle: ${layout.tokens} tokens per frame form no square grid and the encoder gave no grid`);
+    throw new Error(
+      `pixel_shuffle: ${layout.tokens} tokens per frame form no square grid and the encoder gave no grid`,
+    );
   }
   return [side, side];
 }
@@ -20,12 +30,18 @@ export function pixelShuffle(x: tf.Tensor3D, grid: readonly [number, number], fa
   const [N, tokens, D] = x.shape;
   const [rows, cols] = grid;
   const s = factor;
-  if (rows * cols !== tokens) throw new Error(`pixelShuffle: grid ${rows}×${cols} does not hold ${tokens} tokens`);
-  if (rows % s || cols % s) throw new Error(`pixelShuffle: grid ${rows}×${cols} is not divisible by the factor ${s}`);
+  if (rows * cols !== tokens)
+    throw new Error(`pixelShuffle: grid ${rows}×${cols} does not hold ${tokens} tokens`);
+  if (rows % s || cols % s)
+    throw new Error(`pixelShuffle: grid ${rows}×${cols} is not divisible by the factor ${s}`);
   return tf.tidy(() => {
     // [N·rows/s, s (block row), cols/s, s·D (block column, feature)] → swap the middle axes.
     const blocks = tf.reshape(x, [(N * rows) / s, s, cols / s, s * D]);
-    return tf.reshape(tf.transpose(blocks, [0, 2, 1, 3]), [N, (rows / s) * (cols / s), s * s * D]) as tf.Tensor3D;
+    return tf.reshape(tf.transpose(blocks, [0, 2, 1, 3]), [
+      N,
+      (rows / s) * (cols / s),
+      s * s * D,
+    ]) as tf.Tensor3D;
   });
 }
 
@@ -43,7 +59,10 @@ export class PixelShuffleProjector extends Module implements Adapter {
     this.inDim = config.inDim;
     this.outDim = config.outDim;
     this.factor = config.factor;
-    this.proj = this.module('proj', new Linear(config.inDim * config.factor ** 2, config.outDim, { init, bias: config.bias }));
+    this.proj = this.module(
+      'proj',
+      new Linear(config.inDim * config.factor ** 2, config.outDim, { init, bias: config.bias }),
+    );
   }
 
   numSlots(layout: FeatureLayout): number {
@@ -72,7 +91,9 @@ export class PixelShuffleProjector extends Module implements Adapter {
     }
     const [rows, cols] = gridOf(layout);
     if (rows % this.factor || cols % this.factor) {
-      throw new Error(`pixel_shuffle: patch grid ${rows}×${cols} is not divisible by factor ${this.factor}: pick a factor dividing both`);
+      throw new Error(
+        `pixel_shuffle: patch grid ${rows}×${cols} is not divisible by factor ${this.factor}: pick a factor dividing both`,
+      );
     }
   }
 }

@@ -1,6 +1,10 @@
 // Registry entries of this package: adapters linear, mlp2x_gelu (alias mlp), pixel_shuffle.
 import type { Registry } from '@vistune/core';
-import { LinearProjectorConfigSchema, MlpProjectorConfigSchema, PixelShuffleProjectorConfigSchema } from './config.js';
+import {
+  LinearProjectorConfigSchema,
+  MlpProjectorConfigSchema,
+  PixelShuffleProjectorConfigSchema,
+} from './config.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';

@@ -1,16 +1,5 @@
 // Multimodal composition: contracts, feature selection, the splice, the model, and HF LLaVA folders.
-export type * from './types.js';
-export { applyFeatureSelect, encodeAndSelect, selectedFeatureDim, selectedLayers, selectedLayout } from './select.js';
-export { checkSlotCounts, countPlaceholders, expandPlaceholders, type ModalitySlots, spliceSlots } from './splice.js';
-export {
-  type MediaInputs,
-  type ModalitySpec,
-  type MultimodalBatch,
-  type MultimodalForwardOptions,
-  MultimodalModel,
-  type MultimodalModelOptions,
-  type MultimodalOutput,
-} from './model.js';
+
 export {
   type CreateLlavaOptions,
   createLlava,
@@ -22,3 +11,27 @@ export {
   type SaveLlavaOptions,
   saveLlava,
 } from './llava.js';
+export {
+  type MediaInputs,
+  type ModalitySpec,
+  type MultimodalBatch,
+  type MultimodalForwardOptions,
+  MultimodalModel,
+  type MultimodalModelOptions,
+  type MultimodalOutput,
+} from './model.js';
+export {
+  applyFeatureSelect,
+  encodeAndSelect,
+  selectedFeatureDim,
+  selectedLayers,
+  selectedLayout,
+} from './select.js';
+export {
+  checkSlotCounts,
+  countPlaceholders,
+  expandPlaceholders,
+  type ModalitySlots,
+  spliceSlots,
+} from './splice.js';
+export type * from './types.js';

@@ -24,12 +24,22 @@ const VISION_ENCODER_TYPES: Readonly<Record<string, string>> = {
 };
 /** HF vision_config fields that define the tower's architecture (what the encoder entries accept). */
 const VISION_ARCHITECTURE_FIELDS = [
-  'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_channels', 'image_size',
-  'patch_size', 'layer_norm_eps', 'hidden_act', 'initializer_range',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_channels',
+  'image_size',
+  'patch_size',
+  'layer_norm_eps',
+  'hidden_act',
+  'initializer_range',
 ] as const;
 
 const llavaConfigSchema = z.looseObject({
-  model_type: z.literal('llava', { message: 'expected "llava" (a LlavaForConditionalGeneration folder)' }).optional(),
+  model_type: z
+    .literal('llava', { message: 'expected "llava" (a LlavaForConditionalGeneration folder)' })
+    .optional(),
   image_token_index: z.number().int().optional(),
   image_token_id: z.number().int().optional(),
   vision_feature_layer: z.union([z.number().int(), z.array(z.number().int()).min(1)]).default(-2),
@@ -38,7 +48,9 @@ const llavaConfigSchema = z.looseObject({
   multimodal_projector_bias: z.boolean().default(true),
   image_seq_length: z.number().int().positive().optional(),
   text_config: z.looseObject({}),
-  vision_config: z.looseObject({ model_type: z.enum(['clip_vision_model', 'siglip_vision_model']).default('clip_vision_model') }),
+  vision_config: z.looseObject({
+    model_type: z.enum(['clip_vision_model', 'siglip_vision_model']).default('clip_vision_model'),
+  }),
 });
 
 export interface LlavaConfig {
@@ -58,7 +70,8 @@ export interface LlavaConfig {
 /** Parses a LLaVA config.json object; errors name `source` and the field. */
 export function parseLlavaConfig(json: unknown, source = 'config.json'): LlavaConfig {
   const parsed = llavaConfigSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${source} is not a LLaVA config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
+  if (!parsed.success)
+    throw new Error(`${source} is not a LLaVA config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
   const c = parsed.data;
   return {
     imageTokenId: c.image_token_index ?? c.image_token_id ?? 32000,
@@ -82,7 +95,12 @@ export class LlavaForConditionalGeneration extends MultimodalModel {
     encoder: ModalityEncoder<unknown>,
     adapter: Adapter,
   ) {
-    super({ llm, modalities: { image: { placeholderTokenId: config.imageTokenId, encoder, select: config.select, adapter } } });
+    super({
+      llm,
+      modalities: {
+        image: { placeholderTokenId: config.imageTokenId, encoder, select: config.select, adapter },
+      },
+    });
     const image = config.vision as { num_channels?: number; image_size?: number };
     const size = image.image_size ?? 224;
     this.imageSeqLength = this.slotsPerItem('image', [image.num_channels ?? 3, size, size]);
@@ -110,7 +128,12 @@ function checkComponent<T>(value: unknown, methods: readonly string[], what: str
   return value as T;
 }
 
-async function createParts(config: LlavaConfig, registry: Registry, encoderConfig: Record<string, unknown>, seed?: number) {
+async function createParts(
+  config: LlavaConfig,
+  registry: Registry,
+  encoderConfig: Record<string, unknown>,
+  seed?: number,
+) {
   const visionType = VISION_ENCODER_TYPES[String(config.vision.model_type)];
   const encoder = checkComponent<ModalityEncoder<unknown>>(
     await registry.create('encoder', { type: visionType, ...encoderConfig }, { path: 'vision_config' }),
@@ -142,13 +165,29 @@ async function createParts(config: LlavaConfig, registry: Registry, encoderConfi
 }
 
 /** A randomly initialised LLaVA from a config.json-shaped object (text_config, vision_config, …). */
-export async function createLlava(json: unknown, registry: Registry, opts: CreateLlavaOptions = {}): Promise<LlavaForConditionalGeneration> {
+export async function createLlava(
+  json: unknown,
+  registry: Registry,
+  opts: CreateLlavaOptions = {},
+): Promise<LlavaForConditionalGeneration> {
   const config = parseLlavaConfig(json, 'createLlava config');
   const seed = opts.seed ?? 0;
-  const architecture = Object.fromEntries(VISION_ARCHITECTURE_FIELDS.filter((k) => k in config.vision).map((k) => [k, config.vision[k]]));
+  const architecture = Object.fromEntries(
+    VISION_ARCHITECTURE_FIELDS.filter((k) => k in config.vision).map((k) => [k, config.vision[k]]),
+  );
   const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
-  const { encoder, adapter } = await createParts(config, registry, { ...architecture, ...withHead, seed: seed + 1 }, seed + 2);
-  return new LlavaForConditionalGeneration(config, new LlamaForCausalLM(config.text, { seed }), encoder, adapter);
+  const { encoder, adapter } = await createParts(
+    config,
+    registry,
+    { ...architecture, ...withHead, seed: seed + 1 },
+    seed + 2,
+  );
+  return new LlavaForConditionalGeneration(
+    config,
+    new LlamaForCausalLM(config.text, { seed }),
+    encoder,
+    adapter,
+  );
 }
 
 /** Checkpoint prefixes of the projector, newest naming last (original LLaVA: model.mm_projector.{0,2}). */
@@ -157,17 +196,29 @@ const PROJECTOR_PREFIXES = ['multi_modal_projector.', 'model.multi_modal_project
 /** Loads a HF LlavaForConditionalGeneration folder (legacy or new weight names, single file or shards). */
 export async function loadLlava(dir: string, registry: Registry): Promise<LlavaForConditionalGeneration> {
   const configPath = join(dir, 'config.json');
-  const config = parseLlavaConfig(await readJsonFile(configPath, 'LLaVA config', { hint: 'expected a LlavaForConditionalGeneration folder' }), configPath);
+  const config = parseLlavaConfig(
+    await readJsonFile(configPath, 'LLaVA config', {
+      hint: 'expected a LlavaForConditionalGeneration folder',
+    }),
+    configPath,
+  );
   const llm = await loadCausalLM(dir);
   let parts: Awaited<ReturnType<typeof createParts>> | undefined;
   try {
     const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
     parts = await createParts(config, registry, { pretrained: dir, ...withHead });
-    const weights = await loadSafetensorsDir(dir, { names: (n) => PROJECTOR_PREFIXES.some((p) => n.startsWith(p)) });
+    const weights = await loadSafetensorsDir(dir, {
+      names: (n) => PROJECTOR_PREFIXES.some((p) => n.startsWith(p)),
+    });
     try {
       const prefix = PROJECTOR_PREFIXES.find((p) => [...weights.keys()].some((n) => n.startsWith(p)));
-      if (!prefix) throw new Error(`${dir}: no projector weights (expected ${PROJECTOR_PREFIXES.map((p) => `${p}*`).join(' or ')})`);
-      const own = new Map([...weights].filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+      if (!prefix)
+        throw new Error(
+          `${dir}: no projector weights (expected ${PROJECTOR_PREFIXES.map((p) => `${p}*`).join(' or ')})`,
+        );
+      const own = new Map(
+        [...weights].filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]),
+      );
       parts.adapter.loadStateDict(own, { source: `${dir} (${prefix}*)` });
     } finally {
       for (const t of weights.values()) t.dispose();
@@ -201,14 +252,21 @@ export function llavaCheckpointName(param: string, names: 'legacy' | 'new' = 'le
     ['modalities.image.adapter.', legacy ? 'multi_modal_projector.' : 'model.multi_modal_projector.'],
   ];
   for (const [from, to] of rules) if (param.startsWith(from)) return to + param.slice(from.length);
-  throw new Error(`saveLlava: parameter ${param} has no place in a LLaVA checkpoint (heads and extra modalities cannot be saved in this format)`);
+  throw new Error(
+    `saveLlava: parameter ${param} has no place in a LLaVA checkpoint (heads and extra modalities cannot be saved in this format)`,
+  );
 }
 
 /** Writes config.json + model.safetensors (or shards) in HF LlavaForConditionalGeneration layout. */
-export async function saveLlava(model: LlavaForConditionalGeneration, dir: string, opts: SaveLlavaOptions = {}): Promise<void> {
+export async function saveLlava(
+  model: LlavaForConditionalGeneration,
+  dir: string,
+  opts: SaveLlavaOptions = {},
+): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
   const tensors = new Map<string, tf.Tensor>();
-  for (const [name, p] of (model as Module).namedParameters()) tensors.set(llavaCheckpointName(name, opts.names), p);
+  for (const [name, p] of (model as Module).namedParameters())
+    tensors.set(llavaCheckpointName(name, opts.names), p);
   await mkdir(dir, { recursive: true });
   await saveShardedSafetensors(dir, tensors, { dtype, maxShardBytes: opts.maxShardBytes ?? 5e9 });
   const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];

@@ -8,9 +8,18 @@ import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { MultimodalModel } from './model.js';
 import { applyFeatureSelect } from './select.js';
-import type { Adapter, AdapterContext, EncodeOptions, EncoderOutput, FeatureLayout, Head, HeadInput, HeadOutput, ModalityEncoder } from './types.js';
+import type {
+  Adapter,
+  AdapterContext,
+  EncodeOptions,
+  EncoderOutput,
+  FeatureLayout,
+  Head,
+  HeadInput,
+  HeadOutput,
+  ModalityEncoder,
+} from './types.js';
 
-const IMG = 40;
 const PTS = 41;
 const SEG = 42;
 const HIDDEN = 16;
@@ -32,7 +41,9 @@ class SetEncoder extends Module implements ModalityEncoder {
     super();
     this.numHiddenStates = layers + 1;
     this.embed = this.module('embed', new Linear(channels, this.hiddenSize, { init }));
-    this.blocks = Array.from({ length: layers }, (_, i) => this.module(`block${i}`, new Linear(this.hiddenSize, this.hiddenSize, { init })));
+    this.blocks = Array.from({ length: layers }, (_, i) =>
+      this.module(`block${i}`, new Linear(this.hiddenSize, this.hiddenSize, { init })),
+    );
   }
   featureLayout(itemShape: readonly number[]): FeatureLayout {
     return { tokens: itemShape[0] + 1, prefixTokens: 1 };
@@ -41,7 +52,8 @@ class SetEncoder extends Module implements ModalityEncoder {
     const x = this.embed.forward(batch) as tf.Tensor3D;
     const cls = tf.mean(x, 1, true);
     const states: tf.Tensor3D[] = [tf.concat([cls, x], 1) as tf.Tensor3D];
-    for (const block of this.blocks) states.push(tf.tanh(block.forward(states[states.length - 1])) as tf.Tensor3D);
+    for (const block of this.blocks)
+      states.push(tf.tanh(block.forward(states[states.length - 1])) as tf.Tensor3D);
     const wanted = (opts.hiddenStates ?? [-1]).map((i) => states[i < 0 ? states.length + i : i]);
     return { hiddenStates: wanted, layout: this.featureLayout(batch.shape.slice(1)) };
   }
@@ -78,14 +90,19 @@ class ScoreHead extends Module implements Head<number> {
   }
   forward(input: HeadInput<number>): HeadOutput<tf.Tensor> {
     const score = tf.reshape(this.proj.forward(input.hidden), [-1]);
-    const loss = input.targets ? (tf.mean(tf.square(tf.sub(score, tf.tensor1d(input.targets as number[])))) as tf.Scalar) : undefined;
+    const loss = input.targets
+      ? (tf.mean(tf.square(tf.sub(score, tf.tensor1d(input.targets as number[])))) as tf.Scalar)
+      : undefined;
     return { output: score, loss };
   }
 }
 
 function values(shape: number[], seed: number): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Array.from({ length: n }, (_, i) => Math.sin(seed * 31 + i * 0.7)), shape);
+  return tf.tensor(
+    Array.from({ length: n }, (_, i) => Math.sin(seed * 31 + i * 0.7)),
+    shape,
+  );
 }
 
 describe('MultimodalModel', () => {
@@ -105,8 +122,16 @@ describe('MultimodalModel', () => {
     const llm = new LlamaForCausalLM(
       parseLlamaConfig({
         // kv heads = heads: the op layer's GQA path (rank-5 tile) has no gradient in tfjs 4.22 yet.
-        model_type: 'llama', vocab_size: 48, hidden_size: HIDDEN, intermediate_size: 32, num_hidden_layers: 1,
-        num_attention_heads: 2, num_key_value_heads: 2, max_position_embeddings: 64, rms_norm_eps: 1e-5, tie_word_embeddings: false,
+        model_type: 'llama',
+        vocab_size: 48,
+        hidden_size: HIDDEN,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        rms_norm_eps: 1e-5,
+        tie_word_embeddings: false,
       }),
       { seed: 3 },
     );
@@ -115,7 +140,14 @@ describe('MultimodalModel', () => {
     adapter = new TestLinearAdapter(12, HIDDEN, init);
     model = new MultimodalModel({
       llm,
-      modalities: { points: { placeholderTokenId: PTS, encoder, select: { layer: [-2, 0], strategy: 'default' }, adapter } },
+      modalities: {
+        points: {
+          placeholderTokenId: PTS,
+          encoder,
+          select: { layer: [-2, 0], strategy: 'default' },
+          adapter,
+        },
+      },
       heads: [new ScoreHead(init)],
     });
   });
@@ -137,14 +169,20 @@ describe('MultimodalModel', () => {
     const itemSlots = (item: tf.Tensor) =>
       tf.tidy(() => {
         const out = encoder.forward(tf.expandDims(item, 0), { hiddenStates: [-2, 0] });
-        return adapter.forward(applyFeatureSelect(out, { layer: [-2, 0], strategy: 'default' }).features, { layout: out.layout }).arraySync()[0];
+        return adapter
+          .forward(applyFeatureSelect(out, { layer: [-2, 0], strategy: 'default' }).features, {
+            layout: out.layout,
+          })
+          .arraySync()[0];
       });
     const slots = [[...itemSlots(m.points[0][0]), ...itemSlots(m.points[0][1])], itemSlots(m.points[1][0])];
     ids.forEach((row, b) => {
       let k = 0;
       row.forEach((id, t) => {
         const want = id === PTS ? slots[b][k++] : text[b][t];
-        want.forEach((v, h) => expect(got[b][t][h]).toBeCloseTo(v, 5));
+        want.forEach((v, h) => {
+          expect(got[b][t][h]).toBeCloseTo(v, 5);
+        });
       });
       expect(k).toBe(slots[b].length);
     });
@@ -155,14 +193,20 @@ describe('MultimodalModel', () => {
     expect(() => model.embedInputs(tf.tensor2d(ids, undefined, 'int32'), { points: short })).toThrow(
       /Sample 1, modality "points": expected 2 slots .* got 3 features/,
     );
-    expect(() => model.embedInputs(tf.tensor2d(ids, undefined, 'int32'), { image: [[], []] })).toThrow(/Unknown modality "image"/);
+    expect(() => model.embedInputs(tf.tensor2d(ids, undefined, 'int32'), { image: [[], []] })).toThrow(
+      /Unknown modality "image"/,
+    );
   });
 
   it('forward: HF-shifted cross-entropy over supervised, non-placeholder targets plus weighted head loss', () => {
     const labels = ids.map((row) => row.map((id, t) => (t < 3 || id === 0 ? -100 : id)));
     const batch = {
       inputIds: tf.tensor2d(ids, undefined, 'int32'),
-      attentionMask: tf.tensor2d(ids.map((r) => r.map((id) => (id === 0 ? 0 : 1))), undefined, 'int32'),
+      attentionMask: tf.tensor2d(
+        ids.map((r) => r.map((id) => (id === 0 ? 0 : 1))),
+        undefined,
+        'int32',
+      ),
       labels: tf.tensor2d(labels, undefined, 'int32'),
       media: media(),
       headTargets: { score: [0.25] },
@@ -172,7 +216,7 @@ describe('MultimodalModel', () => {
     // Reference in plain JS from the returned logits: mean over t of -log softmax(logits[t])[labels[t+1]].
     let sum = 0;
     let n = 0;
-    labels.forEach((row, b) =>
+    labels.forEach((row, b) => {
       row.forEach((label, t) => {
         if (t === 0 || label === -100 || ids[b][t] === PTS) return;
         const z = logits[b][t - 1];
@@ -180,18 +224,23 @@ describe('MultimodalModel', () => {
         const lse = max + Math.log(z.reduce((s, v) => s + Math.exp(v - max), 0));
         sum += lse - z[label];
         n++;
-      }),
-    );
+      });
+    });
     expect(n).toBe(8);
     expect(out.lmLoss!.dataSync()[0]).toBeCloseTo(sum / n, 4);
     // The head read the state before [SEG] (sample 1, position 5).
     const score = (out.heads.score.output as tf.Tensor).dataSync()[0];
     const readHidden = tf.tidy(() => {
       const embeds = model.embedInputs(batch.inputIds, batch.media, batch.attentionMask);
-      return model.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask }).hidden.arraySync()[1][5];
+      return model.llm
+        .forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask })
+        .hidden.arraySync()[1][5];
     });
     const W = (model.heads[0] as ScoreHead).proj;
-    const wantScore = readHidden.reduce((s, v, h) => s + v * W.weight.arraySync()[0][h], W.bias!.arraySync()[0]);
+    const wantScore = readHidden.reduce(
+      (s, v, h) => s + v * W.weight.arraySync()[0][h],
+      W.bias!.arraySync()[0],
+    );
     expect(score).toBeCloseTo(wantScore, 4);
     expect(out.loss!.dataSync()[0]).toBeCloseTo(sum / n + 0.5 * (score - 0.25) ** 2, 4);
   });
@@ -200,12 +249,19 @@ describe('MultimodalModel', () => {
     model.trainOnly(['modalities.*.adapter.*']);
     const batch = {
       inputIds: tf.tensor2d(ids, undefined, 'int32'),
-      labels: tf.tensor2d(ids.map((r) => r.map((id) => (id === PTS || id === 0 ? -100 : id))), undefined, 'int32'),
+      labels: tf.tensor2d(
+        ids.map((r) => r.map((id) => (id === PTS || id === 0 ? -100 : id))),
+        undefined,
+        'int32',
+      ),
       media: media(),
     };
     const { value, grads } = tf.variableGrads(() => model.forward(batch, { logits: false }).loss!);
     const trainable = model.trainableParameters();
-    expect(trainable.map(([n]) => n)).toEqual(['modalities.points.adapter.proj.weight', 'modalities.points.adapter.proj.bias']);
+    expect(trainable.map(([n]) => n)).toEqual([
+      'modalities.points.adapter.proj.weight',
+      'modalities.points.adapter.proj.bias',
+    ]);
     expect(Object.keys(grads)).toHaveLength(2);
     for (const [, v] of trainable) expect(tf.sum(tf.abs(grads[v.name])).dataSync()[0]).toBeGreaterThan(0);
     // Finite-difference check of one adapter bias coordinate.
@@ -215,7 +271,12 @@ describe('MultimodalModel', () => {
     const lossAt = (delta: number) =>
       tf.tidy(() => {
         const original = bias.clone();
-        bias.assign(tf.add(original, tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([3], 'int32'), HIDDEN), [HIDDEN]), delta)) as tf.Tensor1D);
+        bias.assign(
+          tf.add(
+            original,
+            tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([3], 'int32'), HIDDEN), [HIDDEN]), delta),
+          ) as tf.Tensor1D,
+        );
         const l = model.forward(batch, { logits: false }).loss!.dataSync()[0];
         bias.assign(original);
         return l;
@@ -253,16 +314,36 @@ describe('MultimodalModel construction checks', () => {
     const init = new Initializer({ seed: 1 });
     const llm = new LlamaForCausalLM(
       parseLlamaConfig({
-        model_type: 'llama', vocab_size: 48, hidden_size: HIDDEN, intermediate_size: 32, num_hidden_layers: 1,
-        num_attention_heads: 2, max_position_embeddings: 64, rms_norm_eps: 1e-5, tie_word_embeddings: false,
+        model_type: 'llama',
+        vocab_size: 48,
+        hidden_size: HIDDEN,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        max_position_embeddings: 64,
+        rms_norm_eps: 1e-5,
+        tie_word_embeddings: false,
       }),
     );
-    const spec = (adapter: Adapter) => ({ points: { placeholderTokenId: PTS, encoder: new SetEncoder(4, 1, init), select: { layer: -1, strategy: 'full' as const }, adapter } });
-    expect(() => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(7, HIDDEN, init)) })).toThrow(/modalities.points.adapter.inDim is 7 .* set inDim to 6/);
-    expect(() => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(6, 9, init)) })).toThrow(/outDim is 9 but the LLM hidden size is 16/);
+    const spec = (adapter: Adapter) => ({
+      points: {
+        placeholderTokenId: PTS,
+        encoder: new SetEncoder(4, 1, init),
+        select: { layer: -1, strategy: 'full' as const },
+        adapter,
+      },
+    });
+    expect(
+      () => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(7, HIDDEN, init)) }),
+    ).toThrow(/modalities.points.adapter.inDim is 7 .* set inDim to 6/);
+    expect(() => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(6, 9, init)) })).toThrow(
+      /outDim is 9 but the LLM hidden size is 16/,
+    );
     const hooked = new TestLinearAdapter(6, HIDDEN, init);
     Object.assign(hooked, { blockHook: { layers: () => [0], wrap: (block: unknown) => block } });
-    expect(() => new MultimodalModel({ llm, modalities: spec(hooked) })).toThrow(/does not implement BlockWrappableLM/);
+    expect(() => new MultimodalModel({ llm, modalities: spec(hooked) })).toThrow(
+      /does not implement BlockWrappableLM/,
+    );
     llm.dispose();
   });
 });

@@ -84,14 +84,17 @@ export class MultimodalModel extends Module {
   constructor(opts: MultimodalModelOptions) {
     super();
     this.llm = this.module('llm', opts.llm);
-    this.modalities = opts.modalities instanceof Map ? opts.modalities : new Map(Object.entries(opts.modalities));
+    this.modalities =
+      opts.modalities instanceof Map ? opts.modalities : new Map(Object.entries(opts.modalities));
     this.heads = opts.heads ?? [];
     const groups = this.module('modalities', new ModuleGroup());
     const tokenOwner = new Map<number, string>();
     for (const [name, spec] of this.modalities) {
       const other = tokenOwner.get(spec.placeholderTokenId);
       if (other !== undefined) {
-        throw new Error(`Modalities "${other}" and "${name}" share placeholder token ${spec.placeholderTokenId}: give each its own token`);
+        throw new Error(
+          `Modalities "${other}" and "${name}" share placeholder token ${spec.placeholderTokenId}: give each its own token`,
+        );
       }
       tokenOwner.set(spec.placeholderTokenId, name);
       const inDim = selectedFeatureDim(spec.encoder.hiddenSize, spec.select);
@@ -136,7 +139,11 @@ export class MultimodalModel extends Module {
   /** Training/eval forward: logits and the HF-shifted next-token loss (+ head losses). */
   forward(batch: MultimodalBatch, opts: MultimodalForwardOptions = {}): MultimodalOutput {
     return tf.tidy(() => {
-      const { embeds, placed } = this.embedWithPlacement(batch.inputIds, batch.media ?? {}, batch.attentionMask);
+      const { embeds, placed } = this.embedWithPlacement(
+        batch.inputIds,
+        batch.media ?? {},
+        batch.attentionMask,
+      );
       this.setBlockMedia(placed);
       const { hidden } = this.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask });
       const out: MultimodalOutput = { heads: {} };
@@ -159,11 +166,18 @@ export class MultimodalModel extends Module {
   }
 
   /** Prefill inputs for generation: the spliced embeddings and the attention mask (ones when not given). */
-  prepareGeneration(inputIds: tf.Tensor2D, media: MediaInputs = {}, attentionMask?: tf.Tensor2D): Required<Pick<DecoderInputs, 'inputsEmbeds' | 'attentionMask'>> {
+  prepareGeneration(
+    inputIds: tf.Tensor2D,
+    media: MediaInputs = {},
+    attentionMask?: tf.Tensor2D,
+  ): Required<Pick<DecoderInputs, 'inputsEmbeds' | 'attentionMask'>> {
     return tf.tidy(() => {
       const { embeds, placed } = this.embedWithPlacement(inputIds, media, attentionMask);
       this.setBlockMedia(placed);
-      return { inputsEmbeds: embeds, attentionMask: attentionMask ? tf.clone(attentionMask) : (tf.onesLike(inputIds) as tf.Tensor2D) };
+      return {
+        inputsEmbeds: embeds,
+        attentionMask: attentionMask ? tf.clone(attentionMask) : (tf.onesLike(inputIds) as tf.Tensor2D),
+      };
     });
   }
 
@@ -174,7 +188,10 @@ export class MultimodalModel extends Module {
 
   private modality(name: string): ModalitySpec<unknown> {
     const spec = this.modalities.get(name);
-    if (!spec) throw new Error(`Unknown modality "${name}": this model has ${[...this.modalities.keys()].join(', ') || 'none'}`);
+    if (!spec)
+      throw new Error(
+        `Unknown modality "${name}": this model has ${[...this.modalities.keys()].join(', ') || 'none'}`,
+      );
     return spec;
   }
 
@@ -188,23 +205,37 @@ export class MultimodalModel extends Module {
     for (const name of Object.keys(media)) {
       this.modality(name);
       if (media[name].length !== B) {
-        throw new Error(`media.${name} has ${media[name].length} entries but the batch has ${B} samples: give one item list per sample (empty for none)`);
+        throw new Error(
+          `media.${name} has ${media[name].length} entries but the batch has ${B} samples: give one item list per sample (empty for none)`,
+        );
       }
     }
     // Placeholder ids may lie outside the vocabulary (LLaVA's -200): embed token 0 there, it is overwritten.
     const placeholderIds = [...this.modalities.values()].map((s) => s.placeholderTokenId);
-    const isSlot = tf.tidy(() => placeholderIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(inputIds, id)), tf.cast(tf.zerosLike(inputIds), 'bool')));
+    const isSlot = tf.tidy(() =>
+      placeholderIds.reduce<tf.Tensor>(
+        (acc, id) => tf.logicalOr(acc, tf.equal(inputIds, id)),
+        tf.cast(tf.zerosLike(inputIds), 'bool'),
+      ),
+    );
     const textEmbeds = this.llm.embed(tf.where(isSlot, tf.zerosLike(inputIds), inputIds) as tf.Tensor2D);
     const slots: ModalitySlots[] = [];
     for (const [name, spec] of this.modalities) {
       const perSample = media[name] ?? Array.from({ length: B }, () => []);
-      const slotsPerSample = perSample.map((items) => items.reduce((n, item) => n + this.slotsPerItem(name, item.shape), 0));
+      const slotsPerSample = perSample.map((items) =>
+        items.reduce((n, item) => n + this.slotsPerItem(name, item.shape), 0),
+      );
       // Fail before encoding anything when the prompt and the media disagree.
       checkSlotCounts(ids, B, [{ name, placeholderTokenId: spec.placeholderTokenId, slotsPerSample }]);
       const items = perSample.flatMap((list, sample) => list.map((item) => ({ item, sample })));
       if (items.length === 0) continue;
       const text = spec.adapter.usesText ? { embeds: textEmbeds, isSlot, attentionMask, T } : undefined;
-      slots.push({ name, placeholderTokenId: spec.placeholderTokenId, slots: this.encodeItems(name, spec, items, text), slotsPerSample });
+      slots.push({
+        name,
+        placeholderTokenId: spec.placeholderTokenId,
+        slots: this.encodeItems(name, spec, items, text),
+        slotsPerSample,
+      });
     }
     return spliceSlots(textEmbeds, ids, slots);
   }
@@ -217,7 +248,9 @@ export class MultimodalModel extends Module {
     text?: { embeds: tf.Tensor3D; isSlot: tf.Tensor; attentionMask?: tf.Tensor2D; T: number },
   ): tf.Tensor2D {
     const groups = new Map<string, number[]>();
-    items.forEach(({ item }, i) => groups.set(shapeKey(item), [...(groups.get(shapeKey(item)) ?? []), i]));
+    items.forEach(({ item }, i) => {
+      groups.set(shapeKey(item), [...(groups.get(shapeKey(item)) ?? []), i]);
+    });
     const perItem: tf.Tensor2D[] = new Array(items.length);
     for (const indices of groups.values()) {
       const tensors = indices.map((i) => items[i].item);
@@ -225,20 +258,33 @@ export class MultimodalModel extends Module {
       const { features, layout } = encodeAndSelect(spec.encoder, batch, spec.select);
       const ctx: AdapterContext = { layout };
       if (text) {
-        const rows = tf.tensor1d(indices.map((i) => items[i].sample), 'int32');
+        const rows = tf.tensor1d(
+          indices.map((i) => items[i].sample),
+          'int32',
+        );
         const textMask = tf.logicalNot(text.isSlot);
-        const mask = text.attentionMask ? tf.logicalAnd(textMask, tf.cast(text.attentionMask, 'bool')) : textMask;
-        ctx.text = { embeds: tf.gather(text.embeds, rows), mask: tf.cast(tf.gather(mask, rows), 'float32') as tf.Tensor2D };
+        const mask = text.attentionMask
+          ? tf.logicalAnd(textMask, tf.cast(text.attentionMask, 'bool'))
+          : textMask;
+        ctx.text = {
+          embeds: tf.gather(text.embeds, rows),
+          mask: tf.cast(tf.gather(mask, rows), 'float32') as tf.Tensor2D,
+        };
       }
       const adapted = spec.adapter.forward(features, ctx);
       const expected = spec.adapter.numSlots(layout);
       if (adapted.shape[1] !== expected) {
-        throw new Error(`modalities.${name}.adapter returned ${adapted.shape[1]} slots per item but numSlots() says ${expected}: the adapter is inconsistent`);
+        throw new Error(
+          `modalities.${name}.adapter returned ${adapted.shape[1]} slots per item but numSlots() says ${expected}: the adapter is inconsistent`,
+        );
       }
       if (groups.size === 1) return tf.reshape(adapted, [-1, adapted.shape[2]]) as tf.Tensor2D;
       // Slices, not unstack: tfjs's unstack gradient breaks when the group holds one item.
       indices.forEach((itemIndex, j) => {
-        perItem[itemIndex] = tf.reshape(tf.slice(adapted, [j, 0, 0], [1, -1, -1]), [-1, adapted.shape[2]]) as tf.Tensor2D;
+        perItem[itemIndex] = tf.reshape(tf.slice(adapted, [j, 0, 0], [1, -1, -1]), [
+          -1,
+          adapted.shape[2],
+        ]) as tf.Tensor2D;
       });
     }
     return (perItem.length === 1 ? perItem[0] : tf.concat(perItem, 0)) as tf.Tensor2D;
@@ -260,15 +306,25 @@ export class MultimodalModel extends Module {
       }
     }
     if (rows.length === 0) {
-      throw new Error('The batch has no supervised tokens (every shifted label is -100 or a placeholder): check label building and truncation');
+      throw new Error(
+        'The batch has no supervised tokens (every shifted label is -100 or a placeholder): check label building and truncation',
+      );
     }
     // Only supervised rows go through the LM head: [K, hidden] instead of [B·T, vocab] logits.
     const picked = tf.gather(tf.reshape(hidden, [B * T, H]), tf.tensor1d(rows, 'int32'));
-    const logits = tf.reshape(this.llm.lmHead(tf.reshape(picked, [1, rows.length, H]) as tf.Tensor3D), [rows.length, -1]) as tf.Tensor2D;
+    const logits = tf.reshape(this.llm.lmHead(tf.reshape(picked, [1, rows.length, H]) as tf.Tensor3D), [
+      rows.length,
+      -1,
+    ]) as tf.Tensor2D;
     return crossEntropy(logits, tf.tensor1d(targets, 'int32'));
   }
 
-  private runHead(head: Head<unknown, tf.TensorContainer>, hidden: tf.Tensor3D, ids: Int32Array, batch: MultimodalBatch) {
+  private runHead(
+    head: Head<unknown, tf.TensorContainer>,
+    hidden: tf.Tensor3D,
+    ids: Int32Array,
+    batch: MultimodalBatch,
+  ) {
     const [B, T, H] = hidden.shape;
     const sample: number[] = [];
     const position: number[] = [];
@@ -281,11 +337,19 @@ export class MultimodalModel extends Module {
     if (sample.length === 0) return undefined;
     const targets = batch.headTargets?.[head.name];
     if (targets && targets.length !== sample.length) {
-      throw new Error(`headTargets.${head.name} has ${targets.length} targets but the batch has ${sample.length} trigger tokens ${head.triggerTokenId}: give one per occurrence`);
+      throw new Error(
+        `headTargets.${head.name} has ${targets.length} targets but the batch has ${sample.length} trigger tokens ${head.triggerTokenId}: give one per occurrence`,
+      );
     }
     const flat = sample.map((b, k) => b * T + position[k]);
     const rows = tf.gather(tf.reshape(hidden, [B * T, H]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
     const media = batch.media ? new Map(Object.entries(batch.media)) : undefined;
-    return head.forward({ hidden: rows, sample: Int32Array.from(sample), position: Int32Array.from(position), targets, media });
+    return head.forward({
+      hidden: rows,
+      sample: Int32Array.from(sample),
+      position: Int32Array.from(position),
+      targets,
+      media,
+    });
   }
 }

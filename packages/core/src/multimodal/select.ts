@@ -20,7 +20,10 @@ export function selectedLayout(layout: FeatureLayout, select: FeatureSelect): Fe
 }
 
 /** Applies the selection to an encoder output that returned exactly `selectedLayers(select)`. */
-export function applyFeatureSelect(out: EncoderOutput, select: FeatureSelect): { features: tf.Tensor3D; layout: FeatureLayout } {
+export function applyFeatureSelect(
+  out: EncoderOutput,
+  select: FeatureSelect,
+): { features: tf.Tensor3D; layout: FeatureLayout } {
   const layers = selectedLayers(select);
   if (out.hiddenStates.length !== layers.length) {
     throw new Error(

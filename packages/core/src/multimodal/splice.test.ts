@@ -31,7 +31,9 @@ describe('expandPlaceholders', () => {
     expect(expandPlaceholders([1, 2], IMG, 4)).toEqual([1, 2]);
   });
   it('rejects a count list that does not match the occurrences', () => {
-    expect(() => expandPlaceholders([IMG, 1, IMG], IMG, [3])).toThrow(/2 placeholder token\(s\) 900 but 1 counts/);
+    expect(() => expandPlaceholders([IMG, 1, IMG], IMG, [3])).toThrow(
+      /2 placeholder token\(s\) 900 but 1 counts/,
+    );
   });
 });
 
@@ -57,7 +59,9 @@ describe('spliceSlots', () => {
     ]);
     const expected = naiveSplice(text.arraySync(), ids, { [IMG]: img.arraySync(), [VID]: vid.arraySync() });
     const got = embeds.arraySync();
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) expect(got[b][t][h]).toBeCloseTo(expected[b][t][h], 6);
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++)
+        for (let h = 0; h < H; h++) expect(got[b][t][h]).toBeCloseTo(expected[b][t][h], 6);
     expect([...placed.get('image')!.sample]).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
     expect([...placed.get('image')!.position]).toEqual([1, 2, 8, 9, 2, 3, 5, 6]);
     expect([...placed.get('video')!.position]).toEqual([4, 5, 6]);
@@ -68,7 +72,9 @@ describe('spliceSlots', () => {
     const text = tf.zeros([B, T, H]) as tf.Tensor3D;
     const img = tf.zeros([7, H]) as tf.Tensor2D;
     expect(() =>
-      spliceSlots(text, Int32Array.from(ids.flat()), [{ name: 'image', placeholderTokenId: IMG, slots: img, slotsPerSample: [4, 3] }]),
+      spliceSlots(text, Int32Array.from(ids.flat()), [
+        { name: 'image', placeholderTokenId: IMG, slots: img, slotsPerSample: [4, 3] },
+      ]),
     ).toThrow(/Sample 1, modality "image": expected 4 slots .* got 3 features/);
     tf.dispose([text, img]);
   });
@@ -80,9 +86,11 @@ describe('spliceSlots', () => {
     const loss = (t: tf.Tensor, s: tf.Tensor) =>
       tf.sum(
         tf.mul(
-          spliceSlots(t as tf.Tensor3D, Int32Array.from(ids.map((r) => r.map((id) => (id === VID ? 0 : id))).flat()), [
-            { name: 'image', placeholderTokenId: IMG, slots: s as tf.Tensor2D, slotsPerSample: [4, 4] },
-          ]).embeds,
+          spliceSlots(
+            t as tf.Tensor3D,
+            Int32Array.from(ids.flatMap((r) => r.map((id) => (id === VID ? 0 : id)))),
+            [{ name: 'image', placeholderTokenId: IMG, slots: s as tf.Tensor2D, slotsPerSample: [4, 4] }],
+          ).embeds,
           weights,
         ),
       ) as tf.Scalar;
@@ -92,9 +100,19 @@ describe('spliceSlots', () => {
     const gt = gText.arraySync() as number[][][];
     // d loss / d slot k = weight at the position slot k landed on; text rows under a placeholder get 0.
     const positions: [number, number][] = [];
-    ids.forEach((row, b) => row.forEach((id, t) => id === IMG && positions.push([b, t])));
-    positions.forEach(([b, t], k) => gs[k].forEach((g, h) => expect(g).toBeCloseTo(w[b][t][h], 6)));
-    ids.forEach((row, b) => row.forEach((id, t) => gt[b][t].forEach((g, h) => expect(g).toBeCloseTo(id === IMG ? 0 : w[b][t][h], 6))));
+    ids.forEach((row, b) => {
+      row.forEach((id, t) => {
+        if (id === IMG) positions.push([b, t]);
+      });
+    });
+    positions.forEach(([b, t], k) => {
+      for (let h = 0; h < H; h++) expect(gs[k][h]).toBeCloseTo(w[b][t][h], 6);
+    });
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        for (let h = 0; h < H; h++) expect(gt[b][t][h]).toBeCloseTo(ids[b][t] === IMG ? 0 : w[b][t][h], 6);
+      }
+    }
     tf.dispose([text, img, weights, gText, gSlots]);
   });
 });

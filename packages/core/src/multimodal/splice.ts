@@ -7,7 +7,11 @@ import type { SplicedMedia } from './types.js';
  * Processor side (LlavaProcessor): replaces the i-th occurrence of `tokenId` by `countPerItem[i]` copies
  * (or `countPerItem` copies each when it is a number).
  */
-export function expandPlaceholders(ids: readonly number[], tokenId: number, countPerItem: number | readonly number[]): number[] {
+export function expandPlaceholders(
+  ids: readonly number[],
+  tokenId: number,
+  countPerItem: number | readonly number[],
+): number[] {
   const occurrences = ids.reduce((n, id) => n + (id === tokenId ? 1 : 0), 0);
   if (typeof countPerItem !== 'number' && countPerItem.length !== occurrences) {
     throw new Error(
@@ -48,7 +52,11 @@ export function countPlaceholders(ids: Int32Array, batch: number, tokenId: numbe
 }
 
 /** Throws, naming the sample and modality, when placeholder counts differ from the slots brought. */
-export function checkSlotCounts(ids: Int32Array, batch: number, media: readonly Omit<ModalitySlots, 'slots'>[]): void {
+export function checkSlotCounts(
+  ids: Int32Array,
+  batch: number,
+  media: readonly Omit<ModalitySlots, 'slots'>[],
+): void {
   for (const m of media) {
     const placeholders = countPlaceholders(ids, batch, m.placeholderTokenId);
     for (let b = 0; b < batch; b++) {
@@ -76,7 +84,9 @@ export function spliceSlots(
   checkSlotCounts(ids, B, media);
   for (const m of media) {
     if (m.slots.shape[1] !== H) {
-      throw new Error(`Modality "${m.name}": slots are ${m.slots.shape[1]} wide but the LLM hidden size is ${H}`);
+      throw new Error(
+        `Modality "${m.name}": slots are ${m.slots.shape[1]} wide but the LLM hidden size is ${H}`,
+      );
     }
   }
   // Row index into the table [text rows (B·T); slots of modality 0; slots of modality 1; …].
