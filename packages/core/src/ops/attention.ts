@@ -1,0 +1,82 @@
+// Scaled dot-product attention with a hand-written backward. GQA groups the query heads that share a
+// kv head into one [rep·T, D] block, so K and V are never repeated and each product is larger.
+import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from './custom-grad.js';
+import { rawMatmul } from './matmul.js';
+
+export interface AttentionOptions {
+  /** Causal mask; with queryOffset the query i sits at absolute position queryOffset + i (KV-cache decode). */
+  causal?: boolean;
+  queryOffset?: number;
+  /** Key padding mask [B, S]: 1 = attend, 0 = padding. */
+  keyMask?: tf.Tensor2D;
+  /** Defaults to 1/sqrt(headDim). */
+  scale?: number;
+}
+
+/** Added to masked scores: exp(−1e9 − max) is exactly 0 in float32, and no −Infinity reaches a NaN. */
+const MASKED = -1e9;
+
+/** Additive mask [B or 1, 1, rep·T, S] (0 = attend, MASKED = not), or null when nothing is masked. */
+function additiveMask(B: number, rep: number, T: number, S: number, opts: AttentionOptions): tf.Tensor | null {
+  let mask: tf.Tensor | null = null;
+  if (opts.causal) {
+    const offset = opts.queryOffset ?? S - T;
+    const queryPos = tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]);
+    const keyPos = tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]);
+    const causal = tf.mul(tf.cast(tf.greater(keyPos, queryPos), 'float32'), MASKED); // [T, S]
+    mask = tf.reshape(rep === 1 ? causal : tf.tile(causal, [rep, 1]), [1, 1, rep * T, S]);
+  }
+  if (opts.keyMask) {
+    if (opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== S) {
+      throw new Error(`attention: keyMask shape [${opts.keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`);
+    }
+    const padding = tf.reshape(tf.mul(tf.sub(1, tf.cast(opts.keyMask, 'float32')), MASKED), [B, 1, 1, S]);
+    mask = mask ? tf.add(mask, padding) : padding;
+  }
+  return mask;
+}
+
+/**
+ * softmax(q·kᵀ·scale + mask)·v on [N, R, D] blocks (N = B·Hkv, R = rep·T); backward from the saved
+ * probabilities P and output O: dV = Pᵀ·dO, dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dQ = dS·K·scale, dK = dSᵀ·Q·scale.
+ */
+const groupedAttention = (scale: number, B: number, makeMask: () => tf.Tensor | null) =>
+  customGrad(([q, k, v]: [tf.Tensor, tf.Tensor, tf.Tensor], save) => {
+    const [N, R] = q.shape as [number, number, number];
+    const S = (k.shape as [number, number, number])[1];
+    const mask = makeMask(); // built inside the forward: a tidy around the caller cannot dispose it early
+    let scores = rawMatmul(tf.mul(q, scale), k, false, true); // [N, R, S]
+    if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, N / B, R, S]), mask), [N, R, S]);
+    const p = tf.softmax(scores);
+    const o = rawMatmul(p, v);
+    save([q, k, v, p, o]);
+    return {
+      value: o,
+      gradFunc: (dO, [sq, sk, sv, sp, so]) => {
+        const dV = rawMatmul(sp, dO, true, false);
+        const dP = rawMatmul(dO, sv, false, true);
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dO, so), -1, true)));
+        const dQ = tf.mul(rawMatmul(dS, sk), scale);
+        const dK = tf.mul(rawMatmul(dS, sq, true, false), scale);
+        return [dQ, dK, dV];
+      },
+    };
+  });
+
+/** Scaled dot-product attention. q: [B, H, T, D], k/v: [B, Hkv, S, D] with H % Hkv == 0 (GQA) → [B, H, T, D]. */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions = {}): tf.Tensor4D {
+  const [B, H, T, D] = q.shape;
+  const [kB, Hkv, S, kD] = k.shape;
+  if (kB !== B || kD !== D || H % Hkv !== 0 || v.shape.some((d, i) => d !== k.shape[i])) {
+    throw new Error(`attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] must be [B,H,T,D], [B,Hkv,S,D] ×2 with H % Hkv == 0`);
+  }
+  const rep = H / Hkv;
+  // [B, H, T, D] = [B, Hkv, rep, T, D] → [B·Hkv, rep·T, D]: head h uses kv head floor(h / rep), as HF's repeat_kv.
+  const out = groupedAttention(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
+    tf.reshape(q, [B * Hkv, rep * T, D]),
+    tf.reshape(k, [B * Hkv, S, D]),
+    tf.reshape(v, [B * Hkv, S, D]),
+  );
+  return tf.reshape(out, [B, H, T, D]);
+}
