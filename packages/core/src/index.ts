@@ -10,3 +10,4 @@ export * from './io/index.js';
 export * from './tokenizer/index.js';
 export * from './generation/index.js';
 export * from './registry/index.js';
+export * from './llm/index.js';

@@ -5,3 +5,4 @@ export * from './rope.js';
 export * from './kv-cache.js';
 export * from './llama.js';
 export * from './weights.js';
+export * from './register.js';
