@@ -99,6 +99,9 @@ describe('LLaVA fixture parity (tiny-llava-hf)', () => {
       const err = relativeError(logitsLast, expected.get(`${c.name}.logits_last`)!);
       report.push(`${c.name} logits_last ${err.toExponential(2)}`);
       expect(err).toBeLessThan(1e-4);
+      // Greedy through the model (splice once, then KV-cache decode) and through core's generate on the embeddings.
+      const media = images.length ? { image: [images] } : {};
+      expect(model.generate(ids, media, { maxNewTokens: 12 }).ids[0]).toEqual(c.expected.greedy_ids);
       const result = generate(
         model.llm,
         { inputsEmbeds, attentionMask, promptIds: [c.input_ids] },

@@ -121,14 +121,14 @@ describe('MultimodalModel', () => {
     await initBackend({ backend: 'wasm' });
     const llm = new LlamaForCausalLM(
       parseLlamaConfig({
-        // kv heads = heads: the op layer's GQA path (rank-5 tile) has no gradient in tfjs 4.22 yet.
+        // GQA (2 query heads share 1 key/value head): gradients must flow back through it to the adapter.
         model_type: 'llama',
         vocab_size: 48,
         hidden_size: HIDDEN,
         intermediate_size: 32,
         num_hidden_layers: 1,
         num_attention_heads: 2,
-        num_key_value_heads: 2,
+        num_key_value_heads: 1,
         max_position_embeddings: 64,
         rms_norm_eps: 1e-5,
         tie_word_embeddings: false,

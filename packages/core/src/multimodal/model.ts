@@ -1,6 +1,7 @@
 // MultimodalModel: an LLM plus named modalities (encoder → select → adapter → splice) plus output heads.
 // Parameter names: `llm.*`, `modalities.<name>.encoder.*`, `modalities.<name>.adapter.*`, `heads.<name>.*`.
 import * as tf from '@tensorflow/tfjs-core';
+import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
 import type { CausalLM, DecoderInputs } from '../llm/types.js';
 import { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/index.js';
@@ -80,6 +81,8 @@ export class MultimodalModel extends Module {
   readonly modalities: ReadonlyMap<string, ModalitySpec<unknown>>;
   readonly heads: readonly Head<unknown, tf.TensorContainer>[];
   private readonly uninstallHooks: (() => void)[] = [];
+  /** Media slots kept for block hooks across the decode steps of the last prepareGeneration. */
+  private generationMedia: tf.Tensor[] = [];
 
   constructor(opts: MultimodalModelOptions) {
     super();
@@ -173,16 +176,41 @@ export class MultimodalModel extends Module {
   ): Required<Pick<DecoderInputs, 'inputsEmbeds' | 'attentionMask'>> {
     return tf.tidy(() => {
       const { embeds, placed } = this.embedWithPlacement(inputIds, media, attentionMask);
-      this.setBlockMedia(placed);
-      return {
-        inputsEmbeds: embeds,
-        attentionMask: attentionMask ? tf.clone(attentionMask) : (tf.onesLike(inputIds) as tf.Tensor2D),
-      };
+      if (this.uninstallHooks.length) {
+        // Block hooks read the media at every decode step, after this scope ends.
+        tf.dispose(this.generationMedia);
+        this.generationMedia = [...placed.values()].map((m) => tf.keep(m.slots));
+        this.setBlockMedia(placed);
+      }
+      const mask = attentionMask ? tf.clone(attentionMask) : (tf.onesLike(inputIds) as tf.Tensor2D);
+      return { inputsEmbeds: embeds, attentionMask: mask };
     });
+  }
+
+  /**
+   * Generates from prompts with media: splices once (prefill), then decodes with the LLM's KV cache.
+   * Rows of inputIds may be left-padded (attentionMask 0); each row's real ids feed the repetition penalty.
+   */
+  generate(
+    inputIds: tf.Tensor2D,
+    media: MediaInputs = {},
+    opts: GenerateOptions & { attentionMask?: tf.Tensor2D } = {},
+  ): GenerateResult {
+    const { attentionMask: mask, ...generateOpts } = opts;
+    const { inputsEmbeds, attentionMask } = this.prepareGeneration(inputIds, media, mask);
+    try {
+      const ids = inputIds.arraySync();
+      const keep = attentionMask.arraySync();
+      const promptIds = ids.map((row, b) => row.filter((_, t) => keep[b][t] !== 0));
+      return generate(this.llm, { inputsEmbeds, attentionMask, promptIds }, generateOpts);
+    } finally {
+      tf.dispose([inputsEmbeds, attentionMask]);
+    }
   }
 
   override dispose(): void {
     for (const uninstall of this.uninstallHooks.splice(0)) uninstall();
+    tf.dispose(this.generationMedia);
     super.dispose();
   }
 
