@@ -190,6 +190,31 @@ describe('LlamaForCausalLM structure', () => {
     for (const m of [a, b, other]) m.dispose();
   });
 
+  it('lm_head: the cached transpose follows weight updates; under a gradient tape gradients reach the weight', () => {
+    const c = parseLlamaConfig({ ...base, tie_word_embeddings: false });
+    const model = new LlamaForCausalLM(c, { seed: 8 });
+    const hidden = tf.randomNormal([1, 3, 32], 0, 1, 'float32', 1) as tf.Tensor3D;
+    const head = (cached: boolean) => {
+      model.cacheTransposedHead = cached;
+      return tf.tidy(() => model.lmHead(hidden).dataSync());
+    };
+    const before = head(false);
+    let diff = 0;
+    head(true).forEach((v, i) => (diff = Math.max(diff, Math.abs(v - before[i]))));
+    expect(diff).toBeLessThan(1e-5);
+    const update = tf.mul(model.head!.weight, -2);
+    model.loadStateDict({ 'lm_head.weight': update }, { strict: false });
+    update.dispose();
+    const after = head(true); // the cache was built from the old weight: it must be rebuilt
+    after.forEach((v, i) => expect(v).toBeCloseTo(-2 * before[i], 4));
+    const grads = tf.variableGrads(() => tf.sum(tf.square(model.lmHead(hidden))), [model.head!.weight]);
+    const [gradHead] = Object.values(grads.grads);
+    expect(gradHead.shape).toEqual([61, 32]);
+    expect(tf.max(tf.abs(gradHead)).dataSync()[0]).toBeGreaterThan(0);
+    tf.dispose([grads.value, ...Object.values(grads.grads), hidden]);
+    model.dispose();
+  });
+
   it('refuses sequences past max_position_embeddings, naming the field', () => {
     const model = new LlamaForCausalLM(parseLlamaConfig({ ...base, max_position_embeddings: 8, tie_word_embeddings: true }));
     expect(() => model.logits(tf.zeros([1, 9], 'int32') as tf.Tensor2D)).toThrow(/supports 8 positions \(max_position_embeddings/);
