@@ -7,4 +7,5 @@ export { crossEntropy } from './loss.js';
 export { embedding } from './embedding.js';
 export { gelu, geluTanh, quickGelu, silu, activation, type ActivationName } from './activations.js';
 export { opPolicy, setOpPolicy, type OpPolicy } from './policy.js';
+export { clearTransposedWeightCache } from './weight-cache.js';
 export { customGrad, type CustomGradResult } from './custom-grad.js';

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
 import { opPolicy } from './policy.js';
+import { transposedWeight } from './weight-cache.js';
 
 /** Swaps the last two axes. */
 export function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -67,26 +68,26 @@ const MATMUL = [
 
 /** a @ b with optional transposes; a: [..., M, K], b: [..., K, N] (or b 2D: shared across a's batch). */
 export function matmul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  if (!opPolicy().explicitTranspose) return tf.matMul(a, b, transposeA, transposeB);
   if (b.rank === 2 && a.rank > 2) {
-    // Fold a's batch into rows so one 2D product (and a 2D gradient for b) covers it.
+    // Fold a's batch into rows: one 2D product, and a 2D gradient for b (tfjs's own is wrong for a broadcast b).
     const A = transposeA ? transposeLast2(a) : a;
     const [M, K] = A.shape.slice(-2) as [number, number];
-    const y = MATMUL[0][transposeB ? 1 : 0](tf.reshape(A, [-1, K]), b);
+    const y = matmul(tf.reshape(A, [-1, K]), b, false, transposeB);
     return tf.reshape(y, [...A.shape.slice(0, -2), M, y.shape[y.rank - 1]]);
   }
-  if (a.rank !== b.rank || !sameBatch(a, b)) return tf.matMul(a, b, transposeA, transposeB); // broadcasting batch
+  if (!opPolicy().explicitTranspose || !sameBatch(a, b)) return tf.matMul(a, b, transposeA, transposeB);
   return MATMUL[transposeA ? 1 : 0][transposeB ? 1 : 0](a, b);
 }
 
-/** x [N, in] · W^T for W [out, in], with gradients dx = dy·W and dW = dy^T·x (no transpose flags). */
-const linearExplicit = customGrad(([x, w]: [tf.Tensor, tf.Tensor], save) => {
-  save([x, w]);
-  return {
-    value: tf.matMul(x, tf.transpose(w)),
-    gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => [tf.matMul(dy, sw), tf.matMul(tf.transpose(dy), sx)],
-  };
-});
+/** x [N, in] · Wᵀ for W [out, in] given Wᵀ, with gradients dx = dy·W and dW = dyᵀ·x (no transpose flags). */
+const linearExplicit = (wT: tf.Tensor) =>
+  customGrad(([x, w]: [tf.Tensor, tf.Tensor], save) => {
+    save([x, w]);
+    return {
+      value: tf.matMul(x, wT),
+      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => [tf.matMul(dy, sw), tf.matMul(tf.transpose(dy), sx)],
+    };
+  });
 
 /** y = x W^T + b with HF's [out, in] weight layout; x: [..., in] → [..., out]. */
 export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
@@ -95,6 +96,7 @@ export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): t
     throw new Error(`linear: input last dim ${x.shape[x.rank - 1]} != weight in-features ${inDim} (weight [out, in] = [${weight.shape}])`);
   }
   const x2d = tf.reshape(x, [-1, inDim]);
-  const y = opPolicy().explicitTranspose ? linearExplicit(x2d, weight) : tf.matMul(x2d, weight, false, true);
+  // Wᵀ is fetched out here: inside a customGrad forward the engine reports the tape as off
+  const y = opPolicy().explicitTranspose ? linearExplicit(transposedWeight(weight))(x2d, weight) : tf.matMul(x2d, weight, false, true);
   return tf.reshape(bias ? tf.add(y, bias) : y, [...x.shape.slice(0, -1), outDim]);
 }

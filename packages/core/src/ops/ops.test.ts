@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
-import { attention, crossEntropy, embedding, layerNorm, linear, matmul, rmsNorm, setOpPolicy } from './index.js';
+import { attention, clearTransposedWeightCache, crossEntropy, embedding, layerNorm, linear, matmul, rmsNorm, setOpPolicy } from './index.js';
 import { analyticGrads, closeness, det, numericGrads, weighted } from './testing.js';
 
 /** Asserts forward equals the reference and the gradients equal central differences. */
@@ -131,5 +131,31 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
       for (let j = 0; j < 3; j++) expected[id * 3 + j] += dyv[i * 3 + j];
     });
     expect(closeness(g, expected, 1e-5, 1e-6)).toBeLessThan(1);
+  });
+});
+
+describe('transposed weight cache (wasm)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('reuses Wᵀ of a frozen weight, follows assign(), frees on clear, and never caches a weight being trained', () => {
+    clearTransposedWeightCache();
+    const x = det([3, 4], 1);
+    const frozen = tf.variable(det([5, 4], 2) as tf.Tensor2D, false, 'cacheTestFrozen');
+    const y1 = linear(x, frozen);
+    const afterFirst = tf.memory().numDataBuffers;
+    const y2 = linear(x, frozen);
+    expect(tf.memory().numDataBuffers - afterFirst).toBe(1); // only y2's data: Wᵀ came from the cache
+    expect(Array.from(y2.dataSync())).toEqual(Array.from(y1.dataSync()));
+    frozen.assign(tf.mul(frozen, 2));
+    const y3 = linear(x, frozen);
+    expect(closeness(y3.dataSync(), tf.mul(y1, 2).dataSync(), 1e-6, 1e-7)).toBeLessThan(1);
+    expect(clearTransposedWeightCache()).toBe(1);
+
+    const trained = tf.variable(det([5, 4], 3) as tf.Tensor2D, true, 'cacheTestTrained');
+    tf.variableGrads(() => tf.sum(linear(x, trained)) as tf.Scalar, [trained]);
+    expect(clearTransposedWeightCache()).toBe(0);
+    tf.dispose([x, frozen, trained, y1, y2, y3]);
   });
 });
