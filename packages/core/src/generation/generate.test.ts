@@ -8,7 +8,7 @@ import { initBackend } from '../backend/index.js';
 import type { LlamaForCausalLM } from '../llm/llama.js';
 import { loadCausalLM } from '../llm/weights.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { generate, generateStream, type GeneratedToken } from './generate.js';
+import { type GeneratedToken, generate, generateStream } from './generate.js';
 import { applyRepetitionPenalty } from './logits.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url));
@@ -63,13 +63,22 @@ describe('generate on tiny-llava-hf', () => {
 
   it('takes inputsEmbeds (+ a left-padded attention mask) like inputIds', () => {
     const single = tf.tidy(() => model.embed(tf.tensor2d([caseB.input_ids], undefined, 'int32')));
-    expect(generate(model, { inputsEmbeds: single }, { maxNewTokens: 12 }).ids).toEqual([caseB.expected.greedy_ids]);
+    expect(generate(model, { inputsEmbeds: single }, { maxNewTokens: 12 }).ids).toEqual([
+      caseB.expected.greedy_ids,
+    ]);
     single.dispose();
 
     const T = caseA.input_ids.length;
     const pad = T - caseB.input_ids.length;
     const padded = [caseA.input_ids, [...new Array<number>(pad).fill(0), ...caseB.input_ids]];
-    const mask = tf.tensor2d([new Array<number>(T).fill(1), [...new Array<number>(pad).fill(0), ...new Array<number>(T - pad).fill(1)]], undefined, 'int32');
+    const mask = tf.tensor2d(
+      [
+        new Array<number>(T).fill(1),
+        [...new Array<number>(pad).fill(0), ...new Array<number>(T - pad).fill(1)],
+      ],
+      undefined,
+      'int32',
+    );
     const embeds = tf.tidy(() => model.embed(tf.tensor2d(padded, undefined, 'int32')));
     const out = generate(model, { inputsEmbeds: embeds, attentionMask: mask }, { maxNewTokens: 12 });
     expect(out.ids).toEqual([caseA.expected.greedy_ids, caseB.expected.greedy_ids]);
@@ -79,7 +88,11 @@ describe('generate on tiny-llava-hf', () => {
   it('stops a row at EOS (kept in its output) while the other row continues', () => {
     const eos = caseA.expected.greedy_ids[3];
     expect(caseB.expected.greedy_ids).not.toContain(eos);
-    const out = generate(model, { inputIds: [caseA.input_ids, caseB.input_ids] }, { maxNewTokens: 12, eosTokenIds: [eos] });
+    const out = generate(
+      model,
+      { inputIds: [caseA.input_ids, caseB.input_ids] },
+      { maxNewTokens: 12, eosTokenIds: [eos] },
+    );
     expect(out.ids[0]).toEqual(caseA.expected.greedy_ids.slice(0, 4));
     expect(out.finishReason[0]).toEqual({ type: 'eos', tokenId: eos });
     expect(out.ids[1]).toEqual(caseB.expected.greedy_ids);
@@ -89,7 +102,11 @@ describe('generate on tiny-llava-hf', () => {
     const full = decode(caseA.expected.greedy_ids);
     expect(full).toBe(caseA.expected.greedy_text);
     const stop = caseA.expected.greedy_text.slice(12, 16);
-    const out = generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: 12, stopStrings: [stop], decode });
+    const out = generate(
+      model,
+      { inputIds: [caseA.input_ids] },
+      { maxNewTokens: 12, stopStrings: [stop], decode },
+    );
     const reason = out.finishReason[0];
     expect(reason.type).toBe('stop_string');
     const n = out.ids[0].length;
@@ -113,7 +130,11 @@ describe('generate on tiny-llava-hf', () => {
     const c = generate(model, { inputIds: [caseA.input_ids] }, { ...opts, seed: 2 });
     expect(a.ids).toEqual(b.ids);
     expect(a.ids).not.toEqual(c.ids);
-    const topK1 = generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: 12, doSample: true, topK: 1, seed: 3 });
+    const topK1 = generate(
+      model,
+      { inputIds: [caseA.input_ids] },
+      { maxNewTokens: 12, doSample: true, topK: 1, seed: 3 },
+    );
     expect(topK1.ids).toEqual([caseA.expected.greedy_ids]);
   });
 
@@ -143,6 +164,8 @@ describe('generate on tiny-llava-hf', () => {
   });
 
   it('rejects requests past the model positions', () => {
-    expect(() => generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: model.maxPositions })).toThrow(/exceeds the model's 512 positions/);
+    expect(() =>
+      generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: model.maxPositions }),
+    ).toThrow(/exceeds the model's 512 positions/);
   });
 });

@@ -94,7 +94,8 @@ class GenerationRun {
     const { masks, promptIds } = this.promptLayout();
     this.batch = masks.length;
     const lengths = masks.map((m) => m.reduce((s, x) => s + x, 0));
-    if (lengths.some((n) => n === 0)) throw new Error('generate: every row needs at least one prompt token (a row is all padding)');
+    if (lengths.some((n) => n === 0))
+      throw new Error('generate: every row needs at least one prompt token (a row is all padding)');
     const room = model.maxPositions - Math.max(...lengths);
     const maxNewTokens = opts.maxNewTokens ?? Math.min(32, room);
     if (maxNewTokens > room) {
@@ -119,7 +120,12 @@ class GenerationRun {
         ...(opts.doSample ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP } : {}),
       }),
     );
-    this.stopping = buildStoppingCriteria({ maxNewTokens, eosTokenIds: eos, stopStrings: opts.stopStrings, decode: opts.decode });
+    this.stopping = buildStoppingCriteria({
+      maxNewTokens,
+      eosTokenIds: eos,
+      stopStrings: opts.stopStrings,
+      decode: opts.decode,
+    });
     this.random = samplingRandom(opts.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.streams = opts.decode ? masks.map(() => new DecodeStream(opts.decode!)) : null;
     this.cache = model.createCache(this.batch);
@@ -132,17 +138,27 @@ class GenerationRun {
       const rows = input.inputIds;
       if (rows.length === 0) throw new Error('generate: inputIds has no rows');
       const T = Math.max(...rows.map((r) => r.length));
-      return { masks: rows.map((r) => [...new Array<number>(T - r.length).fill(0), ...new Array<number>(r.length).fill(1)]), promptIds: rows };
+      return {
+        masks: rows.map((r) => [
+          ...new Array<number>(T - r.length).fill(0),
+          ...new Array<number>(r.length).fill(1),
+        ]),
+        promptIds: rows,
+      };
     }
     const [B, T, hidden] = input.inputsEmbeds.shape;
     if (hidden !== this.model.hiddenSize) {
-      throw new Error(`generate: inputsEmbeds is [${input.inputsEmbeds.shape}], the model's hidden size is ${this.model.hiddenSize}`);
+      throw new Error(
+        `generate: inputsEmbeds is [${input.inputsEmbeds.shape}], the model's hidden size is ${this.model.hiddenSize}`,
+      );
     }
     const mask = input.attentionMask;
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== T)) {
       throw new Error(`generate: attentionMask is [${mask.shape}], expected [${B}, ${T}] like inputsEmbeds`);
     }
-    const masks = mask ? (mask.arraySync() as number[][]).map((r) => r.map((m) => (m ? 1 : 0))) : Array.from({ length: B }, () => new Array<number>(T).fill(1));
+    const masks = mask
+      ? (mask.arraySync() as number[][]).map((r) => r.map((m) => (m ? 1 : 0)))
+      : Array.from({ length: B }, () => new Array<number>(T).fill(1));
     if (input.promptIds && input.promptIds.length !== B) {
       throw new Error(`generate: promptIds has ${input.promptIds.length} rows, inputsEmbeds ${B}`);
     }
@@ -154,13 +170,22 @@ class GenerationRun {
   }
 
   /** Next-token logits [B × vocab] after feeding `embeds` ([B, T, hidden]) through the model. */
-  private logits(embeds: () => tf.Tensor3D, masks: number[][] | null, positions: number[][] | null): Float32Array {
+  private logits(
+    embeds: () => tf.Tensor3D,
+    masks: number[][] | null,
+    positions: number[][] | null,
+  ): Float32Array {
     let values!: Float32Array;
     tf.tidy(() => {
       const x = embeds();
       const attentionMask = masks ? tf.tensor2d(masks, undefined, 'int32') : undefined;
       const positionIds = positions ? tf.tensor2d(positions, undefined, 'int32') : undefined;
-      const { hidden } = this.model.forward({ inputsEmbeds: x, attentionMask, positionIds, cache: this.cache });
+      const { hidden } = this.model.forward({
+        inputsEmbeds: x,
+        attentionMask,
+        positionIds,
+        cache: this.cache,
+      });
       const T = hidden.shape[1];
       values = this.model.lmHead(tf.slice(hidden, [0, T - 1, 0], [-1, 1, -1])).dataSync() as Float32Array;
     });
@@ -172,7 +197,10 @@ class GenerationRun {
     if (!this.prefilled) {
       this.prefilled = true;
       const input = this.input;
-      const embeds = 'inputIds' in input ? () => this.model.embed(tf.tensor2d(this.paddedIds(input.inputIds), undefined, 'int32')) : () => input.inputsEmbeds;
+      const embeds =
+        'inputIds' in input
+          ? () => this.model.embed(tf.tensor2d(this.paddedIds(input.inputIds), undefined, 'int32'))
+          : () => input.inputsEmbeds;
       return this.logits(embeds, masks, masks ? masks.map(positionsFromMask) : null);
     }
     const positions = masks ? this.nextPosition.map((p) => [p]) : null;
@@ -201,7 +229,8 @@ class GenerationRun {
       this.lastTokens[row] = tokenId;
       const reason = this.stopping.check(this.generated[row]);
       const token: GeneratedToken = { row, tokenId };
-      if (this.streams) token.text = this.streams[row].put(tokenId) + (reason ? this.streams[row].flush() : '');
+      if (this.streams)
+        token.text = this.streams[row].put(tokenId) + (reason ? this.streams[row].flush() : '');
       if (reason) {
         this.reasons[row] = reason;
         token.finishReason = reason;
@@ -224,7 +253,9 @@ class GenerationRun {
 }
 
 function nextMacrotask(): Promise<void> {
-  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  return new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
 }
 
 /** Generate until every row hits EOS, a stop string or maxNewTokens. */

@@ -38,19 +38,48 @@ export interface LlamaConfig {
 /** transformers' class defaults for fields a config.json may omit (LLaVA text_configs omit most). */
 const HF_DEFAULTS: Record<LlamaModelType, Record<string, unknown>> = {
   llama: {
-    vocab_size: 32000, hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32,
-    max_position_embeddings: 2048, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: false,
-    attention_bias: false, mlp_bias: false, bos_token_id: 1, eos_token_id: 2,
+    vocab_size: 32000,
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    tie_word_embeddings: false,
+    attention_bias: false,
+    mlp_bias: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
   },
   qwen2: {
-    vocab_size: 151936, hidden_size: 4096, intermediate_size: 22016, num_hidden_layers: 32, num_attention_heads: 32,
-    num_key_value_heads: 32, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 10000,
-    tie_word_embeddings: false, use_sliding_window: false, sliding_window: 4096,
+    vocab_size: 151936,
+    hidden_size: 4096,
+    intermediate_size: 22016,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 32,
+    max_position_embeddings: 32768,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    tie_word_embeddings: false,
+    use_sliding_window: false,
+    sliding_window: 4096,
   },
   mistral: {
-    vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32,
-    num_key_value_heads: 8, max_position_embeddings: 4096 * 32, rms_norm_eps: 1e-6, rope_theta: 10000,
-    tie_word_embeddings: false, sliding_window: 4096, bos_token_id: 1, eos_token_id: 2,
+    vocab_size: 32000,
+    hidden_size: 4096,
+    intermediate_size: 14336,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    max_position_embeddings: 4096 * 32,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    tie_word_embeddings: false,
+    sliding_window: 4096,
+    bos_token_id: 1,
+    eos_token_id: 2,
   },
 };
 
@@ -70,7 +99,9 @@ const hfLlamaConfigSchema = z.looseObject({
   rope_theta: z.number().positive().optional(),
   rope_scaling: z.looseObject({ rope_type: z.string().optional(), type: z.string().optional() }).nullish(),
   // transformers v5 moves rope_theta / rope_scaling into rope_parameters.
-  rope_parameters: z.looseObject({ rope_type: z.string().optional(), rope_theta: z.number().positive().optional() }).nullish(),
+  rope_parameters: z
+    .looseObject({ rope_type: z.string().optional(), rope_theta: z.number().positive().optional() })
+    .nullish(),
   max_position_embeddings: positiveInt,
   tie_word_embeddings: z.boolean(),
   attention_bias: z.boolean().optional(),
@@ -86,7 +117,9 @@ const hfLlamaConfigSchema = z.looseObject({
 });
 
 function unsupported(source: string, field: string, value: unknown, supported: string): Error {
-  return new Error(`${source}: ${field} = ${JSON.stringify(value)} is not supported (supported: ${supported})`);
+  return new Error(
+    `${source}: ${field} = ${JSON.stringify(value)} is not supported (supported: ${supported})`,
+  );
 }
 
 /** Sliding window that actually restricts attention (null when inactive or wider than the context). */
@@ -104,7 +137,9 @@ function activeSlidingWindow(hf: z.output<typeof hfLlamaConfigSchema>): number |
  */
 export function parseLlamaConfig(json: unknown, source = 'config.json'): LlamaConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new Error(`${source}: expected a JSON object with the LLM config, got ${json === null ? 'null' : typeof json}`);
+    throw new Error(
+      `${source}: expected a JSON object with the LLM config, got ${json === null ? 'null' : typeof json}`,
+    );
   }
   const raw = json as Record<string, unknown>;
   const modelType = raw.model_type ?? 'llama';
@@ -113,28 +148,44 @@ export function parseLlamaConfig(json: unknown, source = 'config.json'): LlamaCo
   }
   const withDefaults = { ...HF_DEFAULTS[modelType as LlamaModelType], ...raw, model_type: modelType };
   const parsed = hfLlamaConfigSchema.safeParse(withDefaults);
-  if (!parsed.success) throw new Error(`${source} is invalid:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
+  if (!parsed.success)
+    throw new Error(`${source} is invalid:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
   const hf = parsed.data;
 
   const act = hf.hidden_act === 'swish' ? 'silu' : hf.hidden_act;
   if (act !== 'silu') throw unsupported(source, 'hidden_act', hf.hidden_act, '"silu"');
-  for (const [field, scaling] of [['rope_scaling', hf.rope_scaling], ['rope_parameters', hf.rope_parameters]] as const) {
-    const ropeType = scaling?.rope_type ?? (scaling && 'type' in scaling ? scaling.type : undefined) ?? 'default';
-    if (ropeType !== 'default') throw unsupported(source, `${field}.rope_type`, ropeType, 'null or "default" (plain RoPE)');
+  for (const [field, scaling] of [
+    ['rope_scaling', hf.rope_scaling],
+    ['rope_parameters', hf.rope_parameters],
+  ] as const) {
+    const ropeType =
+      scaling?.rope_type ?? (scaling && 'type' in scaling ? scaling.type : undefined) ?? 'default';
+    if (ropeType !== 'default')
+      throw unsupported(source, `${field}.rope_type`, ropeType, 'null or "default" (plain RoPE)');
   }
   if (hf.partial_rotary_factor !== undefined && hf.partial_rotary_factor !== 1) {
-    throw unsupported(source, 'partial_rotary_factor', hf.partial_rotary_factor, '1 (rotary on the whole head)');
+    throw unsupported(
+      source,
+      'partial_rotary_factor',
+      hf.partial_rotary_factor,
+      '1 (rotary on the whole head)',
+    );
   }
   const heads = hf.num_attention_heads;
   const kvHeads = hf.num_key_value_heads ?? heads;
   if (heads % kvHeads !== 0) {
-    throw new Error(`${source}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
+    throw new Error(
+      `${source}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`,
+    );
   }
   if (hf.head_dim == null && hf.hidden_size % heads !== 0) {
-    throw new Error(`${source}: hidden_size (${hf.hidden_size}) is not divisible by num_attention_heads (${heads}); set head_dim`);
+    throw new Error(
+      `${source}: hidden_size (${hf.hidden_size}) is not divisible by num_attention_heads (${heads}); set head_dim`,
+    );
   }
   const headDim = hf.head_dim ?? hf.hidden_size / heads;
-  if (headDim % 2 !== 0) throw new Error(`${source}: head_dim (${headDim}) must be even for rotary embeddings`);
+  if (headDim % 2 !== 0)
+    throw new Error(`${source}: head_dim (${headDim}) must be even for rotary embeddings`);
 
   const window = activeSlidingWindow(hf);
   // Qwen2 hard-codes q/k/v biases and no o_proj bias; Mistral has no biases at all (attention_bias is ignored).
@@ -180,16 +231,19 @@ export function llamaConfigToHf(config: LlamaConfig, torchDtype = 'float32'): Re
   const c = config;
   const biases = { qkv: c.qkvBias, o: c.oProjBias, mlp: c.mlpBias };
   const expressible =
-    c.modelType === 'qwen2' ? biases.qkv && !biases.o && !biases.mlp
-    : c.modelType === 'mistral' ? !biases.qkv && !biases.o && !biases.mlp
-    : biases.qkv === biases.o;
+    c.modelType === 'qwen2'
+      ? biases.qkv && !biases.o && !biases.mlp
+      : c.modelType === 'mistral'
+        ? !biases.qkv && !biases.o && !biases.mlp
+        : biases.qkv === biases.o;
   if (!expressible) {
     throw new Error(
       `llamaConfigToHf: biases ${JSON.stringify(biases)} cannot be written as model_type ${c.modelType} ` +
         '(llama: one attention_bias for q/k/v/o_proj; qwen2: q/k/v only; mistral: none)',
     );
   }
-  const eos = c.eosTokenIds.length === 0 ? null : c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds;
+  const eos =
+    c.eosTokenIds.length === 0 ? null : c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds;
   return {
     architectures: [ARCHITECTURES[c.modelType]],
     model_type: c.modelType,
@@ -206,7 +260,9 @@ export function llamaConfigToHf(config: LlamaConfig, torchDtype = 'float32'): Re
     rope_theta: c.ropeTheta,
     rope_scaling: null,
     tie_word_embeddings: c.tieWordEmbeddings,
-    ...(c.modelType === 'llama' ? { attention_bias: c.qkvBias, mlp_bias: c.mlpBias } : { sliding_window: null }),
+    ...(c.modelType === 'llama'
+      ? { attention_bias: c.qkvBias, mlp_bias: c.mlpBias }
+      : { sliding_window: null }),
     initializer_range: c.initializerRange,
     bos_token_id: c.bosTokenId,
     eos_token_id: eos,

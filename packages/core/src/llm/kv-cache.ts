@@ -31,9 +31,12 @@ export class LlamaKVCache implements KVCache {
     const pastV = this.values[layer];
     const pastLength = pastK ? pastK.shape[2] : 0;
     if (pastLength !== this.stored) {
-      throw new Error(`KV cache layer ${layer} holds ${pastLength} positions, expected ${this.stored} (an earlier forward failed midway?)`);
+      throw new Error(
+        `KV cache layer ${layer} holds ${pastLength} positions, expected ${this.stored} (an earlier forward failed midway?)`,
+      );
     }
-    if (k.shape[0] !== this.batch) throw new Error(`KV cache was created for batch ${this.batch}, got keys of batch ${k.shape[0]}`);
+    if (k.shape[0] !== this.batch)
+      throw new Error(`KV cache was created for batch ${this.batch}, got keys of batch ${k.shape[0]}`);
     const keys = tf.keep(pastK ? tf.concat([pastK, k], 2) : k.clone());
     const values = tf.keep(pastV ? tf.concat([pastV, v], 2) : v.clone());
     pastK?.dispose();
@@ -48,7 +51,9 @@ export class LlamaKVCache implements KVCache {
     for (let l = 0; l < this.numLayers; l++) {
       const held = this.keys[l]?.shape[2] ?? 0;
       if (held !== this.stored + steps) {
-        throw new Error(`KV cache layer ${l} holds ${held} positions after the step, expected ${this.stored + steps}`);
+        throw new Error(
+          `KV cache layer ${l} holds ${held} positions after the step, expected ${this.stored + steps}`,
+        );
       }
     }
     this.stored += steps;

@@ -86,11 +86,14 @@ function referenceLogits(c: ReturnType<typeof parseLlamaConfig>, w: Weights, ids
       const ks = k.map((row, t) => rope(row.slice(kvHead * D, (kvHead + 1) * D), t));
       const vs = v.map((row) => row.slice(kvHead * D, (kvHead + 1) * D));
       for (let t = 0; t < T; t++) {
-        const scores = ks.slice(0, t + 1).map((kk) => kk.reduce((s, kv, d) => s + kv * qs[t][d], 0) / Math.sqrt(D));
+        const scores = ks
+          .slice(0, t + 1)
+          .map((kk) => kk.reduce((s, kv, d) => s + kv * qs[t][d], 0) / Math.sqrt(D));
         const m = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - m));
         const z = e.reduce((a, b) => a + b, 0);
-        for (let j = 0; j <= t; j++) for (let d = 0; d < D; d++) attn[t][head * D + d] += (e[j] / z) * vs[j][d];
+        for (let j = 0; j <= t; j++)
+          for (let d = 0; d < D; d++) attn[t][head * D + d] += (e[j] / z) * vs[j][d];
       }
     }
     const o = refLinear(attn, w, `${p}.self_attn.o_proj`, c.oProjBias);
@@ -107,16 +110,46 @@ function referenceLogits(c: ReturnType<typeof parseLlamaConfig>, w: Weights, ids
 }
 
 const base = {
-  hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 61,
-  max_position_embeddings: 64, rms_norm_eps: 1e-5,
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  vocab_size: 61,
+  max_position_embeddings: 64,
+  rms_norm_eps: 1e-5,
 };
 const variants = {
   'llama, attention + MLP biases, tied, 1 kv head, rope_theta 5e5': {
-    ...base, model_type: 'llama', num_key_value_heads: 1, attention_bias: true, mlp_bias: true, tie_word_embeddings: true, rope_theta: 500000,
+    ...base,
+    model_type: 'llama',
+    num_key_value_heads: 1,
+    attention_bias: true,
+    mlp_bias: true,
+    tie_word_embeddings: true,
+    rope_theta: 500000,
   },
-  'qwen2 (q/k/v biases), 2 kv heads, untied': { ...base, model_type: 'qwen2', num_key_value_heads: 2, tie_word_embeddings: false },
-  'mistral, head_dim 16 ≠ hidden/heads, no GQA': { ...base, model_type: 'mistral', num_key_value_heads: 4, head_dim: 16, sliding_window: null },
+  'qwen2 (q/k/v biases), 2 kv heads, untied': {
+    ...base,
+    model_type: 'qwen2',
+    num_key_value_heads: 2,
+    tie_word_embeddings: false,
+  },
+  'mistral, head_dim 16 ≠ hidden/heads, no GQA': {
+    ...base,
+    model_type: 'mistral',
+    num_key_value_heads: 4,
+    head_dim: 16,
+    sliding_window: null,
+  },
 };
+
+/** max |a - b| over equally long arrays. */
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  return diff;
+}
 
 function maxAbsDiff(a: number[][], b: ArrayLike<number>): { diff: number; scale: number } {
   let diff = 0;
@@ -146,7 +179,13 @@ describe('LlamaForCausalLM vs a float64 reference', () => {
 
 describe('LlamaForCausalLM structure', () => {
   it('uses exactly the HF parameter names and shapes', () => {
-    const c = parseLlamaConfig({ ...base, num_hidden_layers: 1, model_type: 'qwen2', num_key_value_heads: 2, tie_word_embeddings: false });
+    const c = parseLlamaConfig({
+      ...base,
+      num_hidden_layers: 1,
+      model_type: 'qwen2',
+      num_key_value_heads: 2,
+      tie_word_embeddings: false,
+    });
     const model = new LlamaForCausalLM(c);
     const shapes = Object.fromEntries([...model.stateDict()].map(([n, p]) => [n, p.shape]));
     expect(shapes).toEqual({
@@ -173,7 +212,13 @@ describe('LlamaForCausalLM structure', () => {
   });
 
   it('initialises like HF: N(0, initializer_range²) weights, unit norms, zero pad row, seeded', () => {
-    const c = parseLlamaConfig({ ...base, vocab_size: 500, tie_word_embeddings: false, pad_token_id: 3, initializer_range: 0.05 });
+    const c = parseLlamaConfig({
+      ...base,
+      vocab_size: 500,
+      tie_word_embeddings: false,
+      pad_token_id: 3,
+      initializer_range: 0.05,
+    });
     const a = new LlamaForCausalLM(c, { seed: 5 });
     const b = new LlamaForCausalLM(c, { seed: 5 });
     const other = new LlamaForCausalLM(c, { seed: 6 });
@@ -199,14 +244,17 @@ describe('LlamaForCausalLM structure', () => {
       return tf.tidy(() => model.lmHead(hidden).dataSync());
     };
     const before = head(false);
-    let diff = 0;
-    head(true).forEach((v, i) => (diff = Math.max(diff, Math.abs(v - before[i]))));
-    expect(diff).toBeLessThan(1e-5);
+    expect(maxDiff(head(true), before)).toBeLessThan(1e-5);
     const update = tf.mul(model.head!.weight, -2);
     model.loadStateDict({ 'lm_head.weight': update }, { strict: false });
     update.dispose();
     const after = head(true); // the cache was built from the old weight: it must be rebuilt
-    after.forEach((v, i) => expect(v).toBeCloseTo(-2 * before[i], 4));
+    expect(
+      maxDiff(
+        after,
+        before.map((v) => -2 * v),
+      ),
+    ).toBeLessThan(1e-5);
     const grads = tf.variableGrads(() => tf.sum(tf.square(model.lmHead(hidden))), [model.head!.weight]);
     const [gradHead] = Object.values(grads.grads);
     expect(gradHead.shape).toEqual([61, 32]);
@@ -215,9 +263,58 @@ describe('LlamaForCausalLM structure', () => {
     model.dispose();
   });
 
+  it('wraps chosen decoder blocks (BlockWrappableLM) with the call context, until unwrapped', () => {
+    const model = new LlamaForCausalLM(
+      parseLlamaConfig({ ...base, num_hidden_layers: 3, tie_word_embeddings: false }),
+      { seed: 9 },
+    );
+    const ids = tf.tensor2d([[1, 2, 3]], undefined, 'int32');
+    const plain = tf.tidy(() => model.logits(ids).dataSync());
+    const seen: number[] = [];
+    const media = new Map([
+      [
+        'image',
+        { slots: tf.zeros([0, 32]) as tf.Tensor2D, sample: new Int32Array(0), position: new Int32Array(0) },
+      ],
+    ]);
+    model.setMedia(media);
+    // Skipping blocks 1 and 2 (identity instead of the block) must equal norm + head over block 0 alone.
+    const undo = model.wrapBlocks({
+      layers: (n) => [n - 2, n - 1],
+      wrap: (_block, layerIndex) => (hidden, ctx) => {
+        seen.push(layerIndex);
+        expect(ctx.media.get('image')).toBe(media.get('image'));
+        return hidden;
+      },
+    });
+    const skipped = tf.tidy(() => model.logits(ids).dataSync());
+    // The same weights without blocks 1 and 2: a one-layer model.
+    const oneLayer = new LlamaForCausalLM(
+      parseLlamaConfig({ ...base, num_hidden_layers: 1, tie_word_embeddings: false }),
+    );
+    oneLayer.loadStateDict(
+      new Map([...model.stateDict()].filter(([name]) => !/^model\.layers\.[12]\./.test(name))),
+    );
+    const want = tf.tidy(() => oneLayer.logits(ids).dataSync());
+    oneLayer.dispose();
+    expect(seen).toEqual([1, 2]);
+    expect(maxDiff(want, skipped)).toBeLessThan(1e-5);
+    undo();
+    expect(Array.from(tf.tidy(() => model.logits(ids).dataSync()))).toEqual(Array.from(plain));
+    expect(() => model.wrapBlocks({ layers: () => [3], wrap: (b) => b })).toThrow(
+      'wrapBlocks: layer indices 3 are outside [0, 3)',
+    );
+    tf.dispose([ids, media.get('image')!.slots]);
+    model.dispose();
+  });
+
   it('refuses sequences past max_position_embeddings, naming the field', () => {
-    const model = new LlamaForCausalLM(parseLlamaConfig({ ...base, max_position_embeddings: 8, tie_word_embeddings: true }));
-    expect(() => model.logits(tf.zeros([1, 9], 'int32') as tf.Tensor2D)).toThrow(/supports 8 positions \(max_position_embeddings/);
+    const model = new LlamaForCausalLM(
+      parseLlamaConfig({ ...base, max_position_embeddings: 8, tie_word_embeddings: true }),
+    );
+    expect(() => model.logits(tf.zeros([1, 9], 'int32') as tf.Tensor2D)).toThrow(
+      /supports 8 positions \(max_position_embeddings/,
+    );
     model.dispose();
   });
 });
@@ -244,13 +341,14 @@ describe('KV cache and left padding', () => {
     for (const n of [5, 1, 1, 3]) {
       const chunk = ids.slice(offset, offset + n);
       const got = tf.tidy(() => {
-        const { hidden } = model.forward({ inputsEmbeds: model.embed(tf.tensor2d([chunk], undefined, 'int32')), cache });
+        const { hidden } = model.forward({
+          inputsEmbeds: model.embed(tf.tensor2d([chunk], undefined, 'int32')),
+          cache,
+        });
         return model.lmHead(hidden).dataSync();
       });
       const want = full.subarray(offset * V, (offset + n) * V);
-      let diff = 0;
-      want.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - got[i]))));
-      expect(diff).toBeLessThan(1e-4);
+      expect(maxDiff(got, want)).toBeLessThan(1e-4);
       offset += n;
       expect(cache.length).toBe(offset);
     }
@@ -264,11 +362,19 @@ describe('KV cache and left padding', () => {
     const pad = rowA.length - rowB.length;
     const V = config.vocabSize;
     const cache = model.createCache(2);
-    const mask = [[1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1]];
-    const positions = [[0, 1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 2, 3]]; // HF: cumsum(mask) - 1, 1 at padding
+    const mask = [
+      [1, 1, 1, 1, 1, 1, 1],
+      [0, 0, 0, 1, 1, 1, 1],
+    ];
+    const positions = [
+      [0, 1, 2, 3, 4, 5, 6],
+      [1, 1, 1, 0, 1, 2, 3],
+    ]; // HF: cumsum(mask) - 1, 1 at padding
     const prefill = tf.tidy(() => {
       const { hidden } = model.forward({
-        inputsEmbeds: model.embed(tf.tensor2d([rowA, [...new Array<number>(pad).fill(0), ...rowB]], undefined, 'int32')),
+        inputsEmbeds: model.embed(
+          tf.tensor2d([rowA, [...new Array<number>(pad).fill(0), ...rowB]], undefined, 'int32'),
+        ),
         attentionMask: tf.tensor2d(mask, undefined, 'int32'),
         positionIds: tf.tensor2d(positions, undefined, 'int32'),
         cache,
@@ -278,7 +384,11 @@ describe('KV cache and left padding', () => {
     const step = tf.tidy(() => {
       const { hidden } = model.forward({
         inputsEmbeds: model.embed(tf.tensor2d([[ids[7]], [ids[7]]], undefined, 'int32')),
-        attentionMask: tf.tensor2d(mask.map((m) => [...m, 1]), undefined, 'int32'),
+        attentionMask: tf.tensor2d(
+          mask.map((m) => [...m, 1]),
+          undefined,
+          'int32',
+        ),
         positionIds: tf.tensor2d([[7], [4]], undefined, 'int32'),
         cache,
       });
@@ -287,11 +397,8 @@ describe('KV cache and left padding', () => {
     cache.dispose();
     const wantA = fullLogits([...rowA, ids[7]]);
     const wantB = fullLogits([...rowB, ids[7]]);
-    const close = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-      let diff = 0;
-      for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
-      expect(diff).toBeLessThan(1e-4);
-    };
+    const close = (got: ArrayLike<number>, want: ArrayLike<number>) =>
+      expect(maxDiff(got, want)).toBeLessThan(1e-4);
     const T = rowA.length;
     close(prefill.subarray(0, T * V), wantA.subarray(0, T * V));
     close(prefill.subarray((T + pad) * V, 2 * T * V), wantB.subarray(0, rowB.length * V));

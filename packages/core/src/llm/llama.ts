@@ -2,6 +2,12 @@
 // LlamaForCausalLM: token embedding → N × [RMSNorm → GQA attention with RoPE → residual, RMSNorm → SwiGLU MLP
 // → residual] → RMSNorm → lm_head.
 import * as tf from '@tensorflow/tfjs-core';
+import type {
+  BlockWrappableLM,
+  DecoderBlockFn,
+  DecoderBlockHook,
+  SplicedMedia,
+} from '../multimodal/types.js';
 import { Embedding } from '../nn/embedding.js';
 import { Initializer } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
@@ -10,8 +16,8 @@ import { RMSNorm } from '../nn/norm.js';
 import { attention, linear, silu } from '../ops/index.js';
 import type { LlamaConfig } from './config.js';
 import { LlamaKVCache } from './kv-cache.js';
-import { applyRotary, RotaryEmbedding, type RotaryAngles } from './rope.js';
-import type { CausalLM, DecoderInputs, DecoderOutputs, KVCache } from './types.js';
+import { applyRotary, type RotaryAngles, RotaryEmbedding } from './rope.js';
+import type { DecoderInputs, DecoderOutputs, KVCache } from './types.js';
 
 /** What every layer of one forward shares. */
 interface LayerContext {
@@ -27,7 +33,7 @@ interface LayerContext {
 class ModuleList<M extends Module> extends Module {
   constructor(readonly items: M[]) {
     super();
-    items.forEach((m, i) => this.module(i, m));
+    for (const [i, m] of items.entries()) this.module(i, m);
   }
 }
 
@@ -92,13 +98,24 @@ export class LlamaMLP extends Module {
 
   constructor(c: LlamaConfig, init: Initializer) {
     super();
-    this.gateProj = this.module('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }));
-    this.upProj = this.module('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }));
-    this.downProj = this.module('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { init, bias: c.mlpBias }));
+    this.gateProj = this.module(
+      'gate_proj',
+      new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }),
+    );
+    this.upProj = this.module(
+      'up_proj',
+      new Linear(c.hiddenSize, c.intermediateSize, { init, bias: c.mlpBias }),
+    );
+    this.downProj = this.module(
+      'down_proj',
+      new Linear(c.intermediateSize, c.hiddenSize, { init, bias: c.mlpBias }),
+    );
   }
 
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    return this.downProj.forward(tf.mul(silu(this.gateProj.forward(x)), this.upProj.forward(x))) as tf.Tensor3D;
+    return this.downProj.forward(
+      tf.mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)),
+    ) as tf.Tensor3D;
   }
 }
 
@@ -113,11 +130,17 @@ export class LlamaDecoderLayer extends Module {
     this.selfAttn = this.module('self_attn', new LlamaAttention(c, layerIndex, init));
     this.mlp = this.module('mlp', new LlamaMLP(c, init));
     this.inputLayernorm = this.module('input_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
-    this.postAttentionLayernorm = this.module('post_attention_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+    this.postAttentionLayernorm = this.module(
+      'post_attention_layernorm',
+      new RMSNorm(c.hiddenSize, c.rmsNormEps),
+    );
   }
 
   forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
-    const h = tf.add(x, this.selfAttn.forward(this.inputLayernorm.forward(x) as tf.Tensor3D, ctx)) as tf.Tensor3D;
+    const h = tf.add(
+      x,
+      this.selfAttn.forward(this.inputLayernorm.forward(x) as tf.Tensor3D, ctx),
+    ) as tf.Tensor3D;
     return tf.add(h, this.mlp.forward(this.postAttentionLayernorm.forward(h) as tf.Tensor3D));
   }
 }
@@ -131,7 +154,10 @@ export class LlamaModel extends Module {
   constructor(c: LlamaConfig, init: Initializer) {
     super();
     const padRow = c.padTokenId !== null && c.padTokenId < c.vocabSize ? c.padTokenId : undefined;
-    this.embedTokens = this.module('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, { init, paddingIdx: padRow }));
+    this.embedTokens = this.module(
+      'embed_tokens',
+      new Embedding(c.vocabSize, c.hiddenSize, { init, paddingIdx: padRow }),
+    );
     const layers = Array.from({ length: c.numHiddenLayers }, (_, i) => new LlamaDecoderLayer(c, i, init));
     this.layers = this.module('layers', new ModuleList(layers)).items;
     this.norm = this.module('norm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
@@ -146,11 +172,13 @@ export interface LlamaInitOptions {
 }
 
 /** HF LlamaForCausalLM (also Qwen2ForCausalLM / MistralForCausalLM) with HF parameter names. */
-export class LlamaForCausalLM extends Module implements CausalLM {
+export class LlamaForCausalLM extends Module implements BlockWrappableLM {
   readonly model: LlamaModel;
   /** lm_head; absent when tied to embed_tokens. */
   readonly head: Linear | undefined;
   private readonly rope: RotaryEmbedding;
+  private readonly blockHooks: { hook: DecoderBlockHook; layers: Set<number> }[] = [];
+  private media: ReadonlyMap<string, SplicedMedia> = new Map();
   private headT: { source: tf.DataId; table: tf.Tensor2D } | null = null;
   /**
    * Keep a transposed copy of the head weight for inference (one extra vocab × hidden table in memory).
@@ -163,12 +191,21 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     opts: LlamaInitOptions = {},
   ) {
     super();
-    const init = new Initializer({ seed: opts.seed ?? 0, std: config.initializerRange, random: opts.random ?? true });
+    const init = new Initializer({
+      seed: opts.seed ?? 0,
+      std: config.initializerRange,
+      random: opts.random ?? true,
+    });
     this.model = this.module('model', new LlamaModel(config, init));
     this.head = config.tieWordEmbeddings
       ? undefined
       : this.module('lm_head', new Linear(config.hiddenSize, config.vocabSize, { init, bias: false }));
-    this.rope = new RotaryEmbedding(config.headDim, config.ropeTheta, config.maxPositionEmbeddings, config.maxPositionsFrom);
+    this.rope = new RotaryEmbedding(
+      config.headDim,
+      config.ropeTheta,
+      config.maxPositionEmbeddings,
+      config.maxPositionsFrom,
+    );
   }
 
   get vocabSize(): number {
@@ -179,6 +216,28 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   }
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
+  }
+
+  get numLayers(): number {
+    return this.config.numHiddenLayers;
+  }
+
+  /** Adapters acting inside the decoder (BlockWrappableLM): wrap the chosen blocks until the returned undo. */
+  wrapBlocks(hook: DecoderBlockHook): () => void {
+    const entry = { hook, layers: new Set(hook.layers(this.numLayers)) };
+    const bad = [...entry.layers].filter((i) => !(Number.isInteger(i) && i >= 0 && i < this.numLayers));
+    if (bad.length)
+      throw new Error(`wrapBlocks: layer indices ${bad.join(', ')} are outside [0, ${this.numLayers})`);
+    this.blockHooks.push(entry);
+    return () => {
+      const at = this.blockHooks.indexOf(entry);
+      if (at >= 0) this.blockHooks.splice(at, 1);
+    };
+  }
+
+  /** Media the wrapped blocks see from now on (kept across decode steps). */
+  setMedia(media: ReadonlyMap<string, SplicedMedia>): void {
+    this.media = media;
   }
 
   embed(ids: tf.Tensor2D): tf.Tensor3D {
@@ -194,7 +253,9 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     const cache = this.checkCache(inputs.cache);
     const [B, T, hidden] = inputsEmbeds.shape;
     if (hidden !== this.config.hiddenSize) {
-      throw new Error(`LlamaForCausalLM.forward: inputsEmbeds is [${inputsEmbeds.shape}], expected hidden size ${this.config.hiddenSize}`);
+      throw new Error(
+        `LlamaForCausalLM.forward: inputsEmbeds is [${inputsEmbeds.shape}], expected hidden size ${this.config.hiddenSize}`,
+      );
     }
     const pastLength = cache?.length ?? 0;
     const total = pastLength + T;
@@ -204,13 +265,21 @@ export class LlamaForCausalLM extends Module implements CausalLM {
       );
     }
     if (positionIds && (positionIds.shape[0] !== B || positionIds.shape[1] !== T)) {
-      throw new Error(`LlamaForCausalLM.forward: positionIds is [${positionIds.shape}], expected [${B}, ${T}]`);
+      throw new Error(
+        `LlamaForCausalLM.forward: positionIds is [${positionIds.shape}], expected [${B}, ${T}]`,
+      );
     }
     const hiddenStates = tf.tidy(() => {
-      const angles = positionIds ? this.rope.gather(positionIds, maxPosition(positionIds) + 1) : this.rope.range(pastLength, T);
+      const angles = positionIds
+        ? this.rope.gather(positionIds, maxPosition(positionIds) + 1)
+        : this.rope.range(pastLength, T);
       const ctx: LayerContext = { angles, keyMask: attentionMask, cache, pastLength };
       let h = inputsEmbeds;
-      for (const layer of this.model.layers) h = layer.forward(h, ctx);
+      this.model.layers.forEach((layer, i) => {
+        let block: DecoderBlockFn = (x) => layer.forward(x, ctx);
+        for (const { hook, layers } of this.blockHooks) if (layers.has(i)) block = hook.wrap(block, i);
+        h = block(h, { layerIndex: i, attentionMask, media: this.media });
+      });
       return this.model.norm.forward(h) as tf.Tensor3D;
     });
     cache?.advance(T);
@@ -254,10 +323,12 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   private checkCache(cache: KVCache | undefined): LlamaKVCache | undefined {
     if (cache === undefined) return undefined;
     if (!(cache instanceof LlamaKVCache)) {
-      throw new Error('LlamaForCausalLM.forward: cache must come from this model\'s createCache()');
+      throw new Error("LlamaForCausalLM.forward: cache must come from this model's createCache()");
     }
     if (cache.numLayers !== this.config.numHiddenLayers) {
-      throw new Error(`LlamaForCausalLM.forward: cache has ${cache.numLayers} layers, the model ${this.config.numHiddenLayers}`);
+      throw new Error(
+        `LlamaForCausalLM.forward: cache has ${cache.numLayers} layers, the model ${this.config.numHiddenLayers}`,
+      );
     }
     return cache;
   }

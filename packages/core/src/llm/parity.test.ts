@@ -30,13 +30,17 @@ let expectedLogits: Map<string, tf.Tensor>;
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
   model = await loadCausalLM(FIXTURE);
-  expectedLogits = await loadSafetensors(`${FIXTURE}expected.safetensors`, { names: (n) => n.endsWith('.logits_last') });
+  expectedLogits = await loadSafetensors(`${FIXTURE}expected.safetensors`, {
+    names: (n) => n.endsWith('.logits_last'),
+  });
 });
 
 /** Last-position logits of ids [1, T] with a full (cache-free) forward. */
 function lastLogits(ids: number[]): Float32Array {
   return tf.tidy(() => {
-    const { hidden } = model.forward({ inputsEmbeds: model.embed(tf.tensor2d([ids], [1, ids.length], 'int32')) });
+    const { hidden } = model.forward({
+      inputsEmbeds: model.embed(tf.tensor2d([ids], [1, ids.length], 'int32')),
+    });
     return model.lmHead(tf.slice(hidden, [0, ids.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
   });
 }
@@ -49,7 +53,10 @@ function greedyWithCache(prompt: number[], steps: number): { ids: number[]; logi
   let input = prompt;
   for (let s = 0; s < steps; s++) {
     const row = tf.tidy(() => {
-      const { hidden } = model.forward({ inputsEmbeds: model.embed(tf.tensor2d([input], undefined, 'int32')), cache });
+      const { hidden } = model.forward({
+        inputsEmbeds: model.embed(tf.tensor2d([input], undefined, 'int32')),
+        cache,
+      });
       return model.lmHead(tf.slice(hidden, [0, input.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
     });
     logits.push(row);
@@ -82,7 +89,9 @@ describe('tiny-llava-hf language model parity', () => {
       expect(got.length).toBe(want.length);
       let diff = 0;
       for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
-      console.log(`${c.name}: max |logits - expected| = ${diff.toExponential(3)} (max |expected| ${maxAbs(want).toFixed(3)})`);
+      console.log(
+        `${c.name}: max |logits - expected| = ${diff.toExponential(3)} (max |expected| ${maxAbs(want).toFixed(3)})`,
+      );
       expect(diff).toBeLessThanOrEqual(1e-4 * maxAbs(want));
       const top5 = [...got.keys()].sort((a, b) => got[b] - got[a]).slice(0, 5);
       expect(new Set(top5)).toEqual(new Set(c.expected.logits_last_top5.ids));
@@ -93,7 +102,9 @@ describe('tiny-llava-hf language model parity', () => {
       for (let step = 0; step < c.expected.greedy_ids.length; step++) {
         const logits = lastLogits(ids);
         const next = argmax(logits);
-        expect(Math.abs(logits[next] - c.expected.greedy_top1_logits[step])).toBeLessThanOrEqual(1e-4 * Math.abs(c.expected.greedy_top1_logits[step]) + 1e-5);
+        expect(Math.abs(logits[next] - c.expected.greedy_top1_logits[step])).toBeLessThanOrEqual(
+          1e-4 * Math.abs(c.expected.greedy_top1_logits[step]) + 1e-5,
+        );
         ids.push(next);
       }
       expect(ids.slice(c.input_ids.length)).toEqual(c.expected.greedy_ids);
@@ -111,7 +122,9 @@ describe('tiny-llava-hf language model parity', () => {
           scale = Math.max(scale, Math.abs(full[i]));
         }
       });
-      console.log(`${c.name}: max |cached - recomputed| over ${logits.length} steps = ${diff.toExponential(3)}`);
+      console.log(
+        `${c.name}: max |cached - recomputed| over ${logits.length} steps = ${diff.toExponential(3)}`,
+      );
       expect(diff).toBeLessThanOrEqual(1e-4 * scale);
     });
   }

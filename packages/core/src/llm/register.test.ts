@@ -23,7 +23,14 @@ describe('llm registry entries', () => {
   it('creates a random-init model from HF config fields, the family from the entry name', async () => {
     const llm = (await registry.create('llm', {
       type: 'qwen2',
-      config: { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 40 },
+      config: {
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        vocab_size: 40,
+      },
       seed: 3,
     })) as LlamaForCausalLM;
     expect(llm).toBeInstanceOf(LlamaForCausalLM);
@@ -38,18 +45,32 @@ describe('llm registry entries', () => {
     expect(logits.shape).toEqual([1, 2, 32064]);
     logits.dispose();
     llm.dispose();
-    await expect(registry.create('llm', { type: 'qwen2', path: FIXTURE }, { path: 'model.llm' })).rejects.toThrow(
-      `model.llm: type 'qwen2' but ${FIXTURE} holds a llama model: set type: llama`,
-    );
+    await expect(
+      registry.create('llm', { type: 'qwen2', path: FIXTURE }, { path: 'model.llm' }),
+    ).rejects.toThrow(`model.llm: type 'qwen2' but ${FIXTURE} holds a llama model: set type: llama`);
   });
 
   it('rejects configs naming both or neither of path and config, and bad HF fields by config path', async () => {
-    await expect(registry.create('llm', { type: 'llama' }, { path: 'model.llm' })).rejects.toThrow(/give either path .* or config/);
-    const sizes = { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, vocab_size: 40 };
-    await expect(registry.create('llm', { type: 'llama', config: { ...sizes, hidden_act: 'gelu' } }, { path: 'model.llm' })).rejects.toThrow(
-      'model.llm.config: hidden_act = "gelu" is not supported',
+    await expect(registry.create('llm', { type: 'llama' }, { path: 'model.llm' })).rejects.toThrow(
+      /give either path .* or config/,
     );
-    await expect(registry.create('llm', { type: 'llama', config: { hidden_size: 32 } }, { path: 'model.llm' })).rejects.toThrow(
+    const sizes = {
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      vocab_size: 40,
+    };
+    await expect(
+      registry.create(
+        'llm',
+        { type: 'llama', config: { ...sizes, hidden_act: 'gelu' } },
+        { path: 'model.llm' },
+      ),
+    ).rejects.toThrow('model.llm.config: hidden_act = "gelu" is not supported');
+    await expect(
+      registry.create('llm', { type: 'llama', config: { hidden_size: 32 } }, { path: 'model.llm' }),
+    ).rejects.toThrow(
       'model.llm.config: missing intermediate_size, num_hidden_layers, num_attention_heads, vocab_size',
     );
   });

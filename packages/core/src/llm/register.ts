@@ -22,7 +22,13 @@ export const llamaLlmConfigSchema = z
     message: 'give either path (a pretrained HF folder) or config (HF config fields, random init), not both',
   });
 
-const SIZE_FIELDS = ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size'];
+const SIZE_FIELDS = [
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'vocab_size',
+];
 
 const ABOUT: Record<LlamaModelType, string> = {
   llama: 'LLaMA decoder (HF LlamaForCausalLM: RoPE, GQA, SwiGLU, RMSNorm)',
@@ -46,14 +52,19 @@ export function registerLlms(registry: Registry): void {
         if (c.config) {
           // transformers would default these to a 7B model: a random-init config must state them.
           const missing = SIZE_FIELDS.filter((f) => c.config![f] === undefined);
-          if (missing.length) throw new Error(`${where}.config: missing ${missing.join(', ')} (sizes of the model to initialise)`);
+          if (missing.length)
+            throw new Error(
+              `${where}.config: missing ${missing.join(', ')} (sizes of the model to initialise)`,
+            );
           const config = parseLlamaConfig({ ...c.config, model_type: name }, `${where}.config`);
           return new LlamaForCausalLM(config, { seed: c.seed });
         }
         const model = await loadCausalLM(c.path!, { prefix: c.prefix });
         if (model.config.modelType !== name) {
           model.dispose();
-          throw new Error(`${where}: type '${name}' but ${c.path} holds a ${model.config.modelType} model: set type: ${model.config.modelType}`);
+          throw new Error(
+            `${where}: type '${name}' but ${c.path} holds a ${model.config.modelType} model: set type: ${model.config.modelType}`,
+          );
         }
         return model;
       },

@@ -19,7 +19,15 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const dims = { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 90, max_position_embeddings: 64 };
+const dims = {
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 90,
+  max_position_embeddings: 64,
+};
 const ids = [4, 8, 15, 16, 23, 42];
 
 function logits(model: LlamaForCausalLM): Float32Array {
@@ -28,7 +36,10 @@ function logits(model: LlamaForCausalLM): Float32Array {
 
 describe('saveCausalLM / loadCausalLM', () => {
   it('round-trips to identical logits (llama untied, qwen2 tied)', async () => {
-    for (const json of [{ ...dims, model_type: 'llama', tie_word_embeddings: false }, { ...dims, model_type: 'qwen2', tie_word_embeddings: true }]) {
+    for (const json of [
+      { ...dims, model_type: 'llama', tie_word_embeddings: false },
+      { ...dims, model_type: 'qwen2', tie_word_embeddings: true },
+    ]) {
       const model = new LlamaForCausalLM(parseLlamaConfig(json), { seed: 11 });
       const dir = join(root, `rt-${json.model_type}`);
       await saveCausalLM(model, dir);
@@ -44,7 +55,9 @@ describe('saveCausalLM / loadCausalLM', () => {
   });
 
   it('saves F16 and shards; loading upcasts and reassembles the shards', async () => {
-    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), { seed: 12 });
+    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), {
+      seed: 12,
+    });
     const dir = join(root, 'f16-sharded');
     await saveCausalLM(model, dir, { dtype: 'F16', maxShardBytes: 8000 });
     const files = await readdir(dir);
@@ -60,15 +73,24 @@ describe('saveCausalLM / loadCausalLM', () => {
   });
 
   it('loads the decoder of a newer-transformers LLaVA checkpoint (model.language_model.*, lm_head.weight)', async () => {
-    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), { seed: 13 });
+    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), {
+      seed: 13,
+    });
     const dir = join(root, 'llava-new');
     const tensors = new Map<string, tf.Tensor>();
-    for (const [name, p] of model.stateDict()) tensors.set(name === 'lm_head.weight' ? name : name.replace(/^model\./, 'model.language_model.'), p);
+    for (const [name, p] of model.stateDict())
+      tensors.set(name === 'lm_head.weight' ? name : name.replace(/^model\./, 'model.language_model.'), p);
     const vision = tf.ones([3, 3]);
     tensors.set('model.vision_tower.vision_model.post_layernorm.weight', vision);
     await saveSafetensors(join(dir, 'model.safetensors'), tensors);
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'llava', text_config: llamaConfigToHf(model.config) }));
-    expect(detectCheckpointLayout([...tensors.keys()])).toEqual({ prefix: 'model.language_model.', wrapsCausalLM: false });
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ model_type: 'llava', text_config: llamaConfigToHf(model.config) }),
+    );
+    expect(detectCheckpointLayout([...tensors.keys()])).toEqual({
+      prefix: 'model.language_model.',
+      wrapsCausalLM: false,
+    });
     const loaded = await loadCausalLM(dir);
     expect(Array.from(logits(loaded))).toEqual(Array.from(logits(model)));
     vision.dispose();
@@ -77,7 +99,9 @@ describe('saveCausalLM / loadCausalLM', () => {
   });
 
   it('reports missing, unexpected and wrongly shaped tensors by name and file before reading weights', async () => {
-    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), { seed: 14 });
+    const model = new LlamaForCausalLM(parseLlamaConfig({ ...dims, tie_word_embeddings: false }), {
+      seed: 14,
+    });
     const dir = join(root, 'broken');
     const tensors = new Map<string, tf.Tensor>(model.stateDict());
     tensors.delete('model.layers.1.mlp.up_proj.weight');
@@ -96,7 +120,9 @@ describe('saveCausalLM / loadCausalLM', () => {
     expect(error).toContain(`checkpoint ${dir} does not match its llama config ${join(dir, 'config.json')}`);
     expect(error).toContain('missing: model.layers.1.mlp.up_proj.weight');
     expect(error).toContain('unexpected: model.layers.0.self_attn.o_proj.bias (model.safetensors)');
-    expect(error).toContain('wrong shape: model.norm.weight in model.safetensors is [31], the config implies [32]');
+    expect(error).toContain(
+      'wrong shape: model.norm.weight in model.safetensors is [31], the config implies [32]',
+    );
     expect(error).not.toContain('inv_freq');
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([extraBias, wrongNorm]);
@@ -104,9 +130,15 @@ describe('saveCausalLM / loadCausalLM', () => {
   });
 
   it('says which prefix it looked under when the decoder is absent', () => {
-    expect(() => detectCheckpointLayout(['vision_tower.a', 'multi_modal_projector.linear_1.weight'])).toThrow(/no LLaMA-style decoder tensors found/);
-    expect(() => detectCheckpointLayout(['language_model.model.norm.weight'], 'text.')).toThrow(/no decoder tensors under prefix 'text.'/);
-    expect(detectCheckpointLayout(['language_model.model.norm.weight', 'language_model.lm_head.weight'])).toEqual({ prefix: 'language_model.', wrapsCausalLM: true });
+    expect(() => detectCheckpointLayout(['vision_tower.a', 'multi_modal_projector.linear_1.weight'])).toThrow(
+      /no LLaMA-style decoder tensors found/,
+    );
+    expect(() => detectCheckpointLayout(['language_model.model.norm.weight'], 'text.')).toThrow(
+      /no decoder tensors under prefix 'text.'/,
+    );
+    expect(
+      detectCheckpointLayout(['language_model.model.norm.weight', 'language_model.lm_head.weight']),
+    ).toEqual({ prefix: 'language_model.', wrapsCausalLM: true });
     expect(detectCheckpointLayout(['model.norm.weight'])).toEqual({ prefix: '', wrapsCausalLM: true });
   });
 });

@@ -29,7 +29,8 @@ export function checkpointName(paramName: string, layout: CheckpointLayout): str
 
 /** Model parameter name of a checkpoint tensor, or null when the tensor is not part of the decoder. */
 export function paramNameOf(fileName: string, layout: CheckpointLayout): string | null {
-  if (layout.wrapsCausalLM) return fileName.startsWith(layout.prefix) ? fileName.slice(layout.prefix.length) : null;
+  if (layout.wrapsCausalLM)
+    return fileName.startsWith(layout.prefix) ? fileName.slice(layout.prefix.length) : null;
   if (fileName === 'lm_head.weight') return fileName;
   return fileName.startsWith(layout.prefix) ? `model.${fileName.slice(layout.prefix.length)}` : null;
 }
@@ -43,7 +44,8 @@ export function detectCheckpointLayout(names: readonly string[], prefix?: string
   const candidates = prefix !== undefined ? [prefix] : ['language_model.', 'model.language_model.', ''];
   for (const p of candidates) {
     if (has(`${p}model.`)) return { prefix: p, wrapsCausalLM: true };
-    if (p !== '' && (has(`${p}embed_tokens.`) || has(`${p}layers.`))) return { prefix: p, wrapsCausalLM: false };
+    if (p !== '' && (has(`${p}embed_tokens.`) || has(`${p}layers.`)))
+      return { prefix: p, wrapsCausalLM: false };
   }
   const sample = names.slice(0, 5).join(', ');
   throw new Error(
@@ -55,7 +57,9 @@ export function detectCheckpointLayout(names: readonly string[], prefix?: string
 
 /** Checkpoint tensors the model does not need: RoPE buffers some exporters save, lm_head when tied. */
 function ignorable(paramName: string, config: LlamaConfig): boolean {
-  return paramName.endsWith('rotary_emb.inv_freq') || (config.tieWordEmbeddings && paramName === 'lm_head.weight');
+  return (
+    paramName.endsWith('rotary_emb.inv_freq') || (config.tieWordEmbeddings && paramName === 'lm_head.weight')
+  );
 }
 
 /** The decoder's HF config from a config.json object: itself, or its text_config for LLaVA-style configs. */
@@ -81,13 +85,16 @@ export interface LoadCausalLMOptions {
  */
 export async function loadCausalLM(dir: string, opts: LoadCausalLMOptions = {}): Promise<LlamaForCausalLM> {
   const configPath = join(dir, 'config.json');
-  const json = await readJsonFile(configPath, 'model config', { hint: 'expected a Hugging Face model folder' });
+  const json = await readJsonFile(configPath, 'model config', {
+    hint: 'expected a Hugging Face model folder',
+  });
   const config = decoderConfigFromJson(json, configPath);
 
   const files = await resolveWeightFiles(dir);
   const fileOf = new Map<string, { file: string; shape: number[] }>();
   for (const file of files.files) {
-    for (const [name, info] of (await readSafetensorsHeader(file)).tensors) fileOf.set(name, { file: basename(file), shape: info.shape });
+    for (const [name, info] of (await readSafetensorsHeader(file)).tensors)
+      fileOf.set(name, { file: basename(file), shape: info.shape });
   }
   const layout = detectCheckpointLayout([...fileOf.keys()], opts.prefix);
 
@@ -115,7 +122,10 @@ export async function loadCausalLM(dir: string, opts: LoadCausalLMOptions = {}):
           (wrongShape.length ? `\n  wrong shape: ${wrongShape.join('; ')}` : ''),
       );
     }
-    const weights = await loadSafetensorsDir(dir, { names: (n) => taken.has(n), rename: (n) => paramNameOf(n, layout) });
+    const weights = await loadSafetensorsDir(dir, {
+      names: (n) => taken.has(n),
+      rename: (n) => paramNameOf(n, layout),
+    });
     try {
       model.loadStateDict(weights, { source: dir });
     } finally {
@@ -135,10 +145,18 @@ export interface SaveCausalLMOptions {
   maxShardBytes?: number;
 }
 
-const TORCH_DTYPE: Record<SafetensorsFloatDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+const TORCH_DTYPE: Record<SafetensorsFloatDtype, string> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+};
 
 /** Write the model as a Hugging Face *ForCausalLM folder: config.json + model.safetensors (or shards). */
-export async function saveCausalLM(model: LlamaForCausalLM, dir: string, opts: SaveCausalLMOptions = {}): Promise<void> {
+export async function saveCausalLM(
+  model: LlamaForCausalLM,
+  dir: string,
+  opts: SaveCausalLMOptions = {},
+): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
   await mkdir(dir, { recursive: true });
   const tensors = new Map<string, tf.Tensor>(model.stateDict());
