@@ -163,6 +163,12 @@ describe('generate on tiny-llava-hf', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('rejects ids outside the vocabulary', () => {
+    expect(() => generate(model, { inputIds: [[1, 32064]] })).toThrow(
+      'generate: inputIds[0] holds 32064, outside the vocabulary [0, 32064)',
+    );
+  });
+
   it('rejects requests past the model positions', () => {
     expect(() =>
       generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: model.maxPositions }),

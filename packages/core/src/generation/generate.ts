@@ -137,6 +137,12 @@ class GenerationRun {
     if ('inputIds' in input) {
       const rows = input.inputIds;
       if (rows.length === 0) throw new Error('generate: inputIds has no rows');
+      const V = this.model.vocabSize;
+      rows.forEach((row, r) => {
+        const bad = row.find((id) => !Number.isInteger(id) || id < 0 || id >= V);
+        if (bad !== undefined)
+          throw new Error(`generate: inputIds[${r}] holds ${bad}, outside the vocabulary [0, ${V})`);
+      });
       const T = Math.max(...rows.map((r) => r.length));
       return {
         masks: rows.map((r) => [
