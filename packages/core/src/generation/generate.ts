@@ -98,7 +98,7 @@ class GenerationRun {
       throw new Error('generate: every row needs at least one prompt token (a row is all padding)');
     const room = model.maxPositions - Math.max(...lengths);
     const maxNewTokens = opts.maxNewTokens ?? Math.min(32, room);
-    if (maxNewTokens > room) {
+    if (maxNewTokens > room || room < 1) {
       throw new Error(
         `generate: prompt of ${Math.max(...lengths)} tokens + maxNewTokens ${maxNewTokens} exceeds the model's ${model.maxPositions} positions`,
       );
