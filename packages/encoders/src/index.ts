@@ -1,0 +1,59 @@
+// @vistune/encoders: Vision Transformer (HF CLIP / SigLIP vision towers) and their image processors.
+
+export {
+  type HfImageProcessorConfig,
+  hfImageProcessorConfigSchema,
+  type ImageProcessorKind,
+  type ImageProcessorSettings,
+  type ParseImageProcessorOptions,
+  parseImageProcessorConfig,
+  type ResizeTarget,
+} from './image/config.js';
+export {
+  ImageProcessor,
+  type ProcessedImage,
+  resizeOutputSize,
+  stackPixelValues,
+} from './image/processor.js';
+export { PIL_RESAMPLE_IDS, type ResampleFilter, resizeRgb } from './image/resample.js';
+export {
+  centerCrop,
+  decodeImage,
+  expandToSquare,
+  type ImageInput,
+  type RgbImage,
+  toRgbImage,
+} from './image/rgb.js';
+export { ImageTransform, type ImageTransformSteps } from './image/transform.js';
+export {
+  type ImageProcessorEntryConfig,
+  imageProcessorEntrySchema,
+  register,
+  type VisionEncoderEntryConfig,
+  visionEncoderEntrySchema,
+} from './register.js';
+export {
+  type HfVisionConfig,
+  hfVisionConfigSchema,
+  parseVisionConfig,
+  patchGrid,
+  type VisionModelType,
+  type VisionTransformerConfig,
+  validateVisionConfig,
+} from './vit/config.js';
+export { patchify, VisionEmbeddings } from './vit/embeddings.js';
+export { EncoderLayer, Mlp, ModuleList, SelfAttention } from './vit/layers.js';
+export {
+  detectVisionPrefix,
+  type LoadHFWeightsOptions,
+  type LoadHFWeightsResult,
+  VisionTransformer,
+  type VisionTransformerOptions,
+  type VisionTransformerOutput,
+} from './vit/model.js';
+export { AttentionPoolingHead } from './vit/pooling-head.js';
+export {
+  type LoadPretrainedVisionOptions,
+  loadPretrainedVisionTransformer,
+  selectVisionConfig,
+} from './vit/pretrained.js';

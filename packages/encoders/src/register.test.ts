@@ -1,0 +1,110 @@
+import { createRegistry, initBackend, loadSafetensors, tf } from '@vistune/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ImageProcessor } from './image/processor.js';
+import { register } from './index.js';
+import { VisionTransformer } from './vit/model.js';
+
+const fixtureDir = new URL('../../../fixtures/tiny-llava-hf/', import.meta.url).pathname;
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+function registry() {
+  const r = createRegistry();
+  register(r);
+  return r;
+}
+
+describe('register', () => {
+  it('adds encoders clip_vision, siglip_vision and processors clip, siglip with one-line descriptions', () => {
+    const listed = registry().list();
+    expect(listed.map((e) => `${e.kind}/${e.name}`)).toEqual([
+      'encoder/clip_vision',
+      'encoder/siglip_vision',
+      'processor/clip',
+      'processor/siglip',
+    ]);
+    for (const e of listed) expect(e.about).toMatch(/^[^\n]{10,120}$/);
+  });
+
+  it('creates a seeded SigLIP tower from HF field names, deterministic per seed', async () => {
+    const r = registry();
+    const config = {
+      type: 'siglip_vision',
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      image_size: 8,
+      patch_size: 4,
+    };
+    const a = (await r.create('encoder', { ...config, seed: 3 })) as VisionTransformer;
+    const b = (await r.create('encoder', { ...config, seed: 3, with_head: false })) as VisionTransformer;
+    expect(a).toBeInstanceOf(VisionTransformer);
+    expect(a.config).toMatchObject({
+      modelType: 'siglip_vision_model',
+      hiddenSize: 8,
+      hiddenAct: 'gelu_pytorch_tanh',
+      layerNormEps: 1e-6,
+    });
+    expect(a.hasClassToken).toBe(false);
+    expect(a.stateDict().has('vision_model.head.probe')).toBe(true);
+    expect(b.stateDict().has('vision_model.head.probe')).toBe(false);
+    const w = (m: VisionTransformer) =>
+      m.stateDict().get('vision_model.embeddings.patch_embedding.weight')?.dataSync();
+    expect(Array.from(w(a) ?? [])).toEqual(Array.from(w(b) ?? []));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('loads a pretrained tower from a LLaVA folder and rejects the wrong tower type', async () => {
+    const r = registry();
+    const vit = (await r.create('encoder', {
+      type: 'clip_vision',
+      pretrained: fixtureDir,
+    })) as VisionTransformer;
+    const file = await loadSafetensors(`${fixtureDir}model.safetensors`, {
+      names: ['vision_tower.vision_model.pre_layrnorm.weight'],
+    });
+    const want = (file.get('vision_tower.vision_model.pre_layrnorm.weight') as tf.Tensor).dataSync();
+    expect(Array.from(vit.stateDict().get('vision_model.pre_layrnorm.weight')?.dataSync() ?? [])).toEqual(
+      Array.from(want),
+    );
+    tf.dispose([...file.values()]);
+    vit.dispose();
+    await expect(r.create('encoder', { type: 'siglip_vision', pretrained: fixtureDir })).rejects.toThrow(
+      /holds a clip_vision_model/,
+    );
+    await expect(
+      r.create('encoder', { type: 'clip_vision', pretrained: fixtureDir, hidden_size: 8 }),
+    ).rejects.toThrow(/either pretrained or/);
+    await expect(r.create('encoder', { type: 'clip_vision', hiden_size: 8 })).rejects.toThrow(/hiden_size/);
+  });
+
+  it('creates processors from a folder or from fields', async () => {
+    const r = registry();
+    const clip = (await r.create('processor', {
+      type: 'clip',
+      pretrained: fixtureDir,
+      image_aspect_ratio: 'pad',
+    })) as ImageProcessor;
+    expect(clip).toBeInstanceOf(ImageProcessor);
+    expect(clip.settings).toMatchObject({
+      kind: 'clip',
+      resize: { shortestEdge: 32 },
+      centerCrop: { height: 32, width: 32 },
+      padToSquare: true,
+    });
+    const siglip = (await r.create('processor', {
+      type: 'siglip',
+      size: { height: 16, width: 16 },
+    })) as ImageProcessor;
+    expect(siglip.settings).toMatchObject({
+      kind: 'siglip',
+      resize: { height: 16, width: 16 },
+      centerCrop: null,
+      resample: 'bicubic',
+    });
+  });
+});

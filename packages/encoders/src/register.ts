@@ -1,0 +1,114 @@
+// Registry entries of this package: encoders clip_vision / siglip_vision, processors clip / siglip.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Registry } from '@vistune/core';
+import { z } from 'zod';
+import { hfImageProcessorConfigSchema, type ImageProcessorKind } from './image/config.js';
+import { ImageProcessor } from './image/processor.js';
+import { hfVisionConfigSchema, type VisionModelType } from './vit/config.js';
+import { VisionTransformer } from './vit/model.js';
+import { loadPretrainedVisionTransformer } from './vit/pretrained.js';
+
+const architectureFields = hfVisionConfigSchema.omit({ model_type: true, vision_use_head: true }).shape;
+
+/** Either a HF folder to load (`pretrained`) or the architecture in HF field names for a seeded random init. */
+export const visionEncoderEntrySchema = z
+  .strictObject({
+    /** HF model folder (vision model, CLIP/SigLIP model or LLaVA checkpoint): config and weights come from it. */
+    pretrained: z.string().optional(),
+    ...architectureFields,
+    /** Seed of the random init (ignored with pretrained). */
+    seed: z.number().int().default(0),
+    /** SigLIP only: build the attention-pooling head (default: as the config says). */
+    with_head: z.boolean().optional(),
+  })
+  .refine(
+    (c) =>
+      !c.pretrained || Object.keys(architectureFields).every((k) => c[k as keyof typeof c] === undefined),
+    {
+      message:
+        'set either pretrained or architecture fields (hidden_size, …): with pretrained they come from its config.json',
+    },
+  );
+export type VisionEncoderEntryConfig = z.output<typeof visionEncoderEntrySchema>;
+
+async function createVisionEncoder(
+  modelType: VisionModelType,
+  c: VisionEncoderEntryConfig,
+): Promise<VisionTransformer> {
+  if (c.with_head && modelType !== 'siglip_vision_model')
+    throw new Error('with_head applies to siglip_vision only');
+  if (c.pretrained) {
+    const { model } = await loadPretrainedVisionTransformer(c.pretrained, { withHead: c.with_head });
+    if (model.config.modelType !== modelType) {
+      model.dispose();
+      throw new Error(
+        `${c.pretrained} holds a ${model.config.modelType}, not a ${modelType}: pick the matching encoder type`,
+      );
+    }
+    return model;
+  }
+  const { pretrained: _p, seed, with_head, ...fields } = c;
+  return VisionTransformer.fromHFConfig(
+    { ...fields, model_type: modelType, vision_use_head: with_head },
+    { seed },
+  );
+}
+
+/** preprocessor_config.json fields (HF names), optionally on top of a `pretrained` folder or file. */
+export const imageProcessorEntrySchema = hfImageProcessorConfigSchema.extend({
+  /** A preprocessor_config.json, or the folder holding it; the other fields override its values. */
+  pretrained: z.string().optional(),
+});
+export type ImageProcessorEntryConfig = z.output<typeof imageProcessorEntrySchema>;
+
+async function createImageProcessor(
+  kind: ImageProcessorKind,
+  c: ImageProcessorEntryConfig,
+): Promise<ImageProcessor> {
+  const { pretrained, ...fields } = c;
+  let base: Record<string, unknown> = {};
+  let source = `${kind} processor config`;
+  if (pretrained) {
+    source = (await stat(pretrained)).isDirectory()
+      ? join(pretrained, 'preprocessor_config.json')
+      : pretrained;
+    base = JSON.parse(await readFile(source, 'utf8'));
+  }
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return ImageProcessor.fromConfig({ ...base, ...defined }, { kind, source });
+}
+
+/** Adds this package's components to a registry. */
+export function register(registry: Registry): void {
+  registry.add({
+    kind: 'encoder',
+    name: 'clip_vision',
+    about: 'CLIP ViT vision tower (HF CLIPVisionModel names/weights; CLS token, pre-LN, quick_gelu)',
+    schema: visionEncoderEntrySchema,
+    create: (c) => createVisionEncoder('clip_vision_model', c),
+  });
+  registry.add({
+    kind: 'encoder',
+    name: 'siglip_vision',
+    about:
+      'SigLIP ViT vision tower (HF SiglipVisionModel names/weights; no CLS, tanh-GELU, optional pooling head)',
+    schema: visionEncoderEntrySchema,
+    create: (c) => createVisionEncoder('siglip_vision_model', c),
+  });
+  registry.add({
+    kind: 'processor',
+    name: 'clip',
+    about:
+      'CLIPImageProcessor, PIL-exact: shortest-edge bicubic resize, center crop, rescale, normalise (+ LLaVA pad)',
+    schema: imageProcessorEntrySchema,
+    create: (c) => createImageProcessor('clip', c),
+  });
+  registry.add({
+    kind: 'processor',
+    name: 'siglip',
+    about: 'SiglipImageProcessor, PIL-exact: fixed height×width resize, rescale, normalise with mean/std 0.5',
+    schema: imageProcessorEntrySchema,
+    create: (c) => createImageProcessor('siglip', c),
+  });
+}
