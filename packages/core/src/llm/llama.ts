@@ -179,12 +179,6 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
   private readonly rope: RotaryEmbedding;
   private readonly blockHooks: { hook: DecoderBlockHook; layers: Set<number> }[] = [];
   private media: ReadonlyMap<string, SplicedMedia> = new Map();
-  private headT: { source: tf.DataId; table: tf.Tensor2D } | null = null;
-  /**
-   * Keep a transposed copy of the head weight for inference (one extra vocab × hidden table in memory).
-   * Set false to save that memory at ~2× the head's cost per decoded token.
-   */
-  cacheTransposedHead = true;
 
   constructor(
     readonly config: LlamaConfig,
@@ -286,33 +280,10 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
     return { hidden: hiddenStates };
   }
 
-  /**
-   * hidden [B, T, hidden] → logits [B, T, vocab]. The head is the largest matmul of a decode step: outside
-   * gradient recording it multiplies by a cached [hidden, vocab] transpose of the weight (a plain matMul
-   * whose packed weights wasm/XNNPACK reuses: ~3× faster than the other layouts); under a gradient tape it is
-   * the op layer's linear.
-   */
+  /** hidden [B, T, hidden] → logits [B, T, vocab] (tied: the embedding table is the head). */
   lmHead(hidden: tf.Tensor3D): tf.Tensor3D {
     const weight = this.head ? this.head.weight : this.model.embedTokens.weight;
-    if (tf.engine().isTapeOn()) return linear(hidden, weight) as tf.Tensor3D;
-    const [B, T, D] = hidden.shape;
-    const V = weight.shape[0];
-    return tf.tidy(() => {
-      const rows = tf.reshape(hidden, [B * T, D]);
-      const logits = this.cacheTransposedHead
-        ? tf.matMul(rows, this.transposedHead(weight))
-        : tf.transpose(tf.matMul(weight, tf.transpose(rows))); // (W·hᵀ)ᵀ: no copy, next-fastest on wasm
-      return tf.reshape(logits, [B, T, V]);
-    });
-  }
-
-  /** The head weight transposed, rebuilt whenever the weight was reassigned (loading, optimiser steps). */
-  private transposedHead(weight: tf.Variable): tf.Tensor2D {
-    if (this.headT?.source !== weight.dataId) {
-      this.headT?.table.dispose();
-      this.headT = { source: weight.dataId, table: tf.keep(tf.transpose(weight)) as tf.Tensor2D };
-    }
-    return this.headT.table;
+    return linear(hidden, weight) as tf.Tensor3D;
   }
 
   /** Convenience: ids [B, T] → logits [B, T, vocab] (no cache, no padding). */
@@ -335,8 +306,6 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
 
   override dispose(): void {
     this.rope.dispose();
-    this.headT?.table.dispose();
-    this.headT = null;
     super.dispose();
   }
 }
