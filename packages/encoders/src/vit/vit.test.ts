@@ -1,8 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { gelu, Initializer, initBackend, linear, loadSafetensors, tf } from '@vistune/core';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  gelu,
+  Initializer,
+  initBackend,
+  linear,
+  loadSafetensors,
+  saveShardedSafetensors,
+  tf,
+} from '@vistune/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVisionConfig } from './config.js';
 import { VisionTransformer } from './model.js';
+import { loadPretrainedVisionTransformer } from './pretrained.js';
 import { type Matrix, naiveVisionTransformer } from './test-reference.js';
 
 const fixtureDir = new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url).pathname;
@@ -213,6 +225,41 @@ describe('VisionTransformer loading and training', () => {
     );
     full.dispose();
     headless.dispose();
+  });
+
+  it('loads a SiglipModel folder (sharded, text half present, vision_config without model_type) with its head', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-siglip-'));
+    const source = VisionTransformer.fromHFConfig(siglipConfig, { seed: 9 });
+    try {
+      const { model_type: _, ...visionConfig } = siglipConfig;
+      await writeFile(
+        join(dir, 'config.json'),
+        JSON.stringify({ model_type: 'siglip', vision_config: visionConfig, text_config: {} }),
+      );
+      const text = tf.ones([4, 8]);
+      await saveShardedSafetensors(
+        dir,
+        new Map([...source.stateDict(), ['text_model.embeddings.token_embedding.weight', text]]),
+        {
+          maxShardBytes: 1000,
+        },
+      );
+      text.dispose();
+      const { model, ignored } = await loadPretrainedVisionTransformer(dir);
+      expect(ignored).toEqual([]);
+      expect(model.config.modelType).toBe('siglip_vision_model');
+      expect(model.stateDict().size).toBe(source.stateDict().size);
+      const pixels = tf.randomNormal([1, 3, 8, 8], 0, 1, 'float32', 10) as tf.Tensor4D;
+      const a = source.forwardAll(pixels);
+      const b = model.forwardAll(pixels);
+      expect(maxAbsDiff((a.pooled as tf.Tensor).dataSync(), (b.pooled as tf.Tensor).dataSync())).toBe(0);
+      tf.dispose([pixels, ...a.hiddenStates, a.lastHiddenState, a.pooled as tf.Tensor]);
+      tf.dispose([...b.hiddenStates, b.lastHiddenState, b.pooled as tf.Tensor]);
+      model.dispose();
+    } finally {
+      source.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('trains on wasm: the patch-embedding gradient matches central finite differences', async () => {
