@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
 import { rawMatmul } from './matmul.js';
+import { opPolicy } from './policy.js';
 
 export interface AttentionOptions {
   /** Causal mask; with queryOffset the query i sits at absolute position queryOffset + i (KV-cache decode). */
@@ -64,6 +65,51 @@ const groupedAttention = (scale: number, B: number, makeMask: () => tf.Tensor | 
     };
   });
 
+/**
+ * The same computation one [R, D]·[D, S] block at a time, with every intermediate kept per block: on wasm
+ * only 2D products reach XNNPACK, and unstacking [N, R, S] tensors (P, dS) costs more than the products.
+ */
+const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.Tensor | null) =>
+  customGrad(([q, k, v]: [tf.Tensor, tf.Tensor, tf.Tensor], save) => {
+    const [N, R, D] = q.shape as [number, number, number];
+    const S = (k.shape as [number, number, number])[1];
+    const mask = makeMask();
+    const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], R, S])) : []; // one per batch row (or shared)
+    const qs = tf.unstack(tf.mul(q, scale)); // scaled once: dK = dSᵀ·(q·scale)
+    const kTs = tf.unstack(tf.transpose(k, [0, 2, 1]));
+    const vs = tf.unstack(v);
+    const ps: tf.Tensor[] = [];
+    const os: tf.Tensor[] = [];
+    for (let n = 0; n < N; n++) {
+      let scores = tf.matMul(qs[n], kTs[n]);
+      if (mask) scores = tf.add(scores, masks[masks.length === 1 ? 0 : Math.floor(n / (N / B))]);
+      ps.push(tf.softmax(scores));
+      os.push(tf.matMul(ps[n], vs[n]));
+    }
+    save([k, v, ...qs, ...ps, ...os]);
+    return {
+      value: tf.stack(os),
+      gradFunc: (dO, saved) => {
+        const [sk, sv] = saved;
+        const [sqs, sps, sos] = [saved.slice(2, 2 + N), saved.slice(2 + N, 2 + 2 * N), saved.slice(2 + 2 * N)];
+        const dOs = tf.unstack(dO);
+        const ks = tf.unstack(sk);
+        const vTs = tf.unstack(tf.transpose(sv, [0, 2, 1]));
+        const dQs: tf.Tensor[] = [];
+        const dKs: tf.Tensor[] = [];
+        const dVs: tf.Tensor[] = [];
+        for (let n = 0; n < N; n++) {
+          dVs.push(tf.matMul(tf.transpose(sps[n]), dOs[n]));
+          const dP = tf.matMul(dOs[n], vTs[n]);
+          const dS = tf.mul(sps[n], tf.sub(dP, tf.sum(tf.mul(dOs[n], sos[n]), -1, true)));
+          dQs.push(tf.matMul(dS, ks[n]));
+          dKs.push(tf.matMul(tf.transpose(dS), sqs[n]));
+        }
+        return [tf.mul(tf.stack(dQs), scale), tf.stack(dKs), tf.reshape(tf.stack(dVs), [N, S, D])];
+      },
+    };
+  });
+
 /** Scaled dot-product attention. q: [B, H, T, D], k/v: [B, Hkv, S, D] with H % Hkv == 0 (GQA) → [B, H, T, D]. */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions = {}): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
@@ -73,7 +119,9 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: 
   }
   const rep = H / Hkv;
   // [B, H, T, D] = [B, Hkv, rep, T, D] → [B·Hkv, rep·T, D]: head h uses kv head floor(h / rep), as HF's repeat_kv.
-  const out = groupedAttention(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
+  const perBlock = opPolicy().explicitTranspose && rep * T * D * S >= opPolicy().perSliceMinWork && B * Hkv > 1;
+  const core = perBlock ? groupedAttentionPerBlock : groupedAttention;
+  const out = core(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
     tf.reshape(q, [B * Hkv, rep * T, D]),
     tf.reshape(k, [B * Hkv, S, D]),
     tf.reshape(v, [B * Hkv, S, D]),

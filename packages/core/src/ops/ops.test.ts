@@ -93,7 +93,10 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
     const opts = { causal, queryOffset: offset, keyMask };
     const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => attention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, opts);
     const ref = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => naiveAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, causal, offset, keyMask);
-    checkOp(f, ref, [det([B, H, T, D], 1), det([B, Hkv, S, D], 2), det([B, Hkv, S, D], 3)]);
+    const inputs = [det([B, H, T, D], 1), det([B, Hkv, S, D], 2), det([B, Hkv, S, D], 3)];
+    checkOp(f, ref, inputs);
+    setOpPolicy(backend, { explicitTranspose: true, perSliceMinWork: 0 }); // one [R, D]·[D, S] block at a time
+    checkOp(f, ref, inputs);
   });
 
   it('crossEntropy ignores -100 labels and matches log-softmax + one-hot', () => {
