@@ -13,6 +13,7 @@ import {
   type LlavaForConditionalGeneration,
   loadLlava,
   loadSafetensors,
+  type MediaInputs,
   readSafetensorsHeader,
   saveLlava,
   tf,
@@ -85,10 +86,8 @@ describe('LLaVA fixture parity (tiny-llava-hf)', () => {
         features.dispose();
       }
       const ids = tf.tensor2d([c.input_ids], undefined, 'int32');
-      const { inputsEmbeds, attentionMask } = model.prepareGeneration(
-        ids,
-        images.length ? { image: [images] } : {},
-      );
+      const media: MediaInputs = images.length ? { image: [images] } : {};
+      const { inputsEmbeds, attentionMask } = model.prepareGeneration(ids, media);
       const logitsLast = tf.tidy(() => {
         const { hidden } = model.llm.forward({ inputsEmbeds, attentionMask });
         return tf.reshape(
@@ -100,7 +99,6 @@ describe('LLaVA fixture parity (tiny-llava-hf)', () => {
       report.push(`${c.name} logits_last ${err.toExponential(2)}`);
       expect(err).toBeLessThan(1e-4);
       // Greedy through the model (splice once, then KV-cache decode) and through core's generate on the embeddings.
-      const media = images.length ? { image: [images] } : {};
       expect(model.generate(ids, media, { maxNewTokens: 12 }).ids[0]).toEqual(c.expected.greedy_ids);
       const result = generate(
         model.llm,
