@@ -2,6 +2,7 @@
 export * as tf from '@tensorflow/tfjs-core';
 export * from './ops/index.js';
 export * from './backend/index.js';
+export * from './bench/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
 export type * from './llm/types.js';
