@@ -9,4 +9,6 @@ export default defineConfig({
   target: 'node20',
   // tfjs must stay external: the wasm backend finds its .wasm files next to its own module, and the engine is a global singleton.
   external: [/^@tensorflow\//, 'webgpu'],
+  // tfjs-core registers gradients only from an ESM file Node cannot load from node_modules (extensionless imports): bundle it.
+  noExternal: [/register_all_gradients/],
 });
