@@ -1,4 +1,13 @@
 #!/usr/bin/env node
 import { buildProgram } from './program.js';
+import { CliError, color } from './ui.js';
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  const code = err instanceof CliError ? err.exitCode : 1;
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${color.red('error')} ${message}\n`);
+  if (process.env.VISTUNE_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = code;
+}

@@ -12,3 +12,4 @@ export * from './tokenizer/index.js';
 export * from './generation/index.js';
 export * from './registry/index.js';
 export * from './llm/index.js';
+export { register } from './register.js';

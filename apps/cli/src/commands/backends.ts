@@ -1,0 +1,59 @@
+import { type BackendStatus, checkBackend, initBackend, probeBackends } from '@vistune/core';
+import type { Command } from 'commander';
+import { backendOption } from '../program.js';
+import { CliError, color, printJson, table } from '../ui.js';
+
+export function registerBackendsCommand(program: Command): void {
+  program
+    .command('backends')
+    .description('List tensor backends: which are available, which one is chosen, and how to get the missing ones')
+    .option('--check', 'run forward + backward of every op family on the chosen backend and report failures')
+    .option('--json', 'print one JSON object')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ vistune backends\n  $ vistune --backend cpu backends --check\n  $ VISTUNE_BACKEND=wasm vistune backends --json',
+    )
+    .action(async (opts: { check?: boolean; json?: boolean }, cmd: Command) => {
+      const statuses = await probeBackends();
+      const chosen = await initBackend({ backend: backendOption(cmd), quiet: true });
+      const checks = opts.check ? await checkBackend() : undefined;
+      const failed = checks?.filter((c) => !c.ok) ?? [];
+      if (opts.json) {
+        printJson({ chosen, backends: statuses, check: checks });
+      } else {
+        process.stdout.write(`${formatStatuses(statuses, chosen.provider)}\n\n`);
+        process.stdout.write(`chosen: ${color.bold(chosen.name)} (${chosen.provider}) — ${chosen.detail}\n`);
+        if (checks) {
+          process.stdout.write(`\nop check on ${chosen.name}:\n`);
+          const rows = [['op family', 'result', 'max rel diff vs cpu', 'ms']];
+          for (const c of checks) {
+            rows.push([
+              c.family,
+              c.ok ? color.green('ok') : color.red(`FAIL ${c.error ?? ''}`),
+              c.maxRelDiffVsCpu === undefined ? '-' : c.maxRelDiffVsCpu.toExponential(1),
+              c.ms.toFixed(1),
+            ]);
+          }
+          process.stdout.write(`${table(rows)}\n`);
+          process.stdout.write(`${checks.length - failed.length}/${checks.length} op families pass\n`);
+        }
+      }
+      if (failed.length) {
+        throw new CliError(`${failed.length} op families fail on ${chosen.name}: ${failed.map((f) => f.family).join(', ')}`);
+      }
+    });
+}
+
+function formatStatuses(statuses: BackendStatus[], chosen: string): string {
+  const rows = [['', 'provider', 'backend', 'status', 'how to get it']];
+  for (const s of statuses) {
+    rows.push([
+      s.provider === chosen ? color.green('→') : ' ',
+      s.provider,
+      s.backend,
+      s.available ? color.green(`available${s.detail ? ` (${s.detail})` : ''}`) : color.yellow(`missing: ${s.reason}`),
+      s.available ? '' : s.howToGet,
+    ]);
+  }
+  return table(rows);
+}
