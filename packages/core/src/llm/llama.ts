@@ -44,9 +44,10 @@ function splitHeads(x: tf.Tensor, heads: number, headDim: number): tf.Tensor4D {
   return tf.transpose(tf.reshape(x, [B, T, heads, headDim]), [0, 2, 1, 3]);
 }
 
-/** [B, heads, T, D] → [B, T, heads·D]. */
+/** [B, heads, T, D] → [B, T, heads·D] (free for T = 1, as above). */
 function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   const [B, H, T, D] = x.shape;
+  if (T === 1) return tf.reshape(x, [B, 1, H * D]);
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
 }
 
@@ -77,14 +78,7 @@ export class LlamaAttention extends Module {
     let k = applyRotary(splitHeads(this.kProj.forward(x), Hkv, D), ctx.angles);
     let v = splitHeads(this.vProj.forward(x), Hkv, D);
     if (ctx.cache) ({ keys: k, values: v } = ctx.cache.append(this.layerIndex, k, v));
-    if (T === 1 && H !== Hkv) {
-      // One new token (decode): the `rep` query heads of a group become `rep` query rows of their key/value
-      // head, so GQA needs no copy of the cache per query head; no causal mask, the query comes last.
-      const [B] = x.shape;
-      const grouped = tf.reshape(q, [B, Hkv, H / Hkv, D]) as tf.Tensor4D;
-      const y = attention(grouped, k, v, { keyMask: ctx.keyMask });
-      return this.oProj.forward(tf.reshape(y, [B, 1, H * D])) as tf.Tensor3D;
-    }
+    // GQA is the op layer's: it groups the query heads of each key/value head, never copying K/V.
     const y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask: ctx.keyMask });
     return this.oProj.forward(mergeHeads(y)) as tf.Tensor3D;
   }
