@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Initializer, initBackend, loadSafetensors, tf } from '@vistune/core';
+import { createRegistry, Initializer, initBackend, loadSafetensors, tf } from '@vistune/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   LinearProjectorConfigSchema,
@@ -9,6 +9,7 @@ import {
 import { LinearProjector } from './linear.js';
 import { MlpProjector, mlpProjectorParamName } from './mlp.js';
 import { PixelShuffleProjector, pixelShuffle } from './pixel-shuffle.js';
+import { register } from './register.js';
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`../../../fixtures/tiny-llava-hf/${name}`, import.meta.url));
@@ -212,5 +213,36 @@ describe('gradients on wasm', () => {
     for (const g of Object.values(grads)) expect(tf.sum(tf.abs(g)).dataSync()[0]).toBeGreaterThan(0);
     tf.dispose([x, value, ...Object.values(grads)]);
     p.dispose();
+  });
+});
+
+describe('register', () => {
+  it('adds linear, mlp2x_gelu (alias mlp) and pixel_shuffle, validated with config paths', async () => {
+    const registry = createRegistry();
+    register(registry);
+    expect(registry.list('adapter').map((e) => e.name)).toEqual([
+      'linear',
+      'mlp',
+      'mlp2x_gelu',
+      'pixel_shuffle',
+    ]);
+    const mlp = (await registry.create('adapter', { type: 'mlp', inDim: 4, outDim: 6 })) as MlpProjector;
+    expect(mlp).toBeInstanceOf(MlpProjector);
+    expect(mlp.config).toMatchObject({ depth: 2, act: 'gelu', bias: true });
+    const shuffle = (await registry.create('adapter', {
+      type: 'pixel_shuffle',
+      inDim: 4,
+      outDim: 6,
+      factor: 3,
+    })) as PixelShuffleProjector;
+    expect(shuffle.numSlots({ tokens: 36, prefixTokens: 0, grid: [6, 6] })).toBe(4);
+    await expect(
+      registry.create(
+        'adapter',
+        { type: 'mlp2x_gelu', inDim: 4, outdim: 6 },
+        { path: 'modalities.image.adapter' },
+      ),
+    ).rejects.toThrow(/modalities.image.adapter.outDim: missing[\s\S]*unknown key 'outdim'/);
+    for (const m of [mlp, shuffle]) m.dispose();
   });
 });

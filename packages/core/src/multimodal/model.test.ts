@@ -11,6 +11,7 @@ import { applyFeatureSelect } from './select.js';
 import type {
   Adapter,
   AdapterContext,
+  DecoderBlockHook,
   EncodeOptions,
   EncoderOutput,
   FeatureLayout,
@@ -309,41 +310,93 @@ describe('MultimodalModel', () => {
   });
 });
 
+/** A tiny gated media adapter acting inside the LLM: block output + tanh(gate) · (mean of its sample's slots). */
+class GatedMediaAdapter extends TestLinearAdapter {
+  readonly gate: tf.Variable;
+  readonly seen: { layer: number; positions: number[] }[] = [];
+  readonly blockHook: DecoderBlockHook;
+  constructor(inDim: number, outDim: number, init: Initializer) {
+    super(inDim, outDim, init);
+    this.gate = this.param('gate', tf.scalar(0.5));
+    this.blockHook = {
+      layers: (n) => [n - 1],
+      wrap: (block, layerIndex) => (hidden, ctx) => {
+        const media = ctx.media.get('points');
+        const out = block(hidden, ctx);
+        if (!media) return out;
+        this.seen.push({ layer: layerIndex, positions: Array.from(media.position) });
+        const [B] = hidden.shape;
+        // Per-sample mean of the slots (sample-major rows) via a [B, slots] averaging matrix.
+        const counts = Array.from({ length: B }, (_, b) => media.sample.filter((s) => s === b).length);
+        const avg = tf.tensor2d(
+          Array.from({ length: B }, (_, b) => Array.from(media.sample, (s) => (s === b ? 1 / counts[b] : 0))),
+        );
+        const perSample = tf.reshape(tf.matMul(avg, media.slots), [B, 1, -1]);
+        return tf.add(out, tf.mul(tf.tanh(this.gate), perSample)) as tf.Tensor3D;
+      },
+    };
+  }
+}
+
 describe('MultimodalModel construction checks', () => {
-  it('rejects adapter widths that do not fit the encoder or the LLM, and block hooks on a plain LLM', () => {
-    const init = new Initializer({ seed: 1 });
-    const llm = new LlamaForCausalLM(
+  const init = new Initializer({ seed: 1 });
+  const makeLlm = () =>
+    new LlamaForCausalLM(
       parseLlamaConfig({
         model_type: 'llama',
         vocab_size: 48,
         hidden_size: HIDDEN,
         intermediate_size: 32,
-        num_hidden_layers: 1,
+        num_hidden_layers: 2,
         num_attention_heads: 2,
         max_position_embeddings: 64,
         rms_norm_eps: 1e-5,
         tie_word_embeddings: false,
       }),
     );
-    const spec = (adapter: Adapter) => ({
-      points: {
-        placeholderTokenId: PTS,
-        encoder: new SetEncoder(4, 1, init),
-        select: { layer: -1, strategy: 'full' as const },
-        adapter,
-      },
-    });
+  const spec = (adapter: Adapter) => ({
+    points: {
+      placeholderTokenId: PTS,
+      encoder: new SetEncoder(4, 1, init),
+      select: { layer: -1, strategy: 'full' as const },
+      adapter,
+    },
+  });
+
+  it('rejects adapter widths that do not fit the encoder or the LLM', () => {
+    const llm = makeLlm();
     expect(
       () => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(7, HIDDEN, init)) }),
     ).toThrow(/modalities.points.adapter.inDim is 7 .* set inDim to 6/);
     expect(() => new MultimodalModel({ llm, modalities: spec(new TestLinearAdapter(6, 9, init)) })).toThrow(
       /outDim is 9 but the LLM hidden size is 16/,
     );
-    const hooked = new TestLinearAdapter(6, HIDDEN, init);
-    Object.assign(hooked, { blockHook: { layers: () => [0], wrap: (block: unknown) => block } });
-    expect(() => new MultimodalModel({ llm, modalities: spec(hooked) })).toThrow(
-      /does not implement BlockWrappableLM/,
-    );
     llm.dispose();
+  });
+
+  it('installs block hooks: wrapped blocks see the spliced media, change the output and train', () => {
+    const llm = makeLlm();
+    const hooked = new GatedMediaAdapter(6, HIDDEN, init);
+    const model = new MultimodalModel({ llm, modalities: spec(hooked) });
+    const ids = tf.tensor2d([[1, PTS, PTS, 5, 6]], undefined, 'int32');
+    const media = { points: [[values([1, 4], 4)]] };
+    const labels = tf.tensor2d([[-100, -100, -100, 6, 7]], undefined, 'int32');
+    const lossWithGate = (g: number) =>
+      tf.tidy(() => {
+        hooked.gate.assign(tf.scalar(g));
+        return model.forward({ inputIds: ids, media, labels }, { logits: false }).loss!.dataSync()[0];
+      });
+    const open = lossWithGate(0.5);
+    expect(hooked.seen.at(-1)).toEqual({ layer: 1, positions: [1, 2] });
+    expect(Math.abs(open - lossWithGate(0))).toBeGreaterThan(1e-4);
+    model.trainOnly(['modalities.points.adapter.gate']);
+    const { grads, value } = tf.variableGrads(
+      () => model.forward({ inputIds: ids, media, labels }, { logits: false }).loss!,
+    );
+    const eps = 1e-2;
+    const fd = (lossWithGate(eps) - lossWithGate(-eps)) / (2 * eps);
+    expect(grads[hooked.gate.name].dataSync()[0]).toBeCloseTo(fd, 3);
+    tf.dispose([value, ...Object.values(grads)]);
+    model.dispose();
   });
 });

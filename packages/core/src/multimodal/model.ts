@@ -149,6 +149,7 @@ export class MultimodalModel extends Module {
       );
       this.setBlockMedia(placed);
       const { hidden } = this.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask });
+      this.setBlockMedia(new Map()); // the slots die with this scope
       const out: MultimodalOutput = { heads: {} };
       if (opts.logits ?? true) out.logits = this.llm.lmHead(hidden);
       const ids = batch.inputIds.dataSync() as Int32Array;
