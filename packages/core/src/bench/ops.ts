@@ -5,7 +5,7 @@ import { currentBackend, initBackend } from '../backend/init.js';
 import type { BackendName } from '../backend/types.js';
 import { attention, matmul } from '../ops/index.js';
 import { naiveAttention } from './naive.js';
-import { timeIt } from './timing.js';
+import { timeInterleaved, timeIt } from './timing.js';
 import { createToyModel, NAIVE_OPS, OP_LAYER, toyBatch, type OpSet, type ToyConfig } from './toy-model.js';
 
 export interface OpsBenchOptions {
@@ -58,8 +58,7 @@ function benchAttention(shape: { B: number; H: number; T: number; D: number }, r
     tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
       tf.sum(att(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, { causal: true })),
     )([q, k, v]);
-  const opLayerMs = timeIt(fwdBwd(attention), reps).medianMs;
-  const naiveMs = timeIt(fwdBwd(naiveAttention), reps).medianMs;
+  const [opLayerMs, naiveMs] = timeInterleaved([fwdBwd(attention), fwdBwd(naiveAttention)], reps).map((t) => t.medianMs);
   tf.dispose([q, k, v]);
   return { shape, opLayerMs, naiveMs, speedup: naiveMs / opLayerMs };
 }
@@ -67,14 +66,10 @@ function benchAttention(shape: { B: number; H: number; T: number; D: number }, r
 function benchTrainStep(config: ToyConfig, reps: number): BackendOpsBench['trainStep'] {
   const model = createToyModel(config);
   const ids = toyBatch(config);
-  const stepMs = (ops: OpSet) => {
-    const optimizer = tf.train.adam(1e-3);
-    const ms = timeIt(() => optimizer.minimize(() => model.loss(ops, ids), true, model.params) ?? [], reps).medianMs;
-    optimizer.dispose();
-    return ms;
-  };
-  const opLayerMs = stepMs(OP_LAYER);
-  const naiveMs = stepMs(NAIVE_OPS);
+  const optimizers = [tf.train.adam(1e-3), tf.train.adam(1e-3)];
+  const step = (ops: OpSet, optimizer: tf.Optimizer) => () => optimizer.minimize(() => model.loss(ops, ids), true, model.params) ?? [];
+  const [opLayerMs, naiveMs] = timeInterleaved([step(OP_LAYER, optimizers[0]), step(NAIVE_OPS, optimizers[1])], reps).map((t) => t.medianMs);
+  for (const o of optimizers) o.dispose();
   const tokens = config.batch * config.seqLen;
   const parameters = model.params.reduce((n, p) => n + p.size, 0);
   model.dispose();
