@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { registerBackendsCommand } from './commands/backends.js';
 import { registerBenchCommand } from './commands/bench.js';
+import { registerChatCommand } from './commands/chat.js';
+import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
 
 export function buildProgram(): Command {
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     });
   registerBackendsCommand(program);
   registerRegistryCommand(program);
+  registerGenerateCommand(program);
+  registerChatCommand(program);
   registerBenchCommand(program);
   return program;
 }
