@@ -12,7 +12,9 @@ const run = promisify(execFile);
 
 async function vistune(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -37,7 +39,10 @@ describe('vistune CLI', () => {
   it('--backend cpu backends --check runs forward and backward of every op family', async () => {
     const r = await vistune('--backend', 'cpu', 'backends', '--check', '--json');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { chosen: { name: string }; check: { family: string; ok: boolean }[] };
+    const out = JSON.parse(r.stdout) as {
+      chosen: { name: string };
+      check: { family: string; ok: boolean }[];
+    };
     expect(out.chosen.name).toBe('cpu');
     expect(out.check.length).toBeGreaterThan(8);
     expect(out.check.filter((c) => !c.ok)).toEqual([]);
@@ -59,10 +64,18 @@ describe('vistune CLI', () => {
     const r = await vistune('registry', '--json', '--plugin', plugin);
     expect(r.code, r.stderr).toBe(0);
     const entries = JSON.parse(r.stdout) as { kind: string; name: string; origin: string }[];
-    expect(entries).toContainEqual(expect.objectContaining({ kind: 'adapter', name: 'mlp2x_gelu', origin: '@vistune/adapters' }));
-    expect(entries).toContainEqual(expect.objectContaining({ kind: 'encoder', name: 'clip_vision', origin: '@vistune/encoders' }));
-    expect(entries).toContainEqual(expect.objectContaining({ kind: 'llm', name: 'llama', origin: '@vistune/core' }));
-    expect(entries).toContainEqual(expect.objectContaining({ kind: 'metric', name: 'always_one', origin: plugin }));
+    expect(entries).toContainEqual(
+      expect.objectContaining({ kind: 'adapter', name: 'mlp2x_gelu', origin: '@vistune/adapters' }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ kind: 'encoder', name: 'clip_vision', origin: '@vistune/encoders' }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ kind: 'llm', name: 'llama', origin: '@vistune/core' }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ kind: 'metric', name: 'always_one', origin: plugin }),
+    );
   });
 
   it('exits 2 on a usage error and 1 with a clear message on a bad plugin', async () => {

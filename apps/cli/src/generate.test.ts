@@ -17,25 +17,45 @@ interface FixtureCase {
 const cases = (JSON.parse(readFileSync(`${fixture}cases.json`, 'utf8')) as { cases: FixtureCase[] }).cases;
 
 describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch reference)', () => {
-  it.each(cases.map((c) => [c.name, c] as const))('%s: input ids and greedy ids match exactly', async (_, c) => {
-    const args = [bin, 'generate', '--model', fixture, '--prompt', c.question, '--temperature', '0'];
-    args.push('--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos', '--json');
-    if (c.images.length) args.push('--image', ...c.images.map((i) => `${fixture}${i}`));
-    const { stdout } = await run(process.execPath, args);
-    const out = JSON.parse(stdout) as { ids: number[]; inputIds: number[]; text: string };
-    expect(out.inputIds).toEqual(c.input_ids);
-    expect(out.ids).toEqual(c.expected.greedy_ids);
-    expect(out.text).toBe(c.expected.greedy_text);
-  });
+  it.each(cases.map((c) => [c.name, c] as const))(
+    '%s: input ids and greedy ids match exactly',
+    async (_, c) => {
+      const args = [bin, 'generate', '--model', fixture, '--prompt', c.question, '--temperature', '0'];
+      args.push('--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos', '--json');
+      if (c.images.length) args.push('--image', ...c.images.map((i) => `${fixture}${i}`));
+      const { stdout } = await run(process.execPath, args);
+      const out = JSON.parse(stdout) as { ids: number[]; inputIds: number[]; text: string };
+      expect(out.inputIds).toEqual(c.input_ids);
+      expect(out.ids).toEqual(c.expected.greedy_ids);
+      expect(out.text).toBe(c.expected.greedy_text);
+    },
+  );
 
   it('a missing model folder is a clear error with exit code 1', async () => {
-    const err = await run(process.execPath, [bin, 'generate', '--model', '/nonexistent', '--prompt', 'hi']).catch((e) => e);
+    const err = await run(process.execPath, [
+      bin,
+      'generate',
+      '--model',
+      '/nonexistent',
+      '--prompt',
+      'hi',
+    ]).catch((e) => e);
     expect(err.code).toBe(1);
-    expect(err.stderr).toMatch(/\/nonexistent\/config\.json not found: --model must be a Hugging Face model folder/);
+    expect(err.stderr).toMatch(
+      /\/nonexistent\/config\.json not found: --model must be a Hugging Face model folder/,
+    );
   });
 
   it('an image count that does not match the placeholders is refused', async () => {
-    const err = await run(process.execPath, [bin, 'generate', '--model', fixture, '--prompt', 'hi', '--image']).catch((e) => e);
+    const err = await run(process.execPath, [
+      bin,
+      'generate',
+      '--model',
+      fixture,
+      '--prompt',
+      'hi',
+      '--image',
+    ]).catch((e) => e);
     expect(err.code).toBe(2);
   });
 });
@@ -43,15 +63,22 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
 describe('vistune chat', () => {
   it('answers turn by turn from stdin, with an image attached by /image, as generate does', async () => {
     const c = cases.find((k) => k.images.length === 1)!;
-    const child = execFile(process.execPath, [
-      bin, 'chat', '--model', fixture, '--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos',
-    ], { env: { ...process.env, NO_COLOR: '1' } });
+    const child = execFile(
+      process.execPath,
+      [bin, 'chat', '--model', fixture, '--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos'],
+      { env: { ...process.env, NO_COLOR: '1' } },
+    );
     let stdout = '';
-    child.stdout?.on('data', (d) => { stdout += d; });
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
     child.stdin?.end(`/image ${fixture}${c.images[0]}\n${c.question}\nAnd now?\n/exit\n`);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(0);
-    const answers = stdout.split('assistant> ').slice(1).map((a) => a.split('\n')[0]);
+    const answers = stdout
+      .split('assistant> ')
+      .slice(1)
+      .map((a) => a.split('\n')[0]);
     expect(answers).toHaveLength(2);
     expect(answers[0]).toBe(c.expected.greedy_text.trim());
     expect(answers[1].length).toBeGreaterThan(0);

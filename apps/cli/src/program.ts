@@ -7,15 +7,15 @@ import { registerRegistryCommand } from './commands/registry.js';
 
 export function buildProgram(): Command {
   const program = new Command('vistune')
-    .description('Visual instruction tuning in TypeScript: encoder + adapter + LLM, tuned on instruction data')
+    .description(
+      'Visual instruction tuning in TypeScript: encoder + adapter + LLM, tuned on instruction data',
+    )
     .version('0.1.0')
     .addOption(
-      new Option('--backend <name>', 'tensor backend (default: VISTUNE_BACKEND or the best available)').choices([
-        'tensorflow',
-        'webgpu',
-        'wasm',
-        'cpu',
-      ]),
+      new Option(
+        '--backend <name>',
+        'tensor backend (default: VISTUNE_BACKEND or the best available)',
+      ).choices(['tensorflow', 'webgpu', 'wasm', 'cpu']),
     )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })

@@ -3,17 +3,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type ChatMessage,
+  expandPlaceholders,
   type GenerateInput,
   type GenerateOptions,
   type LlamaForCausalLM,
   LlavaForConditionalGeneration,
+  loadCausalLM,
+  loadLlava,
   type MediaInputs,
   type Registry,
   readJsonFile,
   Tokenizer,
-  expandPlaceholders,
-  loadCausalLM,
-  loadLlava,
   tf,
 } from '@vistune/core';
 import type { ImageProcessor } from '@vistune/encoders';
@@ -30,7 +30,9 @@ export interface LoadedModel {
 /** Loads a HF-format folder: a LLaVA checkpoint (model_type llava) or a plain causal LM. */
 export async function loadModelDir(dir: string, registry: Registry): Promise<LoadedModel> {
   if (!existsSync(join(dir, 'config.json'))) {
-    throw new CliError(`${join(dir, 'config.json')} not found: --model must be a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)`);
+    throw new CliError(
+      `${join(dir, 'config.json')} not found: --model must be a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)`,
+    );
   }
   const config = (await readJsonFile(join(dir, 'config.json'), 'model config')) as { model_type?: string };
   const tokenizer = await Tokenizer.fromDir(dir);
@@ -41,7 +43,13 @@ export async function loadModelDir(dir: string, registry: Registry): Promise<Loa
     pretrained: dir,
   })) as ImageProcessor;
   const text = tokenizer.idToToken(model.config.imageTokenId) ?? '<image>';
-  return { dir, model, tokenizer, processor, imageToken: { id: model.config.imageTokenId, text, slots: model.imageSeqLength } };
+  return {
+    dir,
+    model,
+    tokenizer,
+    processor,
+    imageToken: { id: model.config.imageTokenId, text, slots: model.imageSeqLength },
+  };
 }
 
 export interface PreparedPrompt {
@@ -65,9 +73,15 @@ export async function preparePrompt(
   if (loaded.imageToken && loaded.processor) {
     const count = inputIds.filter((id) => id === loaded.imageToken?.id).length;
     if (count !== imagePaths.length) {
-      throw new CliError(`the prompt has ${count} ${loaded.imageToken.text} placeholders but ${imagePaths.length} images were given`);
+      throw new CliError(
+        `the prompt has ${count} ${loaded.imageToken.text} placeholders but ${imagePaths.length} images were given`,
+      );
     }
-    inputIds = expandPlaceholders(inputIds, loaded.imageToken.id, imagePaths.map(() => loaded.imageToken?.slots ?? 0));
+    inputIds = expandPlaceholders(
+      inputIds,
+      loaded.imageToken.id,
+      imagePaths.map(() => loaded.imageToken?.slots ?? 0),
+    );
     for (const path of imagePaths) {
       if (!existsSync(path)) throw new CliError(`image not found: ${path}`);
       const p = await loaded.processor.preprocess(path);
@@ -81,19 +95,28 @@ export async function preparePrompt(
 export function userMessage(text: string, imageCount: number): ChatMessage {
   return {
     role: 'user',
-    content: [...Array.from({ length: imageCount }, () => ({ type: 'image' as const })), { type: 'text' as const, text }],
+    content: [
+      ...Array.from({ length: imageCount }, () => ({ type: 'image' as const })),
+      { type: 'text' as const, text },
+    ],
   };
 }
 
 /** Generation inputs for either model kind, as the arguments of core's generateStream. */
-export function generationInputs(loaded: LoadedModel, prepared: PreparedPrompt): {
+export function generationInputs(
+  loaded: LoadedModel,
+  prepared: PreparedPrompt,
+): {
   input: GenerateInput;
   dispose: () => void;
 } {
   const ids = tf.tensor2d([prepared.inputIds], [1, prepared.inputIds.length], 'int32');
   if (loaded.model instanceof LlavaForConditionalGeneration) {
     const media: MediaInputs = { image: [prepared.images] };
-    const { inputsEmbeds, attentionMask } = loaded.model.prepareGeneration(ids, prepared.images.length ? media : {});
+    const { inputsEmbeds, attentionMask } = loaded.model.prepareGeneration(
+      ids,
+      prepared.images.length ? media : {},
+    );
     ids.dispose();
     return {
       input: { inputsEmbeds, attentionMask, promptIds: [prepared.inputIds] },

@@ -45,7 +45,12 @@ export function printJson(value: unknown): void {
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => stripAnsi(r[i] ?? '').length)));
   return rows
-    .map((r) => r.map((c, i) => c + ' '.repeat(widths[i] - stripAnsi(c).length)).join('  ').trimEnd())
+    .map((r) =>
+      r
+        .map((c, i) => c + ' '.repeat(widths[i] - stripAnsi(c).length))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 

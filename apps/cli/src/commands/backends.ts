@@ -6,7 +6,9 @@ import { CliError, color, printJson, table } from '../ui.js';
 export function registerBackendsCommand(program: Command): void {
   program
     .command('backends')
-    .description('List tensor backends: which are available, which one is chosen, and how to get the missing ones')
+    .description(
+      'List tensor backends: which are available, which one is chosen, and how to get the missing ones',
+    )
     .option('--check', 'run forward + backward of every op family on the chosen backend and report failures')
     .option('--json', 'print one JSON object')
     .addHelpText(
@@ -39,7 +41,9 @@ export function registerBackendsCommand(program: Command): void {
         }
       }
       if (failed.length) {
-        throw new CliError(`${failed.length} op families fail on ${chosen.name}: ${failed.map((f) => f.family).join(', ')}`);
+        throw new CliError(
+          `${failed.length} op families fail on ${chosen.name}: ${failed.map((f) => f.family).join(', ')}`,
+        );
       }
     });
 }
@@ -51,7 +55,9 @@ function formatStatuses(statuses: BackendStatus[], chosen: string): string {
       s.provider === chosen ? color.green('→') : ' ',
       s.provider,
       s.backend,
-      s.available ? color.green(`available${s.detail ? ` (${s.detail})` : ''}`) : color.yellow(`missing: ${s.reason}`),
+      s.available
+        ? color.green(`available${s.detail ? ` (${s.detail})` : ''}`)
+        : color.yellow(`missing: ${s.reason}`),
       s.available ? '' : s.howToGet,
     ]);
   }

@@ -8,7 +8,9 @@ export function registerBenchCommand(program: Command): void {
     .description('Benchmarks (commands, never tests): op throughput per backend, LLaVA train/generate speed');
   bench
     .command('ops')
-    .description('matmul GFLOP/s, attention fwd+bwd and a toy train step on every available backend, op layer vs naive tfjs')
+    .description(
+      'matmul GFLOP/s, attention fwd+bwd and a toy train step on every available backend, op layer vs naive tfjs',
+    )
     .option('--backends <names>', 'comma-separated backends to measure (default: all available)')
     .option('--quick', 'fewer repetitions and smaller sizes')
     .option('--json', 'print one JSON object')
@@ -22,7 +24,8 @@ export function registerBenchCommand(program: Command): void {
       });
       if (opts.json) return printJson(report);
       for (const r of report.results) process.stdout.write(`${formatBackend(r)}\n\n`);
-      for (const s of report.skipped) process.stdout.write(`${color.yellow(s.backend)} skipped: ${s.reason}\n`);
+      for (const s of report.skipped)
+        process.stdout.write(`${color.yellow(s.backend)} skipped: ${s.reason}\n`);
     });
 }
 
@@ -31,7 +34,12 @@ function formatBackend(r: BackendOpsBench): string {
   lines.push(
     table([
       ['matmul n', 'ms', 'GFLOP/s', 'GFLOP/s with transposeB flag'],
-      ...r.matmul.map((m) => [String(m.n), m.ms.toFixed(2), m.gflops.toFixed(1), m.transposeFlagGflops.toFixed(1)]),
+      ...r.matmul.map((m) => [
+        String(m.n),
+        m.ms.toFixed(2),
+        m.gflops.toFixed(1),
+        m.transposeFlagGflops.toFixed(1),
+      ]),
     ]),
   );
   const { B, H, T, D } = r.attention.shape;

@@ -25,12 +25,19 @@ export function registerChatCommand(program: Command): void {
       .requiredOption('--model <dir>', 'Hugging Face-format model folder (LLaVA or LLaMA-family)')
       .option('--image <path>', 'an image for the first message'),
   )
-    .addHelpText('after', `\nExample:\n  $ vistune chat --model ./runs/demo/model --image scene.png\n\nIn the chat, ${HELP}`)
+    .addHelpText(
+      'after',
+      `\nExample:\n  $ vistune chat --model ./runs/demo/model --image scene.png\n\nIn the chat, ${HELP}`,
+    )
     .action(async (flags: SamplingFlags & { model: string; image?: string }, cmd: Command) => {
       await initBackend({ backend: backendOption(cmd), quiet: true });
       const loaded = await loadModelDir(flags.model, await builtinRegistry());
       const opts = generateOptions(flags, loaded.tokenizer);
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
+      const rl = createInterface({
+        input: process.stdin,
+        output: process.stdout,
+        terminal: Boolean(process.stdin.isTTY),
+      });
       let history: ChatMessage[] = [];
       let historyImages: string[] = [];
       let pending: string[] = flags.image ? [flags.image] : [];

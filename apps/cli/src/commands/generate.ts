@@ -1,5 +1,5 @@
+import { type GenerateResult, generateStream, initBackend } from '@vistune/core';
 import { type Command, Option } from 'commander';
-import { generateStream, initBackend, type GenerateResult } from '@vistune/core';
 import { builtinRegistry } from '../builtins.js';
 import { backendOption } from '../program.js';
 import {
@@ -42,7 +42,10 @@ export function registerGenerateCommand(program: Command): void {
       .requiredOption('--prompt <text>', 'the user message')
       .option('--image <path...>', 'image file(s) (PNG/JPEG/WebP), placed before the text in order'),
   )
-    .option('--json', 'print one JSON object {ids, text, prompt, inputIds, finishReason} instead of streaming')
+    .option(
+      '--json',
+      'print one JSON object {ids, text, prompt, inputIds, finishReason} instead of streaming',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ vistune generate --model ./tiny-llava --image cat.png --prompt "What is in the image?"\n  $ vistune generate --model ./tiny-llava --image a.png --prompt "Describe it" --temperature 0 --json',
@@ -73,7 +76,13 @@ export function registerGenerateCommand(program: Command): void {
       const ids = result.ids[0];
       const text = loaded.tokenizer.decode(ids, { skipSpecialTokens: true });
       if (flags.json) {
-        printJson({ ids, text, prompt: prepared.prompt, inputIds: prepared.inputIds, finishReason: result.finishReason[0] });
+        printJson({
+          ids,
+          text,
+          prompt: prepared.prompt,
+          inputIds: prepared.inputIds,
+          finishReason: result.finishReason[0],
+        });
       } else {
         process.stdout.write('\n');
       }

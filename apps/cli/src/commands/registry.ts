@@ -5,11 +5,16 @@ import { color, printJson, table } from '../ui.js';
 export function registerRegistryCommand(program: Command): void {
   program
     .command('registry')
-    .description('List every registered encoder, adapter, LLM, head, codec, template … with the package that added it')
+    .description(
+      'List every registered encoder, adapter, LLM, head, codec, template … with the package that added it',
+    )
     .option('--kind <kind>', 'only entries of this kind (encoder, adapter, llm, …)')
     .option('--plugin <spec...>', 'load plugin packages or files first (each exports register(registry))')
     .option('--json', 'print a JSON array')
-    .addHelpText('after', '\nExamples:\n  $ vistune registry\n  $ vistune registry --kind adapter\n  $ vistune registry --plugin ./my-plugin.mjs')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ vistune registry\n  $ vistune registry --kind adapter\n  $ vistune registry --plugin ./my-plugin.mjs',
+    )
     .action(async (opts: { kind?: string; plugin?: string[]; json?: boolean }) => {
       const registry = await builtinRegistry(opts.plugin ?? []);
       const entries = registry.list(opts.kind as Parameters<typeof registry.list>[0]);
