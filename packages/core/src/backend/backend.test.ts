@@ -23,7 +23,9 @@ describe('initBackend', () => {
 
   it('names the reason and the fix when a requested backend is unavailable here', async () => {
     // This box has no libtensorflow: tfjs-node(-gpu) are not installed.
-    await expect(initBackend({ backend: 'tensorflow' })).rejects.toThrow(/tfjs-node-gpu: .*not installed.*To get it: .*CUDA 11\.2/);
+    await expect(initBackend({ backend: 'tensorflow' })).rejects.toThrow(
+      /tfjs-node-gpu: .*not installed.*To get it: .*CUDA 11\.2/,
+    );
     expect(tf.getBackend()).toBe('cpu');
   });
 
@@ -67,16 +69,24 @@ describe('kernel shims', () => {
   it('give conv2d a filter gradient on wasm equal to the cpu one', async () => {
     const run = async (backend: 'wasm' | 'cpu') => {
       await initBackend({ backend });
-      const x = tf.tensor4d(Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => Math.sin(i)), [2, 5, 5, 3]);
-      const w = tf.tensor4d(Array.from({ length: 2 * 2 * 3 * 4 }, (_, i) => Math.cos(i)), [2, 2, 3, 4]);
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x, w]);
+      const x = tf.tensor4d(
+        Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => Math.sin(i)),
+        [2, 5, 5, 3],
+      );
+      const w = tf.tensor4d(
+        Array.from({ length: 2 * 2 * 3 * 4 }, (_, i) => Math.cos(i)),
+        [2, 2, 3, 4],
+      );
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))),
+      )([x, w]);
       const out = [Array.from(await dx.data()), Array.from(await dw.data())];
       tf.dispose([x, w, dx, dw]);
       return out;
     };
     const [wasmDx, wasmDw] = await run('wasm');
     const [cpuDx, cpuDw] = await run('cpu');
-    wasmDw.forEach((v, i) => expect(v).toBeCloseTo(cpuDw[i], 3));
-    wasmDx.forEach((v, i) => expect(v).toBeCloseTo(cpuDx[i], 3));
+    for (const [i, v] of wasmDw.entries()) expect(v).toBeCloseTo(cpuDw[i], 3);
+    for (const [i, v] of wasmDx.entries()) expect(v).toBeCloseTo(cpuDx[i], 3);
   });
 });

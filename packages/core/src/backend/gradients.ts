@@ -13,7 +13,10 @@ function registerComparisonGradients(): void {
     tf.registerGradient({
       kernelName,
       inputsToSave: ['a', 'b'],
-      gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => ({ a: () => tf.zerosLike(saved[0]), b: () => tf.zerosLike(saved[1]) }),
+      gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => ({
+        a: () => tf.zerosLike(saved[0]),
+        b: () => tf.zerosLike(saved[1]),
+      }),
     });
   }
 }
@@ -27,7 +30,7 @@ export async function registerAllGradients(): Promise<void> {
   } catch (e) {
     throw new Error(
       `Cannot load tfjs gradients (${e instanceof Error ? e.message.split('\n')[0] : String(e)}): ` +
-        "packages/core/tsup.config.ts must bundle them: noExternal: [/register_all_gradients/]",
+        'packages/core/tsup.config.ts must bundle them: noExternal: [/register_all_gradients/]',
     );
   }
 }

@@ -1,5 +1,13 @@
 // Backends: choosing, probing and checking tfjs backends, and the kernel shims that make wasm trainable.
-export type { BackendInfo, BackendName, BackendProvider, BackendStatus, OpCheckResult } from './types.js';
-export { initBackend, probeBackends, currentBackend, BACKEND_NAMES, BACKEND_ENV_VAR, type InitBackendOptions } from './init.js';
+
+export { type CheckBackendOptions, checkBackend, OP_FAMILIES } from './check.js';
+export {
+  BACKEND_ENV_VAR,
+  BACKEND_NAMES,
+  currentBackend,
+  type InitBackendOptions,
+  initBackend,
+  probeBackends,
+} from './init.js';
 export { registerKernelShims, WASM_SHIMMED_KERNELS } from './kernel-shims.js';
-export { checkBackend, OP_FAMILIES, type CheckBackendOptions } from './check.js';
+export type { BackendInfo, BackendName, BackendProvider, BackendStatus, OpCheckResult } from './types.js';

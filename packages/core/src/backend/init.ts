@@ -1,9 +1,9 @@
 // Backend selection. Order, when nothing is asked for: tfjs-node-gpu → tfjs-node → webgpu (only if dawn
 // returns an adapter) → wasm → cpu, i.e. a GPU first when one is usable, which is what a user expects.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo, BackendName, BackendProvider, BackendStatus } from './types.js';
-import { PROVIDERS, providersFor, type ProviderSpec } from './providers.js';
 import { registerAllGradients } from './gradients.js';
+import { PROVIDERS, type ProviderSpec, providersFor } from './providers.js';
+import type { BackendInfo, BackendName, BackendProvider, BackendStatus } from './types.js';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 export const BACKEND_ENV_VAR = 'VISTUNE_BACKEND';
@@ -22,14 +22,18 @@ function isBackendName(s: string): s is BackendName {
 function requestedBackend(opts: InitBackendOptions): BackendName | 'auto' {
   if (opts.backend != null) {
     if (opts.backend !== 'auto' && !isBackendName(opts.backend)) {
-      throw new Error(`initBackend: option backend="${opts.backend}" is not one of auto, ${BACKEND_NAMES.join(', ')}`);
+      throw new Error(
+        `initBackend: option backend="${opts.backend}" is not one of auto, ${BACKEND_NAMES.join(', ')}`,
+      );
     }
     return opts.backend;
   }
   const fromEnv = process.env[BACKEND_ENV_VAR]?.trim().toLowerCase();
   if (!fromEnv) return 'auto';
   if (fromEnv !== 'auto' && !isBackendName(fromEnv)) {
-    throw new Error(`Environment variable ${BACKEND_ENV_VAR}="${fromEnv}" is not one of auto, ${BACKEND_NAMES.join(', ')}: fix or unset it`);
+    throw new Error(
+      `Environment variable ${BACKEND_ENV_VAR}="${fromEnv}" is not one of auto, ${BACKEND_NAMES.join(', ')}: fix or unset it`,
+    );
   }
   return fromEnv;
 }
@@ -42,7 +46,8 @@ async function select(request: BackendName | 'auto'): Promise<BackendInfo> {
   const skipped: BackendInfo['skipped'] = [];
   for (const spec of candidates) {
     const result = await spec.load();
-    if (result.ok) return { name: spec.backend, provider: spec.provider, gpu: result.gpu, detail: result.detail, skipped };
+    if (result.ok)
+      return { name: spec.backend, provider: spec.provider, gpu: result.gpu, detail: result.detail, skipped };
     skipped.push({ provider: spec.provider, reason: result.reason });
   }
   const tried = skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ');
@@ -90,8 +95,17 @@ export async function probeBackends(): Promise<BackendStatus[]> {
   const statuses: BackendStatus[] = [];
   for (const spec of PROVIDERS) {
     const result = await spec.load();
-    const base = { provider: spec.provider as BackendProvider, backend: spec.backend, packageName: spec.packageName, howToGet: spec.howToGet };
-    statuses.push(result.ok ? { ...base, available: true, detail: result.detail } : { ...base, available: false, reason: result.reason });
+    const base = {
+      provider: spec.provider as BackendProvider,
+      backend: spec.backend,
+      packageName: spec.packageName,
+      howToGet: spec.howToGet,
+    };
+    statuses.push(
+      result.ok
+        ? { ...base, available: true, detail: result.detail }
+        : { ...base, available: false, reason: result.reason },
+    );
   }
   if (previous != null && tf.getBackend() !== previous) await tf.setBackend(previous);
   return statuses;

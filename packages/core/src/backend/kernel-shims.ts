@@ -13,7 +13,12 @@ interface JsKernelBackend {
 
 interface WasmBackendLike {
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
-  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  makeOutput(
+    shape: number[],
+    dtype: tf.DataType,
+    memoryOffset?: number,
+    values?: tf.backend_util.BackendValues,
+  ): tf.TensorInfo;
 }
 interface CpuBackendLike {
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
@@ -25,14 +30,23 @@ interface CpuBackendLike {
 function jsBackend(name: 'wasm' | 'cpu', backend: object): JsKernelBackend {
   if (name === 'wasm') {
     const b = backend as WasmBackendLike;
-    return { read: (t) => b.readSync(t.dataId) as Values, make: (s, d, v) => b.makeOutput(s, d, undefined, v) };
+    return {
+      read: (t) => b.readSync(t.dataId) as Values,
+      make: (s, d, v) => b.makeOutput(s, d, undefined, v),
+    };
   }
   const b = backend as CpuBackendLike;
   return { read: (t) => b.readSync(t.dataId) as Values, make: (s, d, v) => b.makeTensorInfo(s, d, v) };
 }
 
 /** out[ids[i], :] += x[i, :]; ids outside [0, numSegments) are dropped (TF semantics). */
-export function scatterAddRows(x: Values, ids: Values, rowSize: number, numSegments: number, out: Values): void {
+export function scatterAddRows(
+  x: Values,
+  ids: Values,
+  rowSize: number,
+  numSegments: number,
+  out: Values,
+): void {
   for (let i = 0; i < ids.length; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;
@@ -49,7 +63,8 @@ function unsortedSegmentSumKernel(backendName: 'wasm' | 'cpu'): tf.KernelFunc {
     const io = jsBackend(backendName, backend);
     const rowShape = x.shape.slice(segmentIds.shape.length);
     const rowSize = rowShape.reduce((a, b) => a * b, 1);
-    const out = x.dtype === 'int32' ? new Int32Array(numSegments * rowSize) : new Float32Array(numSegments * rowSize);
+    const out =
+      x.dtype === 'int32' ? new Int32Array(numSegments * rowSize) : new Float32Array(numSegments * rowSize);
     scatterAddRows(io.read(x), io.read(segmentIds), rowSize, numSegments, out);
     return io.make([numSegments, ...rowShape], x.dtype, out);
   };
@@ -61,15 +76,26 @@ function delegateToCpu(kernelName: string): tf.KernelFunc {
     const wasm = backend as WasmBackendLike;
     const cpu = tf.findBackend('cpu') as unknown as CpuBackendLike | null;
     const cpuKernel = tf.getKernel(kernelName, 'cpu');
-    if (cpu == null || cpuKernel == null) throw new Error(`kernel-shims: ${kernelName} on wasm needs the cpu backend registered`);
+    if (cpu == null || cpuKernel == null)
+      throw new Error(`kernel-shims: ${kernelName} on wasm needs the cpu backend registered`);
     const cpuInputs: Record<string, tf.TensorInfo> = {};
     for (const [name, info] of Object.entries(inputs)) {
       if (info == null) continue;
-      cpuInputs[name] = { dataId: cpu.write(wasm.readSync(info.dataId), info.shape, info.dtype), shape: info.shape, dtype: info.dtype };
+      cpuInputs[name] = {
+        dataId: cpu.write(wasm.readSync(info.dataId), info.shape, info.dtype),
+        shape: info.shape,
+        dtype: info.dtype,
+      };
     }
-    const result = cpuKernel.kernelFunc({ inputs: cpuInputs, attrs, backend: cpu as unknown as tf.KernelBackend });
+    const result = cpuKernel.kernelFunc({
+      inputs: cpuInputs,
+      attrs,
+      backend: cpu as unknown as tf.KernelBackend,
+    });
     const cpuOutputs = Array.isArray(result) ? result : [result];
-    const outputs = cpuOutputs.map((o) => wasm.makeOutput(o.shape, o.dtype, undefined, cpu.readSync(o.dataId)));
+    const outputs = cpuOutputs.map((o) =>
+      wasm.makeOutput(o.shape, o.dtype, undefined, cpu.readSync(o.dataId)),
+    );
     for (const t of [...Object.values(cpuInputs), ...cpuOutputs]) cpu.disposeData(t.dataId, true);
     return Array.isArray(result) ? outputs : outputs[0];
   };
@@ -96,7 +122,8 @@ export function registerKernelShims(backendName: string): void {
   if (backendName === 'wasm') {
     replaceKernel('UnsortedSegmentSum', 'wasm', unsortedSegmentSumKernel('wasm'));
     for (const k of WASM_SHIMMED_KERNELS.slice(1)) {
-      if (tf.getKernel(k, 'wasm') == null) tf.registerKernel({ kernelName: k, backendName: 'wasm', kernelFunc: delegateToCpu(k) });
+      if (tf.getKernel(k, 'wasm') == null)
+        tf.registerKernel({ kernelName: k, backendName: 'wasm', kernelFunc: delegateToCpu(k) });
     }
   } else if (backendName === 'cpu') {
     replaceKernel('UnsortedSegmentSum', 'cpu', unsortedSegmentSumKernel('cpu'));

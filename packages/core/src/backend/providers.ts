@@ -2,8 +2,8 @@
 // tfjs-node(-gpu) registers and activates 'tensorflow' as an import side effect and throws at load
 // when its native binding is missing, so a static import would crash every user without it.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName, BackendProvider } from './types.js';
 import { registerKernelShims } from './kernel-shims.js';
+import type { BackendName, BackendProvider } from './types.js';
 
 export type LoadResult = { ok: true; gpu: boolean; detail: string } | { ok: false; reason: string };
 
@@ -29,7 +29,8 @@ function errorMessage(e: unknown): string {
 function importFailure(packageName: string, e: unknown): string {
   const msg = errorMessage(e);
   // Node says "Cannot find package", vite (tests) "Could not resolve"
-  if (msg.includes(packageName) && /Cannot find (package|module)|Could not resolve/.test(msg)) return `${packageName} is not installed`;
+  if (msg.includes(packageName) && /Cannot find (package|module)|Could not resolve/.test(msg))
+    return `${packageName} is not installed`;
   return `${packageName} failed to load: ${errorMessage(e)}`;
 }
 
@@ -62,7 +63,10 @@ function tensorflowProvider(gpuPackage: boolean): ProviderSpec {
     howToGet,
     async load() {
       if (loadedTensorflowPackage != null && loadedTensorflowPackage !== packageName) {
-        return { ok: false, reason: `${loadedTensorflowPackage} is already loaded in this process (one libtensorflow per process)` };
+        return {
+          ok: false,
+          reason: `${loadedTensorflowPackage} is already loaded in this process (one libtensorflow per process)`,
+        };
       }
       const previous = tf.getBackend();
       try {
@@ -117,7 +121,11 @@ const webgpuProvider: ProviderSpec = {
       const g = globalThis as unknown as { navigator?: { gpu?: GpuLike } };
       const gpu = dawn.create([]);
       const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
-      if (adapter == null) return { ok: false, reason: 'dawn (webgpu package) found no GPU adapter: no Vulkan driver or no GPU' };
+      if (adapter == null)
+        return {
+          ok: false,
+          reason: 'dawn (webgpu package) found no GPU adapter: no Vulkan driver or no GPU',
+        };
       Object.assign(globalThis, dawn.globals);
       g.navigator ??= {};
       g.navigator.gpu = gpu; // the tfjs webgpu backend registers itself only when navigator.gpu exists at import
@@ -129,8 +137,13 @@ const webgpuProvider: ProviderSpec = {
     }
     const failure = await activate('webgpu');
     if (failure) return { ok: false, reason: failure };
-    const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } }).adapterInfo;
-    return { ok: true, gpu: true, detail: `WebGPU adapter ${info?.vendor ?? '?'} ${info?.architecture ?? ''}`.trim() };
+    const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } })
+      .adapterInfo;
+    return {
+      ok: true,
+      gpu: true,
+      detail: `WebGPU adapter ${info?.vendor ?? '?'} ${info?.architecture ?? ''}`.trim(),
+    };
   },
 };
 
@@ -138,7 +151,8 @@ const wasmProvider: ProviderSpec = {
   provider: 'wasm',
   backend: 'wasm',
   packageName: '@tensorflow/tfjs-backend-wasm',
-  howToGet: 'a dependency of @vistune/core: reinstall if missing (the .wasm files must stay next to its dist/, so do not bundle it)',
+  howToGet:
+    'a dependency of @vistune/core: reinstall if missing (the .wasm files must stay next to its dist/, so do not bundle it)',
   async load() {
     try {
       await import('@tensorflow/tfjs-backend-cpu'); // the wasm shims delegate rare kernels to cpu
@@ -151,7 +165,11 @@ const wasmProvider: ProviderSpec = {
     if (failure) return { ok: false, reason: failure };
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    return { ok: true, gpu: false, detail: `XNNPACK, ${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multi-threaded' : 'single-threaded'}` };
+    return {
+      ok: true,
+      gpu: false,
+      detail: `XNNPACK, ${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multi-threaded' : 'single-threaded'}`,
+    };
   },
 };
 

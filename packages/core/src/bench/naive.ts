@@ -14,16 +14,26 @@ export function naiveRmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf
 }
 
 /** Repeats K/V for GQA, masks with where + fill, batched matMul with transposeB. */
-export function naiveAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions = {}): tf.Tensor4D {
+export function naiveAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  opts: AttentionOptions = {},
+): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
   const [, Hkv, S] = k.shape;
   const rep = H / Hkv;
-  const kk = rep === 1 ? k : tf.reshape(tf.tile(tf.reshape(k, [B, Hkv, 1, S, D]), [1, 1, rep, 1, 1]), [B, H, S, D]);
-  const vv = rep === 1 ? v : tf.reshape(tf.tile(tf.reshape(v, [B, Hkv, 1, S, D]), [1, 1, rep, 1, 1]), [B, H, S, D]);
+  const kk =
+    rep === 1 ? k : tf.reshape(tf.tile(tf.reshape(k, [B, Hkv, 1, S, D]), [1, 1, rep, 1, 1]), [B, H, S, D]);
+  const vv =
+    rep === 1 ? v : tf.reshape(tf.tile(tf.reshape(v, [B, Hkv, 1, S, D]), [1, 1, rep, 1, 1]), [B, H, S, D]);
   let scores = tf.mul(tf.matMul(q, kk, false, true), opts.scale ?? 1 / Math.sqrt(D));
   if (opts.causal) {
     const offset = opts.queryOffset ?? S - T;
-    const allowed = tf.lessEqual(tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]), tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]));
+    const allowed = tf.lessEqual(
+      tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]),
+      tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]),
+    );
     scores = tf.where(tf.broadcastTo(allowed, scores.shape), scores, tf.fill(scores.shape, -1e9));
   }
   if (opts.keyMask) {

@@ -10,10 +10,11 @@ describe('benchOps', () => {
     const config = { vocab: 40, dim: 16, layers: 2, heads: 4, seqLen: 6, batch: 2 };
     const model = createToyModel(config);
     const ids = toyBatch(config);
-    const run = (ops: typeof OP_LAYER) => tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => model.loss(ops, ids), model.params);
-      return [value, ...model.params.map((p) => grads[p.name])];
-    });
+    const run = (ops: typeof OP_LAYER) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => model.loss(ops, ids), model.params);
+        return [value, ...model.params.map((p) => grads[p.name])];
+      });
     const [opLayer, naive] = [run(OP_LAYER), run(NAIVE_OPS)];
     expect(opLayer[0].dataSync()[0]).toBeCloseTo(Math.log(config.vocab), 1); // random init: near-uniform predictions
     opLayer.forEach((t, i) => {

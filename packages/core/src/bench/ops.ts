@@ -6,7 +6,7 @@ import type { BackendName } from '../backend/types.js';
 import { attention, matmul } from '../ops/index.js';
 import { naiveAttention } from './naive.js';
 import { timeInterleaved, timeIt } from './timing.js';
-import { createToyModel, NAIVE_OPS, OP_LAYER, toyBatch, type OpSet, type ToyConfig } from './toy-model.js';
+import { createToyModel, NAIVE_OPS, OP_LAYER, type OpSet, type ToyConfig, toyBatch } from './toy-model.js';
 
 export interface OpsBenchOptions {
   /** Backends to measure (default: every one that initialises here). */
@@ -31,7 +31,12 @@ export interface BackendOpsBench {
   /** Square n×n×n products: op layer (plain) and tfjs with transposeB=true (what HF-layout weights invite). */
   matmul: { n: number; ms: number; gflops: number; transposeFlagGflops: number }[];
   attention: { shape: { B: number; H: number; T: number; D: number } } & ComparedTiming;
-  trainStep: { config: ToyConfig; parameters: number; opLayerTokensPerSec: number; naiveTokensPerSec: number } & ComparedTiming;
+  trainStep: {
+    config: ToyConfig;
+    parameters: number;
+    opLayerTokensPerSec: number;
+    naiveTokensPerSec: number;
+  } & ComparedTiming;
 }
 
 export interface OpsBenchReport {
@@ -48,17 +53,29 @@ function benchMatmul(n: number, reps: number): BackendOpsBench['matmul'][number]
   const plain = timeIt(() => matmul(a, b), reps);
   const flagged = timeIt(() => tf.matMul(a, b, false, true), Math.max(1, Math.ceil(reps / 3)));
   tf.dispose([a, b]);
-  return { n, ms: plain.medianMs, gflops: flops / plain.medianMs / 1e6, transposeFlagGflops: flops / flagged.medianMs / 1e6 };
+  return {
+    n,
+    ms: plain.medianMs,
+    gflops: flops / plain.medianMs / 1e6,
+    transposeFlagGflops: flops / flagged.medianMs / 1e6,
+  };
 }
 
-function benchAttention(shape: { B: number; H: number; T: number; D: number }, reps: number): BackendOpsBench['attention'] {
+function benchAttention(
+  shape: { B: number; H: number; T: number; D: number },
+  reps: number,
+): BackendOpsBench['attention'] {
   const { B, H, T, D } = shape;
-  const [q, k, v] = [1, 2, 3].map((seed) => tf.randomNormal([B, H, T, D], 0, 1, 'float32', seed) as tf.Tensor4D);
+  const [q, k, v] = [1, 2, 3].map(
+    (seed) => tf.randomNormal([B, H, T, D], 0, 1, 'float32', seed) as tf.Tensor4D,
+  );
   const fwdBwd = (att: OpSet['attention']) => () =>
     tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
       tf.sum(att(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, { causal: true })),
     )([q, k, v]);
-  const [opLayerMs, naiveMs] = timeInterleaved([fwdBwd(attention), fwdBwd(naiveAttention)], reps).map((t) => t.medianMs);
+  const [opLayerMs, naiveMs] = timeInterleaved([fwdBwd(attention), fwdBwd(naiveAttention)], reps).map(
+    (t) => t.medianMs,
+  );
   tf.dispose([q, k, v]);
   return { shape, opLayerMs, naiveMs, speedup: naiveMs / opLayerMs };
 }
@@ -67,8 +84,12 @@ function benchTrainStep(config: ToyConfig, reps: number): BackendOpsBench['train
   const model = createToyModel(config);
   const ids = toyBatch(config);
   const optimizers = [tf.train.adam(1e-3), tf.train.adam(1e-3)];
-  const step = (ops: OpSet, optimizer: tf.Optimizer) => () => optimizer.minimize(() => model.loss(ops, ids), true, model.params) ?? [];
-  const [opLayerMs, naiveMs] = timeInterleaved([step(OP_LAYER, optimizers[0]), step(NAIVE_OPS, optimizers[1])], reps).map((t) => t.medianMs);
+  const step = (ops: OpSet, optimizer: tf.Optimizer) => () =>
+    optimizer.minimize(() => model.loss(ops, ids), true, model.params) ?? [];
+  const [opLayerMs, naiveMs] = timeInterleaved(
+    [step(OP_LAYER, optimizers[0]), step(NAIVE_OPS, optimizers[1])],
+    reps,
+  ).map((t) => t.medianMs);
   for (const o of optimizers) o.dispose();
   const tokens = config.batch * config.seqLen;
   const parameters = model.params.reduce((n, p) => n + p.size, 0);

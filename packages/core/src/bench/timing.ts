@@ -35,13 +35,16 @@ export function timeIt(f: () => tf.TensorContainer, reps: number): Timing {
 export function timeInterleaved(variants: (() => tf.TensorContainer)[], reps: number): Timing[] {
   for (let i = 0; i < 2; i++) for (const f of variants) runOnce(f);
   const times = variants.map((): number[] => []);
-  for (let r = 0; r < reps; r++) variants.forEach((f, i) => times[i].push(runOnce(f)));
+  for (let r = 0; r < reps; r++) {
+    for (const [i, f] of variants.entries()) times[i].push(runOnce(f));
+  }
   return times.map(summary);
 }
 
 function flattenTensors(c: tf.TensorContainer): tf.Tensor[] {
   if (c instanceof tf.Tensor) return [c];
   if (Array.isArray(c)) return c.flatMap((x) => flattenTensors(x));
-  if (c != null && typeof c === 'object') return Object.values(c).flatMap((x) => flattenTensors(x as tf.TensorContainer));
+  if (c != null && typeof c === 'object')
+    return Object.values(c).flatMap((x) => flattenTensors(x as tf.TensorContainer));
   return [];
 }

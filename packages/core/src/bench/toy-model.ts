@@ -1,7 +1,15 @@
 // A tiny pre-norm decoder (learned positions, RMSNorm, causal MHA, SiLU MLP, LM head) written against a
 // swappable op set, so the same train step runs on the op layer and on the naive tfjs baseline.
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, crossEntropy, embedding, linear, rmsNorm, silu, type AttentionOptions } from '../ops/index.js';
+import {
+  type AttentionOptions,
+  attention,
+  crossEntropy,
+  embedding,
+  linear,
+  rmsNorm,
+  silu,
+} from '../ops/index.js';
 import { naiveAttention, naiveCrossEntropy, naiveEmbedding, naiveLinear, naiveRmsNorm } from './naive.js';
 
 export interface OpSet {
@@ -44,7 +52,8 @@ export function createToyModel(config: ToyConfig, seed = 1): ToyModel {
   const tag = `toy${toyModelCount++}`;
   const params: tf.Variable[] = [];
   const param = (name: string, shape: number[], init: 'normal' | 'ones') => {
-    const value = init === 'ones' ? tf.ones(shape) : tf.randomNormal(shape, 0, 0.02, 'float32', seed + params.length);
+    const value =
+      init === 'ones' ? tf.ones(shape) : tf.randomNormal(shape, 0, 0.02, 'float32', seed + params.length);
     const v = tf.variable(value, true, `${tag}.${name}`);
     value.dispose();
     params.push(v);
@@ -73,10 +82,16 @@ export function createToyModel(config: ToyConfig, seed = 1): ToyModel {
     const positions = tf.range(0, T, 1, 'int32');
     let x = tf.add(ops.embedding(wte, inputs), ops.embedding(wpe, positions)); // [B, T, D]
     const headDim = dim / heads;
-    const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, heads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const toHeads = (t: tf.Tensor) =>
+      tf.transpose(tf.reshape(t, [B, T, heads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
     for (const blk of blocks) {
       const h = ops.rmsNorm(x, blk.norm1, 1e-5);
-      const a = ops.attention(toHeads(ops.linear(h, blk.wq)), toHeads(ops.linear(h, blk.wk)), toHeads(ops.linear(h, blk.wv)), { causal: true });
+      const a = ops.attention(
+        toHeads(ops.linear(h, blk.wq)),
+        toHeads(ops.linear(h, blk.wk)),
+        toHeads(ops.linear(h, blk.wv)),
+        { causal: true },
+      );
       x = tf.add(x, ops.linear(tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [B, T, dim]), blk.wo));
       const m = ops.linear(silu(ops.linear(ops.rmsNorm(x, blk.norm2, 1e-5), blk.up)), blk.down);
       x = tf.add(x, m);

@@ -36,6 +36,8 @@ export function activation(name: ActivationName | string): (x: tf.Tensor) => tf.
     case 'relu':
       return tf.relu;
     default:
-      throw new Error(`Unknown activation "${name}": use one of gelu, gelu_pytorch_tanh, quick_gelu, silu, relu`);
+      throw new Error(
+        `Unknown activation "${name}": use one of gelu, gelu_pytorch_tanh, quick_gelu, silu, relu`,
+      );
   }
 }

@@ -19,7 +19,13 @@ export interface AttentionOptions {
 const MASKED = -1e9;
 
 /** Additive mask [B or 1, 1, rep·T, S] (0 = attend, MASKED = not), or null when nothing is masked. */
-function additiveMask(B: number, rep: number, T: number, S: number, opts: AttentionOptions): tf.Tensor | null {
+function additiveMask(
+  B: number,
+  rep: number,
+  T: number,
+  S: number,
+  opts: AttentionOptions,
+): tf.Tensor | null {
   let mask: tf.Tensor | null = null;
   if (opts.causal) {
     const offset = opts.queryOffset ?? S - T;
@@ -30,7 +36,9 @@ function additiveMask(B: number, rep: number, T: number, S: number, opts: Attent
   }
   if (opts.keyMask) {
     if (opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== S) {
-      throw new Error(`attention: keyMask shape [${opts.keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`);
+      throw new Error(
+        `attention: keyMask shape [${opts.keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`,
+      );
     }
     const padding = tf.reshape(tf.mul(tf.sub(1, tf.cast(opts.keyMask, 'float32')), MASKED), [B, 1, 1, S]);
     mask = mask ? tf.add(mask, padding) : padding;
@@ -91,7 +99,11 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
       value: tf.stack(os),
       gradFunc: (dO, saved) => {
         const [sk, sv] = saved;
-        const [sqs, sps, sos] = [saved.slice(2, 2 + N), saved.slice(2 + N, 2 + 2 * N), saved.slice(2 + 2 * N)];
+        const [sqs, sps, sos] = [
+          saved.slice(2, 2 + N),
+          saved.slice(2 + N, 2 + 2 * N),
+          saved.slice(2 + 2 * N),
+        ];
         const dOs = tf.unstack(dO);
         const ks = tf.unstack(sk);
         const vTs = tf.unstack(tf.transpose(sv, [0, 2, 1]));
@@ -111,15 +123,23 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
   });
 
 /** Scaled dot-product attention. q: [B, H, T, D], k/v: [B, Hkv, S, D] with H % Hkv == 0 (GQA) → [B, H, T, D]. */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions = {}): tf.Tensor4D {
+export function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  opts: AttentionOptions = {},
+): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
   const [kB, Hkv, S, kD] = k.shape;
   if (kB !== B || kD !== D || H % Hkv !== 0 || v.shape.some((d, i) => d !== k.shape[i])) {
-    throw new Error(`attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] must be [B,H,T,D], [B,Hkv,S,D] ×2 with H % Hkv == 0`);
+    throw new Error(
+      `attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] must be [B,H,T,D], [B,Hkv,S,D] ×2 with H % Hkv == 0`,
+    );
   }
   const rep = H / Hkv;
   // [B, H, T, D] = [B, Hkv, rep, T, D] → [B·Hkv, rep·T, D]: head h uses kv head floor(h / rep), as HF's repeat_kv.
-  const perBlock = opPolicy().explicitTranspose && rep * T * D * S >= opPolicy().perSliceMinWork && B * Hkv > 1;
+  const perBlock =
+    opPolicy().explicitTranspose && rep * T * D * S >= opPolicy().perSliceMinWork && B * Hkv > 1;
   const core = perBlock ? groupedAttentionPerBlock : groupedAttention;
   const out = core(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
     tf.reshape(q, [B * Hkv, rep * T, D]),

@@ -8,7 +8,10 @@ const lookup = customGrad(([table, ids]: [tf.Tensor, tf.Tensor], save) => {
   save([flatIds]);
   return {
     value: tf.gather(table, flatIds),
-    gradFunc: (dy, [sIds]) => [tf.unsortedSegmentSum(dy, sIds as tf.Tensor1D, table.shape[0]), tf.zeros(ids.shape)],
+    gradFunc: (dy, [sIds]) => [
+      tf.unsortedSegmentSum(dy, sIds as tf.Tensor1D, table.shape[0]),
+      tf.zeros(ids.shape),
+    ],
   };
 });
 

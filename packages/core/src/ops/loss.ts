@@ -12,7 +12,9 @@ function labelPositions(labels: tf.Tensor1D, N: number, V: number): tf.Tensor1D 
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, ignoreIndex = -100): tf.Scalar {
   const [N, V] = logits.shape;
   if (labels.rank !== 1 || labels.shape[0] !== N) {
-    throw new Error(`crossEntropy: labels shape [${labels.shape}] must be [N] = [${N}] for logits [${logits.shape}]`);
+    throw new Error(
+      `crossEntropy: labels shape [${labels.shape}] must be [N] = [${N}] for logits [${logits.shape}]`,
+    );
   }
   const loss = customGrad(([x]: [tf.Tensor], save) => {
     const valid = tf.notEqual(labels, ignoreIndex);
@@ -29,10 +31,16 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, ignoreInd
       value,
       gradFunc: (dy, [sx, slse, spositions, sweight, scount]) => {
         const rowScale = tf.div(tf.mul(sweight, dy), scount); // [N]
-        const scaledProbs = tf.reshape(tf.mul(tf.exp(tf.sub(sx, slse)), tf.reshape(rowScale, [N, 1])), [N * V]);
+        const scaledProbs = tf.reshape(tf.mul(tf.exp(tf.sub(sx, slse)), tf.reshape(rowScale, [N, 1])), [
+          N * V,
+        ]);
         // subtract rowScale at (i, label_i): the indicator part of softmax − one_hot
         const updated = tf.sub(tf.gather(scaledProbs, spositions), rowScale);
-        const grad = tf.tensorScatterUpdate(scaledProbs, tf.reshape(spositions, [N, 1]) as tf.Tensor2D, updated);
+        const grad = tf.tensorScatterUpdate(
+          scaledProbs,
+          tf.reshape(spositions, [N, 1]) as tf.Tensor2D,
+          updated,
+        );
         return [tf.reshape(grad, [N, V])];
       },
     };

@@ -22,7 +22,8 @@ function batchedPlain(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const N = b.shape[b.rank - 1];
   const batch = a.shape.slice(0, -2);
   const count = batch.reduce((x, y) => x * y, 1);
-  if (count === 1) return tf.reshape(tf.matMul(tf.reshape(a, [M, K]), tf.reshape(b, [K, N])), [...batch, M, N]);
+  if (count === 1)
+    return tf.reshape(tf.matMul(tf.reshape(a, [M, K]), tf.reshape(b, [K, N])), [...batch, M, N]);
   if (M * K * N < opPolicy().perSliceMinWork) return tf.matMul(a, b);
   const as = tf.unstack(tf.reshape(a, [count, M, K]));
   const bs = tf.unstack(tf.reshape(b, [count, K, N]));
@@ -40,7 +41,11 @@ export function rawMatmul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transp
   if (A.rank === 2 && B.rank === 2) return tf.matMul(A, B);
   if (B.rank === 2) {
     const [M, K] = A.shape.slice(-2) as [number, number];
-    return tf.reshape(tf.matMul(tf.reshape(A, [-1, K]), B), [...A.shape.slice(0, -2), M, B.shape[B.rank - 1]]);
+    return tf.reshape(tf.matMul(tf.reshape(A, [-1, K]), B), [
+      ...A.shape.slice(0, -2),
+      M,
+      B.shape[B.rank - 1],
+    ]);
   }
   if (sameBatch(A, B)) return batchedPlain(A, B);
   return tf.matMul(A, B); // broadcast batch dims: tfjs's kernel
@@ -54,9 +59,12 @@ const matmulSameBatch = (transposeA: boolean, transposeB: boolean) =>
       value: rawMatmul(a, b, transposeA, transposeB),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved;
-        if (!transposeA && !transposeB) return [rawMatmul(dy, sb, false, true), rawMatmul(sa, dy, true, false)];
-        if (transposeA && !transposeB) return [rawMatmul(sb, dy, false, true), rawMatmul(sa, dy, false, false)];
-        if (!transposeA && transposeB) return [rawMatmul(dy, sb, false, false), rawMatmul(dy, sa, true, false)];
+        if (!transposeA && !transposeB)
+          return [rawMatmul(dy, sb, false, true), rawMatmul(sa, dy, true, false)];
+        if (transposeA && !transposeB)
+          return [rawMatmul(sb, dy, false, true), rawMatmul(sa, dy, false, false)];
+        if (!transposeA && transposeB)
+          return [rawMatmul(dy, sb, false, false), rawMatmul(dy, sa, true, false)];
         return [rawMatmul(sb, dy, true, true), rawMatmul(dy, sa, true, true)];
       },
     };
@@ -85,7 +93,10 @@ const linearExplicit = (wT: tf.Tensor) =>
     save([x, w]);
     return {
       value: tf.matMul(x, wT),
-      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => [tf.matMul(dy, sw), tf.matMul(tf.transpose(dy), sx)],
+      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => [
+        tf.matMul(dy, sw),
+        tf.matMul(tf.transpose(dy), sx),
+      ],
     };
   });
 
@@ -93,10 +104,14 @@ const linearExplicit = (wT: tf.Tensor) =>
 export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
   const [outDim, inDim] = weight.shape;
   if (x.shape[x.rank - 1] !== inDim) {
-    throw new Error(`linear: input last dim ${x.shape[x.rank - 1]} != weight in-features ${inDim} (weight [out, in] = [${weight.shape}])`);
+    throw new Error(
+      `linear: input last dim ${x.shape[x.rank - 1]} != weight in-features ${inDim} (weight [out, in] = [${weight.shape}])`,
+    );
   }
   const x2d = tf.reshape(x, [-1, inDim]);
   // Wᵀ is fetched out here: inside a customGrad forward the engine reports the tape as off
-  const y = opPolicy().explicitTranspose ? linearExplicit(transposedWeight(weight))(x2d, weight) : tf.matMul(x2d, weight, false, true);
+  const y = opPolicy().explicitTranspose
+    ? linearExplicit(transposedWeight(weight))(x2d, weight)
+    : tf.matMul(x2d, weight, false, true);
   return tf.reshape(bias ? tf.add(y, bias) : y, [...x.shape.slice(0, -1), outDim]);
 }

@@ -1,11 +1,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
-import { attention, clearTransposedWeightCache, crossEntropy, embedding, layerNorm, linear, matmul, rmsNorm, setOpPolicy } from './index.js';
+import {
+  attention,
+  clearTransposedWeightCache,
+  crossEntropy,
+  embedding,
+  layerNorm,
+  linear,
+  matmul,
+  rmsNorm,
+  setOpPolicy,
+} from './index.js';
 import { analyticGrads, closeness, det, numericGrads, weighted } from './testing.js';
 
 /** Asserts forward equals the reference and the gradients equal central differences. */
-function checkOp(f: (...xs: tf.Tensor[]) => tf.Tensor, reference: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]) {
+function checkOp(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  reference: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+) {
   const got = tf.tidy(() => f(...inputs));
   const want = tf.tidy(() => reference(...inputs));
   expect(got.shape).toEqual(want.shape);
@@ -14,11 +28,19 @@ function checkOp(f: (...xs: tf.Tensor[]) => tf.Tensor, reference: (...xs: tf.Ten
   const scalar = (...xs: tf.Tensor[]) => weighted(f(...xs));
   const analytic = analyticGrads(scalar, inputs);
   const numeric = numericGrads(scalar, inputs);
-  analytic.forEach((a, i) => expect(closeness(a, numeric[i]), `gradient of input ${i}`).toBeLessThan(1));
+  for (const [i, a] of analytic.entries())
+    expect(closeness(a, numeric[i]), `gradient of input ${i}`).toBeLessThan(1);
 }
 
 /** The contract's first, unoptimised attention (tiled K/V, where-masks), as an independent reference. */
-function naiveAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, causal: boolean, offset: number | undefined, keyMask?: tf.Tensor2D) {
+function naiveAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  causal: boolean,
+  offset: number | undefined,
+  keyMask?: tf.Tensor2D,
+) {
   const [B, H, T, D] = q.shape;
   const [, Hkv, S] = k.shape;
   const rep = H / Hkv;
@@ -27,7 +49,10 @@ function naiveAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, causal: 
   let scores = tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(D));
   if (causal) {
     const off = offset ?? S - T;
-    const allowed = tf.lessEqual(tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]), tf.reshape(tf.add(tf.range(0, T, 1, 'int32'), off), [T, 1]));
+    const allowed = tf.lessEqual(
+      tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]),
+      tf.reshape(tf.add(tf.range(0, T, 1, 'int32'), off), [T, 1]),
+    );
     scores = tf.where(tf.broadcastTo(allowed, scores.shape), scores, tf.fill(scores.shape, -1e9));
   }
   if (keyMask) {
@@ -60,18 +85,35 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
   });
 
   it('matmul of a batched a with a shared 2D b', () => {
-    checkOp((a, b) => matmul(a, b), (a, b) => tf.matMul(a, b), [det([2, 3, 4], 5), det([4, 2], 6)]);
-    checkOp((a, b) => matmul(a, b, false, true), (a, b) => tf.matMul(a, b, false, true), [det([2, 3, 4], 5), det([2, 4], 6)]);
+    checkOp(
+      (a, b) => matmul(a, b),
+      (a, b) => tf.matMul(a, b),
+      [det([2, 3, 4], 5), det([4, 2], 6)],
+    );
+    checkOp(
+      (a, b) => matmul(a, b, false, true),
+      (a, b) => tf.matMul(a, b, false, true),
+      [det([2, 3, 4], 5), det([2, 4], 6)],
+    );
   });
 
   it('linear with HF [out, in] weights, bias and a 3D input', () => {
     const ref = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.add(tf.matMul(x, tf.transpose(w)), b);
-    checkOp((x, w, b) => linear(x, w as tf.Tensor2D, b as tf.Tensor1D), ref, [det([2, 3, 4], 1), det([5, 4], 2), det([5], 3)]);
-    checkOp((x, w) => linear(x, w as tf.Tensor2D), (x, w) => tf.matMul(x, tf.transpose(w)), [det([3, 4], 1), det([2, 4], 2)]);
+    checkOp((x, w, b) => linear(x, w as tf.Tensor2D, b as tf.Tensor1D), ref, [
+      det([2, 3, 4], 1),
+      det([5, 4], 2),
+      det([5], 3),
+    ]);
+    checkOp(
+      (x, w) => linear(x, w as tf.Tensor2D),
+      (x, w) => tf.matMul(x, tf.transpose(w)),
+      [det([3, 4], 1), det([2, 4], 2)],
+    );
   });
 
   it('rmsNorm', () => {
-    const ref = (x: tf.Tensor, w: tf.Tensor) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-5))), w);
+    const ref = (x: tf.Tensor, w: tf.Tensor) =>
+      tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-5))), w);
     checkOp((x, w) => rmsNorm(x, w as tf.Tensor1D, 1e-5), ref, [det([2, 3, 6], 1), tf.add(det([6], 2), 1)]);
   });
 
@@ -80,7 +122,11 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), w), b);
     };
-    checkOp((x, w, b) => layerNorm(x, w as tf.Tensor1D, b as tf.Tensor1D, 1e-5), ref, [det([2, 3, 6], 1), tf.add(det([6], 2), 1), det([6], 3)]);
+    checkOp((x, w, b) => layerNorm(x, w as tf.Tensor1D, b as tf.Tensor1D, 1e-5), ref, [
+      det([2, 3, 6], 1),
+      tf.add(det([6], 2), 1),
+      det([6], 3),
+    ]);
   });
 
   it.each([
@@ -89,10 +135,21 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
     ['causal GQA with queryOffset and key padding', 4, 1, true, 1, true],
   ] as const)('attention: %s', (_name, H, Hkv, causal, offset, padded) => {
     const [B, T, S, D] = [2, 3, 5, 4];
-    const keyMask = padded ? (tf.tensor2d([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]], [B, S], 'int32') as tf.Tensor2D) : undefined;
+    const keyMask = padded
+      ? (tf.tensor2d(
+          [
+            [0, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1],
+          ],
+          [B, S],
+          'int32',
+        ) as tf.Tensor2D)
+      : undefined;
     const opts = { causal, queryOffset: offset, keyMask };
-    const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => attention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, opts);
-    const ref = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => naiveAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, causal, offset, keyMask);
+    const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
+      attention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, opts);
+    const ref = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
+      naiveAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, causal, offset, keyMask);
     const inputs = [det([B, H, T, D], 1), det([B, Hkv, S, D], 2), det([B, Hkv, S, D], 3)];
     checkOp(f, ref, inputs);
     setOpPolicy(backend, { explicitTranspose: true, perSliceMinWork: 0 }); // one [R, D]·[D, S] block at a time
@@ -105,7 +162,11 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
       const picked = tf.sum(tf.mul(tf.logSoftmax(x), tf.oneHot(tf.tensor1d([2, 0, 0, 4], 'int32'), 5)), -1);
       return tf.div(tf.neg(tf.sum(tf.mul(picked, tf.tensor1d([1, 0, 1, 1])))), 3);
     };
-    checkOp((x) => crossEntropy(tf.mul(x, 3) as tf.Tensor2D, labels), (x) => ref(tf.mul(x, 3)), [det([4, 5], 1)]);
+    checkOp(
+      (x) => crossEntropy(tf.mul(x, 3) as tf.Tensor2D, labels),
+      (x) => ref(tf.mul(x, 3)),
+      [det([4, 5], 1)],
+    );
   });
 
   it('crossEntropy with every label ignored is 0 with a zero gradient', () => {
@@ -121,7 +182,14 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
 
   it('embedding: forward is a row lookup and the gradient a scatter-add of the output gradient', () => {
     const table = det([5, 3], 1);
-    const ids = tf.tensor2d([[4, 0, 4], [1, 4, 0]], [2, 3], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [4, 0, 4],
+        [1, 4, 0],
+      ],
+      [2, 3],
+      'int32',
+    );
     const y = embedding(table as tf.Tensor2D, ids);
     expect(y.shape).toEqual([2, 3, 3]);
     expect(Array.from(y.dataSync().slice(0, 3))).toEqual(Array.from(table.dataSync().slice(12, 15)));

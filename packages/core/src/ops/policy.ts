@@ -22,7 +22,11 @@ export interface OpPolicy {
   cacheTransposedWeights: boolean;
 }
 
-const NATIVE: OpPolicy = { explicitTranspose: false, perSliceMinWork: Number.POSITIVE_INFINITY, cacheTransposedWeights: false };
+const NATIVE: OpPolicy = {
+  explicitTranspose: false,
+  perSliceMinWork: Number.POSITIVE_INFINITY,
+  cacheTransposedWeights: false,
+};
 
 const DEFAULTS: Record<string, OpPolicy> = {
   wasm: { explicitTranspose: true, perSliceMinWork: 64 * 64 * 64, cacheTransposedWeights: true },

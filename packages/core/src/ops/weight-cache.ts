@@ -20,7 +20,9 @@ function dropDisposedWeights(): void {
 /** Wᵀ: cached for a variable that is frozen, or used outside a gradient tape (inference); else a fresh transpose. */
 export function transposedWeight(weight: tf.Tensor2D): tf.Tensor2D {
   const cacheable =
-    weight instanceof tf.Variable && opPolicy().cacheTransposedWeights && !(weight.trainable && tf.engine().isTapeOn());
+    weight instanceof tf.Variable &&
+    opPolicy().cacheTransposedWeights &&
+    !(weight.trainable && tf.engine().isTapeOn());
   if (!cacheable) return tf.transpose(weight);
   const hit = cache.get(weight);
   if (hit && hit.dataId === weight.dataId && !hit.transposed.isDisposed) return hit.transposed as tf.Tensor2D;
