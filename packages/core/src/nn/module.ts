@@ -60,6 +60,15 @@ export class Module {
     return child;
   }
 
+  /** Unregisters a child module (not disposed: the caller owns it now); an unknown name is an error. */
+  protected removeModule(name: string | number): Module {
+    const key = String(name);
+    const child = this.children.get(key);
+    if (!child) throw new Error(`No child module named "${key}"`);
+    this.children.delete(key);
+    return child;
+  }
+
   /** Children in registration order. */
   namedChildren(): [string, Module][] {
     return [...this.children.entries()];
