@@ -1,11 +1,46 @@
-import { type BackendName, type BackendOpsBench, benchOps } from '@vistune/core';
+import { basename, extname } from 'node:path';
+import {
+  type BackendName,
+  type BackendOpsBench,
+  benchLlava,
+  benchOps,
+  initBackend,
+  type LlavaBenchReport,
+  readJsonFile,
+} from '@vistune/core';
 import type { Command } from 'commander';
-import { color, printJson, table } from '../ui.js';
+import { builtinRegistry } from '../builtins.js';
+import { backendOption } from '../program.js';
+import { CliError, color, printJson, table } from '../ui.js';
+
+interface ConfigBenchFlags {
+  config?: string;
+  threads: string;
+  skipTrain?: boolean;
+  skipGenerate?: boolean;
+  json?: boolean;
+}
 
 export function registerBenchCommand(program: Command): void {
   const bench = program
     .command('bench')
-    .description('Benchmarks (commands, never tests): op throughput per backend, LLaVA train/generate speed');
+    .description('Benchmarks (commands, never tests): op throughput per backend, LLaVA train/generate speed')
+    .option('--config <file>', 'LLaVA config JSON with a "bench" object (as shared/bench/torch_ref.py reads)')
+    .option('--threads <n>', 'threads to ask for (wasm and cpu in Node run one; the report says what ran)', '1')
+    .option('--skip-train', 'time generation only')
+    .option('--skip-generate', 'time training only')
+    .option('--json', 'print one JSON line, the shape of torch_ref.py\'s plus "backend"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ vistune bench --config configs/tiny.json --json\n  $ vistune --backend wasm bench --config configs/small.json --skip-generate',
+    )
+    .action(async (flags: ConfigBenchFlags, cmd: Command) => {
+      if (!flags.config) {
+        cmd.help({ error: true });
+        return;
+      }
+      await runConfigBench(flags.config, flags, cmd);
+    });
   bench
     .command('ops')
     .description(
@@ -27,6 +62,39 @@ export function registerBenchCommand(program: Command): void {
       for (const s of report.skipped)
         process.stdout.write(`${color.yellow(s.backend)} skipped: ${s.reason}\n`);
     });
+}
+
+async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Command): Promise<void> {
+  const threads = Number(flags.threads);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new CliError(`--threads must be a positive integer, got "${flags.threads}"`, 2);
+  await initBackend({ backend: backendOption(cmd), quiet: true });
+  const config = (await readJsonFile(file, 'bench config')) as Record<string, unknown>;
+  const report = await benchLlava(config, await builtinRegistry(), {
+    name: basename(file, extname(file)),
+    threads,
+    skipTrain: flags.skipTrain,
+    skipGenerate: flags.skipGenerate,
+    onProgress: flags.json ? undefined : (m) => process.stderr.write(`${color.dim(m)}\n`),
+  });
+  if (flags.json) return printJson(report);
+  process.stdout.write(`${formatLlava(report)}\n`);
+}
+
+function formatLlava(r: LlavaBenchReport): string {
+  const rows = [['measure', 'value']];
+  if (r.generate) {
+    rows.push(['prefill (vision + prompt)', `${r.generate.prefill_ms.toFixed(1)} ms (${r.generate.prompt_tokens} tokens)`]);
+    rows.push(['decode', `${r.generate.decode_tokens_per_s.toFixed(1)} tok/s`]);
+  }
+  if (r.train) {
+    rows.push(['train step (median / min)', `${r.train.median_ms_per_step.toFixed(1)} / ${r.train.min_ms_per_step.toFixed(1)} ms`]);
+    rows.push(['train throughput', `${r.train.tokens_per_s.toFixed(0)} tok/s (batch ${r.train.batch} × seq ${r.train.seq})`]);
+    rows.push(['loss first → last', `${r.train.loss_first} → ${r.train.loss_last}`]);
+  }
+  rows.push(['peak RSS', `${r.peak_rss_mb} MB`]);
+  const head = color.bold(`${r.config}: ${r.backend} (${r.backend_detail}), ${r.threads} thread(s), ${(r.params_total / 1e6).toFixed(1)}M params`);
+  return `${head}\n${table(rows)}`;
 }
 
 function formatBackend(r: BackendOpsBench): string {

@@ -7,3 +7,11 @@ export {
   type OpsBenchReport,
 } from './ops.js';
 export type { ToyConfig } from './toy-model.js';
+export {
+  type LlavaBenchOptions,
+  type LlavaBenchReport,
+  type LlavaBenchSizes,
+  type LlavaGenerateReport,
+  type LlavaTrainReport,
+  benchLlava,
+} from './llava.js';

@@ -1,0 +1,271 @@
+// `vistune bench --config`: the LLaVA train step and greedy generation that shared/bench/torch_ref.py times,
+// on a randomly initialised model built from the same HF LlavaConfig JSON, reported in the same JSON shape.
+import * as tf from '@tensorflow/tfjs-core';
+import { currentBackend } from '../backend/init.js';
+import { generateStream } from '../generation/generate.js';
+import { createLlava, type LlavaForConditionalGeneration } from '../multimodal/llava.js';
+import { AdamW } from '../optim/adamw.js';
+import { computeGradients } from '../optim/gradients.js';
+import type { Registry } from '../registry/types.js';
+import { Rng } from '../nn/rng.js';
+
+/** The config's `"bench"` object (torch_ref.py's names). */
+export interface LlavaBenchSizes {
+  batch: number;
+  seq: number;
+  steps: number;
+  warmup: number;
+  gen_prompt?: number;
+  gen_new?: number;
+  gen_runs?: number;
+}
+
+export interface LlavaBenchOptions {
+  /** Overrides the config's "bench" object. */
+  sizes?: LlavaBenchSizes;
+  /** Name reported as `config` (torch_ref.py: the file name without extension). */
+  name?: string;
+  /** Threads asked for; the report says how many the backend actually uses. */
+  threads?: number;
+  skipTrain?: boolean;
+  skipGenerate?: boolean;
+  /** Seed of the weights (model) and of the batch (seed + 1), as torch_ref.py. Default 0. */
+  seed?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface LlavaTrainReport {
+  batch: number;
+  seq: number;
+  warmup: number;
+  steps: number;
+  median_ms_per_step: number;
+  min_ms_per_step: number;
+  tokens_per_s: number;
+  loss_first: number;
+  loss_last: number;
+  trainable_params: number;
+}
+
+export interface LlavaGenerateReport {
+  prompt_tokens: number;
+  image_tokens: number;
+  new_tokens: number;
+  runs: number;
+  prefill_ms: number;
+  decode_tokens_per_s: number;
+}
+
+/** torch_ref.py's output with `torch`/`blas` replaced by `backend` and its detail. */
+export interface LlavaBenchReport {
+  bench: 'llava-vistune';
+  config: string;
+  backend: string;
+  backend_detail: string;
+  threads: number;
+  threads_requested: number;
+  dtype: 'float32';
+  params_total: number;
+  params_vision: number;
+  generate?: LlavaGenerateReport;
+  peak_rss_mb_after_generate?: number;
+  train?: LlavaTrainReport;
+  peak_rss_mb: number;
+}
+
+const round = (x: number, digits: number) => Number(x.toFixed(digits));
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; // statistics.median
+}
+
+/** ru_maxrss of the process (worker threads included), in MB as torch_ref.py reports it. */
+function peakRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 1);
+}
+
+interface BenchBatch {
+  ids: Int32Array;
+  labels: Int32Array;
+  pixels: tf.Tensor3D[];
+}
+
+/** torch_ref.py's make_batch: BOS, N image placeholders, random text ids in [3, min(V, 32000)). */
+function makeBatch(model: LlavaForConditionalGeneration, B: number, T: number, rng: Rng): BenchBatch {
+  const V = model.llm.config.vocabSize;
+  const N = model.imageSeqLength;
+  const imageToken = model.config.imageTokenId;
+  if (T < N + 2) throw new Error(`bench: seq ${T} is too short for ${N} image tokens: raise "seq" to ≥ ${N + 2}`);
+  const ids = new Int32Array(B * T);
+  const labels = new Int32Array(B * T);
+  for (let i = 0; i < B * T; i++) {
+    const t = i % T;
+    let id = t === 0 ? 1 : t <= N ? imageToken : 3 + Math.floor(rng.nextFloat() * (Math.min(V, 32000) - 3));
+    if (t > N && id === imageToken) id = 3;
+    ids[i] = id;
+    labels[i] = id === imageToken ? -100 : id;
+  }
+  const vision = model.config.vision as { num_channels?: number; image_size?: number };
+  const size = vision.image_size ?? 224;
+  const pixels = Array.from({ length: B }, () =>
+    tf.tensor3d(rng.normal((vision.num_channels ?? 3) * size * size), [vision.num_channels ?? 3, size, size]),
+  );
+  return { ids, labels, pixels };
+}
+
+function benchTrain(
+  model: LlavaForConditionalGeneration,
+  sizes: LlavaBenchSizes,
+  rng: Rng,
+  progress: (m: string) => void,
+): LlavaTrainReport {
+  const { batch: B, seq: T } = sizes;
+  model.train();
+  model.setTrainable(['modalities.image.encoder.*'], false); // frozen tower, as torch_ref.py
+  const params = model.namedParameters().filter(([, p]) => p.trainable);
+  const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
+  const data = makeBatch(model, B, T, rng);
+  const inputIds = tf.tensor2d(data.ids, [B, T], 'int32');
+  const labels = tf.tensor2d(data.labels, [B, T], 'int32');
+  const media = { image: data.pixels.map((p) => [p]) };
+  const times: number[] = [];
+  const losses: number[] = [];
+  for (let step = 0; step < sizes.warmup + sizes.steps; step++) {
+    progress(`train step ${step + 1}/${sizes.warmup + sizes.steps}${step < sizes.warmup ? ' (warm-up)' : ''}`);
+    const t0 = performance.now();
+    const { loss, grads } = computeGradients(
+      () => model.forward({ inputIds, labels, media }, { logits: false }).loss as tf.Scalar,
+      params,
+    );
+    optimizer.step(grads);
+    tf.dispose([...grads.values()]);
+    const dt = performance.now() - t0;
+    losses.push(loss);
+    if (step >= sizes.warmup) times.push(dt);
+  }
+  optimizer.dispose();
+  tf.dispose([inputIds, labels, ...data.pixels]);
+  model.eval();
+  const med = median(times);
+  return {
+    batch: B,
+    seq: T,
+    warmup: sizes.warmup,
+    steps: sizes.steps,
+    median_ms_per_step: round(med, 2),
+    min_ms_per_step: round(Math.min(...times), 2),
+    tokens_per_s: round((B * T * 1000) / med, 1),
+    loss_first: round(losses[0], 4),
+    loss_last: round(losses[losses.length - 1], 4),
+    trainable_params: params.reduce((n, [, p]) => n + p.size, 0),
+  };
+}
+
+async function benchGenerate(
+  model: LlavaForConditionalGeneration,
+  sizes: LlavaBenchSizes,
+  rng: Rng,
+  progress: (m: string) => void,
+): Promise<LlavaGenerateReport> {
+  const nPrompt = sizes.gen_prompt ?? 32;
+  const nNew = sizes.gen_new ?? 64;
+  const runs = sizes.gen_runs ?? 3;
+  model.eval();
+  const N = model.imageSeqLength;
+  const data = makeBatch(model, 1, 1 + N + nPrompt, rng);
+  const inputIds = tf.tensor2d(data.ids, [1, data.ids.length], 'int32');
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    progress(`generate run ${r + 1}/${runs + 1}${r === 0 ? ' (warm-up)' : ''}`);
+    const t0 = performance.now();
+    // Prefill = vision tower + projector + splice + the prompt's forward + the first token (torch_ref.py's t1).
+    const { inputsEmbeds, attentionMask } = model.prepareGeneration(inputIds, { image: [[data.pixels[0]]] });
+    const stream = generateStream(
+      model.llm,
+      { inputsEmbeds, attentionMask, promptIds: [Array.from(data.ids)] },
+      { maxNewTokens: nNew + 1 },
+    );
+    let t1 = 0;
+    let produced = 0;
+    for await (const _token of stream) {
+      if (produced++ === 0) {
+        t1 = performance.now();
+        tf.dispose([inputsEmbeds, attentionMask]);
+      }
+    }
+    const t2 = performance.now();
+    if (produced !== nNew + 1) throw new Error(`bench: generate produced ${produced} tokens, expected ${nNew + 1}`);
+    if (r > 0) {
+      prefill.push(t1 - t0);
+      decode.push(t2 - t1);
+    }
+  }
+  tf.dispose([inputIds, ...data.pixels]);
+  return {
+    prompt_tokens: data.ids.length,
+    image_tokens: N,
+    new_tokens: nNew,
+    runs,
+    prefill_ms: round(median(prefill), 2),
+    decode_tokens_per_s: round((nNew * 1000) / median(decode), 1),
+  };
+}
+
+/** Threads the active backend computes with (wasm in Node and cpu: one). */
+function backendThreads(requested: number): number {
+  const name = tf.getBackend();
+  if (name === 'wasm' || name === 'cpu') return 1;
+  return requested;
+}
+
+/**
+ * Builds the config's LLaVA (createLlava with the given registry, which supplies the vision tower and
+ * projector) and times what torch_ref.py times: generation first, then training (which dominates peak RSS).
+ */
+export async function benchLlava(
+  configJson: Record<string, unknown>,
+  registry: Registry,
+  opts: LlavaBenchOptions = {},
+): Promise<LlavaBenchReport> {
+  const sizes = opts.sizes ?? (configJson.bench as LlavaBenchSizes | undefined);
+  if (!sizes || ![sizes.batch, sizes.seq, sizes.steps, sizes.warmup].every(Number.isInteger)) {
+    throw new Error(
+      'bench: the config has no "bench" object {batch, seq, steps, warmup, gen_prompt, gen_new, gen_runs}: add one or pass sizes',
+    );
+  }
+  const seed = opts.seed ?? 0;
+  const progress = opts.onProgress ?? (() => undefined);
+  progress('building the model');
+  const model = await createLlava(configJson, registry, { seed });
+  try {
+    const params = model.namedParameters();
+    const requested = opts.threads ?? 1;
+    const report: LlavaBenchReport = {
+      bench: 'llava-vistune',
+      config: opts.name ?? 'config',
+      backend: tf.getBackend(),
+      backend_detail: currentBackend()?.detail ?? tf.getBackend(),
+      threads: backendThreads(requested),
+      threads_requested: requested,
+      dtype: 'float32',
+      params_total: params.reduce((n, [, p]) => n + p.size, 0),
+      params_vision: params
+        .filter(([name]) => name.startsWith('modalities.image.encoder.'))
+        .reduce((n, [, p]) => n + p.size, 0),
+      peak_rss_mb: 0,
+    };
+    const rng = new Rng(seed + 1);
+    if (!opts.skipGenerate) {
+      report.generate = await benchGenerate(model, sizes, rng, progress);
+      report.peak_rss_mb_after_generate = peakRssMb();
+    }
+    if (!opts.skipTrain) report.train = benchTrain(model, sizes, rng, progress);
+    report.peak_rss_mb = peakRssMb();
+    return report;
+  } finally {
+    model.dispose();
+  }
+}
