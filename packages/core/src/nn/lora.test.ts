@@ -106,7 +106,7 @@ describe('applyLora', () => {
     expect(trainable).not.toContain('model.layers.0.self_attn.q_proj.weight');
     expect(trainable).toContain('model.layers.0.self_attn.k_proj.weight');
     // A ~ U(-1/√in, 1/√in) (PEFT's kaiming_uniform a=√5), B = 0: the output is unchanged.
-    const a = model.stateDict().get('model.layers.1.mlp.down_proj.lora_A.weight')!.dataSync();
+    const a = model.stateDict().get('model.layers.1.mlp.down_proj.lora_A.weight')!.dataSync() as Float32Array;
     const bound = 1 / Math.sqrt(24);
     expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(bound);
     const variance = a.reduce((s, v) => s + v * v, 0) / a.length;
