@@ -1,0 +1,291 @@
+// InstructionDataLoader: examples → right-padded MultimodalBatches, shuffled per (seed, epoch), with the
+// next batch's images decoding while the current batch trains, and an exact state()/restore().
+import * as tf from '@tensorflow/tfjs-core';
+import type { MultimodalBatch } from '../multimodal/model.js';
+import { type LoadInstructionDataOptions, loadInstructionData } from './dataset.js';
+import { type Example, IGNORE_INDEX } from './examples.js';
+import { type BatchOrderOptions, batchesPerEpoch, type ExampleShape, epochBatches } from './sampler.js';
+import { type DataStats, emptyDataStats } from './stats.js';
+import type { BatchSource, BatchSourceState } from './types.js';
+
+/** Decodes one image file into the tensor the vision encoder takes ([3, H, W] for the CLIP/SigLIP processors). */
+export type ImageLoader = (path: string) => Promise<tf.Tensor3D>;
+
+export interface InstructionDataLoaderOptions {
+  batchSize: number;
+  /** Id written at padded positions (attention 0, label -100); any id the embedding table holds. */
+  padTokenId: number;
+  loadImage: ImageLoader;
+  /** Shuffle seed (default 0); epoch e uses an order derived from (seed, e). */
+  seed?: number;
+  /** Default true. */
+  shuffle?: boolean;
+  /** LLaVA group_by_modality_length-style batches (see BatchOrderOptions). Default false. */
+  groupByLength?: boolean;
+  /** Batches per length-sorted megabatch when grouping (default 50, as HF's length-grouped sampler). */
+  megabatchBatches?: number;
+  /** Drop incomplete batches. Default false. */
+  dropLast?: boolean;
+  /** Media key of the batch (the model's modality name). Default 'image'. */
+  modality?: string;
+  /** What reading the data reported (fromFiles passes it); default: counts over `examples`. */
+  stats?: DataStats;
+}
+
+/** FNV-1a over ids, lengths and supervised counts: restore() refuses a state saved on other data. */
+function fingerprint(examples: readonly Example[]): string {
+  let h = 0x811c9dc5;
+  const mix = (n: number) => {
+    h = Math.imul(h ^ (n & 0xffff), 0x01000193);
+    h = Math.imul(h ^ (n >>> 16), 0x01000193);
+  };
+  for (const e of examples) {
+    for (let i = 0; i < e.id.length; i++) mix(e.id.charCodeAt(i));
+    mix(e.inputIds.length);
+    mix(e.supervisedTokens);
+    mix(e.images.length);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+function statsOf(examples: readonly Example[]): DataStats {
+  const stats = emptyDataStats();
+  stats.samplesRead = stats.samplesUsed = examples.length;
+  for (const e of examples) {
+    stats.totalTokens += e.inputIds.length;
+    stats.supervisedTokens += e.supervisedTokens;
+    stats.images += e.images.length;
+    if (e.truncated) stats.truncated++;
+  }
+  return stats;
+}
+
+/** Disposes every tensor of a batch (ids, mask, labels, media items). */
+export function disposeBatch(batch: MultimodalBatch): void {
+  const media = Object.values(batch.media ?? {}).flatMap((perSample) => perSample.flat());
+  tf.dispose([batch.inputIds, batch.attentionMask, batch.labels, ...media].filter((t) => t !== undefined));
+}
+
+interface Prefetch {
+  epoch: number;
+  batchIndex: number;
+  images: Promise<tf.Tensor3D[][]>;
+}
+
+export class InstructionDataLoader implements BatchSource {
+  readonly length: number;
+  readonly stats: DataStats;
+  private readonly shapes: ExampleShape[];
+  private readonly order: Omit<BatchOrderOptions, 'seed'>;
+  private readonly loadImage: ImageLoader;
+  private readonly padTokenId: number;
+  private readonly modality: string;
+  private readonly dataFingerprint: string;
+  private seed: number;
+  private epoch = 0;
+  private batchIndex = 0;
+  private cachedBatches: { epoch: number; batches: number[][] } | null = null;
+  private prefetched: Prefetch | null = null;
+  private inFlight = false;
+
+  constructor(
+    readonly examples: readonly Example[],
+    options: InstructionDataLoaderOptions,
+  ) {
+    const { batchSize } = options;
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new Error(`InstructionDataLoader: batchSize must be a positive integer, got ${batchSize}.`);
+    this.order = {
+      batchSize,
+      shuffle: options.shuffle ?? true,
+      groupByLength: options.groupByLength ?? false,
+      megabatchBatches: options.megabatchBatches ?? 50,
+      dropLast: options.dropLast ?? false,
+    };
+    this.seed = options.seed ?? 0;
+    this.loadImage = options.loadImage;
+    this.padTokenId = options.padTokenId;
+    this.modality = options.modality ?? 'image';
+    this.shapes = examples.map((e) => ({ length: e.inputIds.length, hasMedia: e.images.length > 0 }));
+    this.length = batchesPerEpoch(this.shapes, { ...this.order, seed: this.seed });
+    if (this.length === 0)
+      throw new Error(
+        `InstructionDataLoader: ${examples.length} example(s) give no batch of ${batchSize}` +
+          (this.order.dropLast ? ' with dropLast: lower batchSize or set dropLast: false.' : '.'),
+      );
+    this.stats = options.stats ?? statsOf(examples);
+    this.dataFingerprint = fingerprint(examples);
+  }
+
+  /**
+   * Reads and builds the data files, then batches them. The pad id defaults to the tokenizer's pad token,
+   * else unk (LLaVA v1), else eos.
+   */
+  static async fromFiles(
+    options: LoadInstructionDataOptions & Omit<InstructionDataLoaderOptions, 'padTokenId' | 'stats'> & { padTokenId?: number },
+  ): Promise<InstructionDataLoader> {
+    const { tokenizer } = options;
+    const unk = tokenizer.specialTokens.unkToken;
+    const padTokenId =
+      options.padTokenId ??
+      tokenizer.padTokenId ??
+      (unk === null ? undefined : tokenizer.tokenToId(unk)) ??
+      tokenizer.eosTokenId ??
+      undefined;
+    if (padTokenId === undefined)
+      throw new Error('The tokenizer has no pad, unk or eos token: pass padTokenId to InstructionDataLoader.fromFiles.');
+    const { examples, stats } = await loadInstructionData(options);
+    return new InstructionDataLoader(examples, { ...options, padTokenId, stats });
+  }
+
+  /** The epoch the next batch belongs to (0-based). */
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** One call at a time: await each batch before asking for the next. */
+  async next(): Promise<MultimodalBatch | null> {
+    if (this.inFlight)
+      throw new Error('InstructionDataLoader.next() was called again before the previous call resolved: await it first.');
+    this.inFlight = true;
+    try {
+      return await this.advance();
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  private async advance(): Promise<MultimodalBatch | null> {
+    const batches = this.batchesOf(this.epoch);
+    if (this.batchIndex >= batches.length) {
+      this.epoch++;
+      this.batchIndex = 0;
+      this.prefetch();
+      return null;
+    }
+    const indices = batches[this.batchIndex];
+    const images = await this.imagesFor(this.epoch, this.batchIndex, indices);
+    this.batchIndex++;
+    this.prefetch(); // batch i+1 decodes while the caller trains on batch i
+    return this.collate(indices, images);
+  }
+
+  state(): BatchSourceState {
+    return {
+      epoch: this.epoch,
+      batchIndex: this.batchIndex,
+      seed: this.seed,
+      examples: this.examples.length,
+      batchSize: this.order.batchSize,
+      shuffle: this.order.shuffle,
+      groupByLength: this.order.groupByLength,
+      megabatchBatches: this.order.megabatchBatches,
+      dropLast: this.order.dropLast,
+      fingerprint: this.dataFingerprint,
+    };
+  }
+
+  /** Continues from `state` (its seed included); refuses a state saved with other data or batching options. */
+  restore(state: BatchSourceState): void {
+    const mine = this.state();
+    for (const key of ['examples', 'batchSize', 'shuffle', 'groupByLength', 'megabatchBatches', 'dropLast', 'fingerprint']) {
+      if (state[key] !== mine[key])
+        throw new Error(
+          `InstructionDataLoader.restore: the state has ${key} = ${JSON.stringify(state[key])} but this loader has ` +
+            `${JSON.stringify(mine[key])}: build the loader from the same data and options as the run that saved it.`,
+        );
+    }
+    const { epoch, batchIndex, seed } = state;
+    if (
+      !Number.isSafeInteger(epoch) ||
+      !Number.isSafeInteger(batchIndex) ||
+      !Number.isSafeInteger(seed) ||
+      (epoch as number) < 0 ||
+      (batchIndex as number) < 0 ||
+      (batchIndex as number) > this.length
+    )
+      throw new Error(
+        `InstructionDataLoader.restore: epoch/batchIndex/seed must be integers with 0 <= batchIndex <= ${this.length}, got ${JSON.stringify({ epoch, batchIndex, seed })}.`,
+      );
+    this.dropPrefetch();
+    this.cachedBatches = null;
+    this.seed = seed as number;
+    this.epoch = epoch as number;
+    this.batchIndex = batchIndex as number;
+  }
+
+  /** Releases the images decoded ahead of time. */
+  dispose(): void {
+    this.dropPrefetch();
+  }
+
+  private batchesOf(epoch: number): number[][] {
+    if (this.cachedBatches?.epoch !== epoch)
+      this.cachedBatches = { epoch, batches: epochBatches(this.shapes, epoch, { ...this.order, seed: this.seed }) };
+    return this.cachedBatches.batches;
+  }
+
+  private prefetch(): void {
+    const batches = this.batchesOf(this.epoch);
+    if (this.batchIndex >= batches.length) return;
+    const images = this.loadImages(batches[this.batchIndex]);
+    images.catch(() => {}); // a failure is reported when next() awaits it, not as an unhandled rejection
+    this.prefetched = { epoch: this.epoch, batchIndex: this.batchIndex, images };
+  }
+
+  private imagesFor(epoch: number, batchIndex: number, indices: number[]): Promise<tf.Tensor3D[][]> {
+    const ready = this.prefetched;
+    if (ready && ready.epoch === epoch && ready.batchIndex === batchIndex) {
+      this.prefetched = null;
+      return ready.images;
+    }
+    this.dropPrefetch();
+    return this.loadImages(indices);
+  }
+
+  private dropPrefetch(): void {
+    const stale = this.prefetched;
+    this.prefetched = null;
+    stale?.images.then(
+      (images) => tf.dispose(images.flat()),
+      () => {},
+    );
+  }
+
+  private async loadImages(indices: number[]): Promise<tf.Tensor3D[][]> {
+    const paths = indices.map((i) => this.examples[i].images);
+    const settled = await Promise.allSettled(paths.flat().map((path) => this.loadImage(path)));
+    const failed = settled.findIndex((r) => r.status === 'rejected');
+    if (failed !== -1) {
+      tf.dispose(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
+      const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
+      throw new Error(`loadImage failed for ${paths.flat()[failed]}: ${reason?.message ?? String(reason)}`, {
+        cause: reason,
+      });
+    }
+    const tensors = settled.map((r) => (r as PromiseFulfilledResult<tf.Tensor3D>).value);
+    let k = 0;
+    return paths.map((list) => list.map(() => tensors[k++]));
+  }
+
+  /** Right padding: pad id, attention 0, label -100 after each sequence. */
+  private collate(indices: number[], images: tf.Tensor3D[][]): MultimodalBatch {
+    const rows = indices.map((i) => this.examples[i]);
+    const B = rows.length;
+    const T = Math.max(...rows.map((e) => e.inputIds.length));
+    const ids = new Int32Array(B * T).fill(this.padTokenId);
+    const labels = new Int32Array(B * T).fill(IGNORE_INDEX);
+    const mask = new Int32Array(B * T);
+    rows.forEach((e, b) => {
+      ids.set(e.inputIds, b * T);
+      labels.set(e.labels, b * T);
+      mask.fill(1, b * T, b * T + e.inputIds.length);
+    });
+    return {
+      inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+      attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+      labels: tf.tensor2d(labels, [B, T], 'int32'),
+      media: { [this.modality]: images },
+    };
+  }
+}
