@@ -5,7 +5,12 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { createExampleBuilder, type Example, type ImageTokenSpec } from './examples.js';
 import { readSamples } from './readers.js';
 import { type DataStats, emptyDataStats, formatDataStats, recordSkip, skippedTotal } from './stats.js';
-import { type ConversationTemplate, getTemplate, type TemplateName, type TemplateOptions } from './templates.js';
+import {
+  type ConversationTemplate,
+  getTemplate,
+  type TemplateName,
+  type TemplateOptions,
+} from './templates.js';
 
 export interface LoadInstructionDataOptions {
   /** LLaVA JSON arrays / JSONL files (records may be LLaVA conversations or instruction triplets). */
@@ -33,7 +38,9 @@ export interface InstructionData {
 
 export async function loadInstructionData(options: LoadInstructionDataOptions): Promise<InstructionData> {
   const template =
-    typeof options.template === 'string' ? getTemplate(options.template, options.templateOptions) : options.template;
+    typeof options.template === 'string'
+      ? getTemplate(options.template, options.templateOptions)
+      : options.template;
   const build = createExampleBuilder({ ...options, template });
   const files = typeof options.files === 'string' ? [options.files] : options.files;
   const checkImages = options.checkImages ?? true;

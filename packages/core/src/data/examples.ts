@@ -47,7 +47,9 @@ export interface Example {
   endsWithSpecialToken: boolean;
 }
 
-export type ExampleResult = { ok: true; example: Example } | { ok: false; reason: SkipReason; message: string };
+export type ExampleResult =
+  | { ok: true; example: Example }
+  | { ok: false; reason: SkipReason; message: string };
 
 export interface TokenizedSegments {
   ids: number[];
@@ -78,7 +80,10 @@ export function tokenizeSegments(
     let common = 0;
     while (common < ids.length && ids[common] === next[common]) common++;
     if (common < ids.length) retokenizedBoundaries++;
-    supervised = [...supervised.slice(0, common), ...new Array<boolean>(next.length - common).fill(segment.supervised)];
+    supervised = [
+      ...supervised.slice(0, common),
+      ...new Array<boolean>(next.length - common).fill(segment.supervised),
+    ];
     ids = next;
   }
   return { ids, supervised, retokenizedBoundaries };
@@ -123,7 +128,8 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
   const ctx = { tokenizer, imageTokenText };
   // Special tokens are the ones decode drops when asked to (a lone "▁" also decodes to '', so compare).
   const isSpecial = (id: number) =>
-    tokenizer.decode([id], { skipSpecialTokens: true }) !== tokenizer.decode([id], { skipSpecialTokens: false });
+    tokenizer.decode([id], { skipSpecialTokens: true }) !==
+    tokenizer.decode([id], { skipSpecialTokens: false });
 
   return (sample) => {
     const skip = (reason: SkipReason, message: string): ExampleResult => ({
@@ -139,7 +145,8 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
       throw error;
     }
     // Templates that write BOS themselves (HF templates with {{ bos_token }}) must not get a second one.
-    const rendersBos = bosText !== null && (segments.find((s) => s.text !== '')?.text.startsWith(bosText) ?? false);
+    const rendersBos =
+      bosText !== null && (segments.find((s) => s.text !== '')?.text.startsWith(bosText) ?? false);
     const tokens = tokenizeSegments(tokenizer, segments, rendersBos ? [] : leadingIds);
 
     const imageCount = tokens.ids.reduce((n, id) => n + (id === imageToken.id ? 1 : 0), 0);

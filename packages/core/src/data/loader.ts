@@ -122,7 +122,8 @@ export class InstructionDataLoader implements BatchSource {
    * else unk (LLaVA v1), else eos.
    */
   static async fromFiles(
-    options: LoadInstructionDataOptions & Omit<InstructionDataLoaderOptions, 'padTokenId' | 'stats'> & { padTokenId?: number },
+    options: LoadInstructionDataOptions &
+      Omit<InstructionDataLoaderOptions, 'padTokenId' | 'stats'> & { padTokenId?: number },
   ): Promise<InstructionDataLoader> {
     const { tokenizer } = options;
     const unk = tokenizer.specialTokens.unkToken;
@@ -133,7 +134,9 @@ export class InstructionDataLoader implements BatchSource {
       tokenizer.eosTokenId ??
       undefined;
     if (padTokenId === undefined)
-      throw new Error('The tokenizer has no pad, unk or eos token: pass padTokenId to InstructionDataLoader.fromFiles.');
+      throw new Error(
+        'The tokenizer has no pad, unk or eos token: pass padTokenId to InstructionDataLoader.fromFiles.',
+      );
     const { examples, stats } = await loadInstructionData(options);
     return new InstructionDataLoader(examples, { ...options, padTokenId, stats });
   }
@@ -146,7 +149,9 @@ export class InstructionDataLoader implements BatchSource {
   /** One call at a time: await each batch before asking for the next. */
   async next(): Promise<MultimodalBatch | null> {
     if (this.inFlight)
-      throw new Error('InstructionDataLoader.next() was called again before the previous call resolved: await it first.');
+      throw new Error(
+        'InstructionDataLoader.next() was called again before the previous call resolved: await it first.',
+      );
     this.inFlight = true;
     try {
       return await this.advance();
@@ -188,7 +193,15 @@ export class InstructionDataLoader implements BatchSource {
   /** Continues from `state` (its seed included); refuses a state saved with other data or batching options. */
   restore(state: BatchSourceState): void {
     const mine = this.state();
-    for (const key of ['examples', 'batchSize', 'shuffle', 'groupByLength', 'megabatchBatches', 'dropLast', 'fingerprint']) {
+    for (const key of [
+      'examples',
+      'batchSize',
+      'shuffle',
+      'groupByLength',
+      'megabatchBatches',
+      'dropLast',
+      'fingerprint',
+    ]) {
       if (state[key] !== mine[key])
         throw new Error(
           `InstructionDataLoader.restore: the state has ${key} = ${JSON.stringify(state[key])} but this loader has ` +
@@ -221,7 +234,10 @@ export class InstructionDataLoader implements BatchSource {
 
   private batchesOf(epoch: number): number[][] {
     if (this.cachedBatches?.epoch !== epoch)
-      this.cachedBatches = { epoch, batches: epochBatches(this.shapes, epoch, { ...this.order, seed: this.seed }) };
+      this.cachedBatches = {
+        epoch,
+        batches: epochBatches(this.shapes, epoch, { ...this.order, seed: this.seed }),
+      };
     return this.cachedBatches.batches;
   }
 

@@ -31,7 +31,10 @@ export async function detectFormat(file: string): Promise<DataFileFormat> {
 }
 
 async function* jsonlRecords(file: string): AsyncGenerator<RawRecord> {
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(file, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let line = 0;
   for await (const text of lines) {
     line++;
@@ -55,8 +58,11 @@ async function* jsonArrayRecords(file: string): AsyncGenerator<RawRecord> {
     );
   }
   if (!Array.isArray(parsed))
-    throw new Error(`${file} holds a JSON ${typeof parsed}, not an array of records: wrap the records in [ ].`);
-  for (let index = 0; index < parsed.length; index++) yield { location: { file, index }, value: parsed[index] };
+    throw new Error(
+      `${file} holds a JSON ${typeof parsed}, not an array of records: wrap the records in [ ].`,
+    );
+  for (let index = 0; index < parsed.length; index++)
+    yield { location: { file, index }, value: parsed[index] };
 }
 
 /** Raw records of a LLaVA JSON array or JSONL file, in file order. Unparseable JSONL lines come back as errors. */
@@ -70,7 +76,10 @@ export interface ReadSamplesOptions {
 }
 
 /** Validated samples (or skip reasons) of one data file, in file order. */
-export async function* readSamples(file: string, options: ReadSamplesOptions = {}): AsyncGenerator<SampleResult> {
+export async function* readSamples(
+  file: string,
+  options: ReadSamplesOptions = {},
+): AsyncGenerator<SampleResult> {
   const parseOptions: ParseRecordOptions = { imageFolder: options.imageFolder ?? dirname(file) };
   for await (const record of readRecords(file)) {
     if ('error' in record) {

@@ -57,7 +57,11 @@ export function batchesPerEpoch(shapes: readonly ExampleShape[], opts: BatchOrde
 }
 
 /** The example indices of every batch of `epoch`, in order. */
-export function epochBatches(shapes: readonly ExampleShape[], epoch: number, opts: BatchOrderOptions): number[][] {
+export function epochBatches(
+  shapes: readonly ExampleShape[],
+  epoch: number,
+  opts: BatchOrderOptions,
+): number[][] {
   const rng = epochRng(opts.seed, epoch);
   const order = shapes.map((_, i) => i);
   if (opts.shuffle) shuffleInPlace(order, rng);
@@ -73,7 +77,9 @@ export function epochBatches(shapes: readonly ExampleShape[], epoch: number, opt
     const group = order.filter((i) => shapes[i].hasMedia === media);
     const megabatch = B * opts.megabatchBatches;
     for (let start = 0; start < group.length; start += megabatch) {
-      const sorted = group.slice(start, start + megabatch).sort((a, b) => shapes[b].length - shapes[a].length);
+      const sorted = group
+        .slice(start, start + megabatch)
+        .sort((a, b) => shapes[b].length - shapes[a].length);
       for (const batch of chunk(sorted, B)) (batch.length === B ? full : partial).push(batch);
     }
   }

@@ -81,7 +81,10 @@ function llavaTurns(record: Record<string, unknown>): Turn[] {
     throw new RecordError('invalid_record', 'conversations must be a non-empty list of {from, value}');
   return conversations.map((turn, i) => {
     if (!isObject(turn) || typeof turn.value !== 'string')
-      throw new RecordError('invalid_record', `conversations[${i}] must be {from, value} with a string value`);
+      throw new RecordError(
+        'invalid_record',
+        `conversations[${i}] must be {from, value} with a string value`,
+      );
     const role = typeof turn.from === 'string' ? ROLES[turn.from] : undefined;
     if (role === undefined)
       throw new RecordError(
@@ -156,7 +159,10 @@ function parseOrThrow(value: unknown, location: RecordLocation, options: ParseRe
     if (markersPrepended) {
       // LLaVA: an image without a marker goes in front of the first user message.
       const first = turns.findIndex((t) => t.role === 'user');
-      turns[first] = { role: 'user', text: `${IMAGE_MARKER}\n`.repeat(raw.images.length) + turns[first].text };
+      turns[first] = {
+        role: 'user',
+        text: `${IMAGE_MARKER}\n`.repeat(raw.images.length) + turns[first].text,
+      };
     } else if (markers !== raw.images.length) {
       throw new RecordError(
         'image_count_mismatch',
@@ -172,7 +178,11 @@ function parseOrThrow(value: unknown, location: RecordLocation, options: ParseRe
 }
 
 /** Validates one parsed record; bad records come back as a reason and a message naming where they are. */
-export function parseRecord(value: unknown, location: RecordLocation, options: ParseRecordOptions): SampleResult {
+export function parseRecord(
+  value: unknown,
+  location: RecordLocation,
+  options: ParseRecordOptions,
+): SampleResult {
   try {
     return { ok: true, sample: parseOrThrow(value, location, options) };
   } catch (error) {

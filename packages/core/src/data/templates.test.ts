@@ -22,9 +22,12 @@ const SLOTS = 3;
 let tokenizer: Tokenizer;
 beforeAll(async () => {
   tokenizer = await Tokenizer.fromDir(fixtureDir);
-  tokenizer.addTokens(['<|im_start|>', '<|im_end|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'], {
-    special: true,
-  });
+  tokenizer.addTokens(
+    ['<|im_start|>', '<|im_end|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+    {
+      special: true,
+    },
+  );
 });
 
 function sampleOf(turns: Turn[], images = ['/data/a.png']): Sample {
@@ -193,7 +196,12 @@ describe('conversation templates: ids = tokenization of the rendered text, label
   });
 
   it('plain takes one exchange; other shapes are template_mismatch', () => {
-    const result = buildExample(twoRounds, { tokenizer, template: 'plain', imageToken: { id: IMAGE, slots: 1 }, maxLength: 64 });
+    const result = buildExample(twoRounds, {
+      tokenizer,
+      template: 'plain',
+      imageToken: { id: IMAGE, slots: 1 },
+      maxLength: 64,
+    });
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.reason).toBe('template_mismatch');
@@ -203,20 +211,28 @@ describe('conversation templates: ids = tokenization of the rendered text, label
 
   it('hf: a template that rewrites earlier turns cannot be split by prefix → template_mismatch', () => {
     // Renders only the last message: each rendering does not extend the previous one.
-    const lastOnly = '{{ messages[-1].role }}: {{ messages[-1].content }}{% if add_generation_prompt %} ASSISTANT:{% endif %}';
-    const result = buildExample(sampleOf(twoRounds.turns.map((t) => ({ ...t, text: t.text.replace('<image>\n', '') })), []), {
-      tokenizer,
-      template: getTemplate('hf', { chatTemplate: lastOnly, contentFormat: 'string' }),
-      imageToken: { id: IMAGE, slots: 1 },
-      maxLength: 256,
-    });
+    const lastOnly =
+      '{{ messages[-1].role }}: {{ messages[-1].content }}{% if add_generation_prompt %} ASSISTANT:{% endif %}';
+    const result = buildExample(
+      sampleOf(
+        twoRounds.turns.map((t) => ({ ...t, text: t.text.replace('<image>\n', '') })),
+        [],
+      ),
+      {
+        tokenizer,
+        template: getTemplate('hf', { chatTemplate: lastOnly, contentFormat: 'string' }),
+        imageToken: { id: IMAGE, slots: 1 },
+        maxLength: 256,
+      },
+    );
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toBe('template_mismatch');
   });
 
   it('hf with string content keeps markers inline as the image token text', () => {
     const template = getTemplate('hf', {
-      chatTemplate: "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+      chatTemplate:
+        '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}',
       contentFormat: 'string',
     });
     const segments = template.render(twoRounds.turns.slice(0, 2), { tokenizer, imageTokenText: '<image>' });
@@ -230,8 +246,15 @@ describe('conversation templates: ids = tokenization of the rendered text, label
   it('templates needing tokens the tokenizer lacks fail before any sample, naming the fix', async () => {
     const bare = await Tokenizer.fromDir(fixtureDir);
     expect(() =>
-      buildExample(twoRounds, { tokenizer: bare, template: 'chatml', imageToken: { id: IMAGE, slots: 1 }, maxLength: 64 }),
+      buildExample(twoRounds, {
+        tokenizer: bare,
+        template: 'chatml',
+        imageToken: { id: IMAGE, slots: 1 },
+        maxLength: 64,
+      }),
     ).toThrow(/Template chatml needs "<\|im_start\|>" as one token.*addTokens/);
-    expect(() => getTemplate('alpaca')).toThrow(/Unknown conversation template "alpaca": use one of plain, vicuna_v1/);
+    expect(() => getTemplate('alpaca')).toThrow(
+      /Unknown conversation template "alpaca": use one of plain, vicuna_v1/,
+    );
   });
 });

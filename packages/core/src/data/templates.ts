@@ -27,7 +27,15 @@ export interface ConversationTemplate {
 /** The conversation does not fit the template; the sample is skipped as `template_mismatch`. */
 export class TemplateMismatchError extends Error {}
 
-export const TEMPLATE_NAMES = ['plain', 'vicuna_v1', 'llava_v1', 'chatml', 'llama_2', 'llama_3', 'hf'] as const;
+export const TEMPLATE_NAMES = [
+  'plain',
+  'vicuna_v1',
+  'llava_v1',
+  'chatml',
+  'llama_2',
+  'llama_3',
+  'hf',
+] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 export interface TemplateOptions {
@@ -64,14 +72,16 @@ function exchanges(turns: readonly Turn[]): { system?: string; exchanges: Exchan
     if (turn.role === 'user') out.push({ user: turn.text });
     else if (turn.role === 'assistant' && out.length > 0 && out[out.length - 1].assistant === undefined)
       out[out.length - 1].assistant = turn.text;
-    else throw new TemplateMismatchError(`unexpected ${turn.role} turn (turns must alternate user/assistant)`);
+    else
+      throw new TemplateMismatchError(`unexpected ${turn.role} turn (turns must alternate user/assistant)`);
   }
   return { system, exchanges: out };
 }
 
 const masked = (text: string): Segment => ({ text, supervised: false });
 const supervised = (text: string): Segment => ({ text, supervised: true });
-const withImageTokens = (text: string, ctx: TemplateContext) => text.split(IMAGE_MARKER).join(ctx.imageTokenText);
+const withImageTokens = (text: string, ctx: TemplateContext) =>
+  text.split(IMAGE_MARKER).join(ctx.imageTokenText);
 
 function specialText(ctx: TemplateContext, which: 'bosToken' | 'eosToken', template: string): string {
   const token = ctx.tokenizer.specialTokens[which];
@@ -89,9 +99,14 @@ const plain: ConversationTemplate = {
   render(turns, ctx) {
     const { exchanges: ex } = exchanges(turns);
     if (ex.length !== 1 || ex[0].assistant === undefined)
-      throw new TemplateMismatchError('the plain template takes exactly one user turn and one assistant turn');
+      throw new TemplateMismatchError(
+        'the plain template takes exactly one user turn and one assistant turn',
+      );
     const images = ex[0].user.split(IMAGE_MARKER).length - 1;
-    return [masked(ctx.imageTokenText.repeat(images)), supervised(`${withImageTokens(ex[0].assistant, ctx)}\n`)];
+    return [
+      masked(ctx.imageTokenText.repeat(images)),
+      supervised(`${withImageTokens(ex[0].assistant, ctx)}\n`),
+    ];
   },
 };
 
@@ -113,7 +128,10 @@ function twoStyle(name: string, defaultSystem: string, options: TemplateOptions)
           segments.push(masked(`${prompt} `));
           continue;
         }
-        segments.push(masked(`${prompt} ASSISTANT:`), supervised(` ${withImageTokens(assistant, ctx)}${eos}`));
+        segments.push(
+          masked(`${prompt} ASSISTANT:`),
+          supervised(` ${withImageTokens(assistant, ctx)}${eos}`),
+        );
       }
       return segments;
     },
@@ -268,7 +286,10 @@ function hf(options: TemplateOptions): ConversationTemplate {
 }
 
 /** A template by name; options set the system prompt and, for hf, the Jinja source and content format. */
-export function getTemplate(name: TemplateName | string, options: TemplateOptions = {}): ConversationTemplate {
+export function getTemplate(
+  name: TemplateName | string,
+  options: TemplateOptions = {},
+): ConversationTemplate {
   switch (name) {
     case 'plain':
       return plain;
