@@ -1,0 +1,71 @@
+// @vistune/demo-world: procedural scenes of coloured shapes and the visual instruction data built from them.
+export { BoxCodec, type BoxFormat, boxIou, DEFAULT_BOX_FORMAT } from './box-codec.js';
+export { type BoxColour, type DrawBoxesOptions, drawBoxes, type LabelledBox } from './draw-boxes.js';
+export {
+  describeLayout,
+  type LlavaTurn,
+  QUESTION_KINDS,
+  type QuestionKind,
+  RECORD_KINDS,
+  type RecordKind,
+  type TurnTruth,
+  type WorldRecord,
+} from './instructions.js';
+export {
+  formatWorldScores,
+  type KindScore,
+  normaliseAnswer,
+  parseCount,
+  type ScoreOptions,
+  scoreWorldPredictions,
+  tokenF1,
+  type WorldPredictions,
+  type WorldScores,
+} from './metrics.js';
+export { createRng, type Rng } from './random.js';
+export { type RgbImage, renderScene } from './render.js';
+export {
+  BACKGROUND_KINDS,
+  type BackgroundKind,
+  generateLayout,
+  type LayoutOptions,
+  type SceneBackground,
+  type SceneLayout,
+  type SceneObject,
+} from './scene.js';
+export {
+  COLOUR_NAMES,
+  COLOURS,
+  type ColourName,
+  type PixelBox,
+  type Rgb,
+  SHAPES,
+  type ShapeName,
+  SIZES,
+  type SizeName,
+} from './shapes.js';
+export {
+  buildWorldTokenizer,
+  splitWorldPieces,
+  vocabularyFromRecords,
+  WORLD_CHAT_TEMPLATE,
+  WORLD_SPECIAL_TOKENS,
+  type WorldTokenizerFiles,
+  worldVocabulary,
+  writeWorldTokenizer,
+} from './tokenizer.js';
+export {
+  exampleRecord,
+  type GeneratedScene,
+  type GenerateWorldOptions,
+  generateScene,
+  generateWorld,
+  loadWorldManifest,
+  loadWorldSplit,
+  SPLITS,
+  type SplitName,
+  type SplitSummary,
+  sceneToPng,
+  type WorldManifest,
+  type WorldOptions,
+} from './world.js';
