@@ -8,7 +8,7 @@ import { initBackend } from '../backend/index.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadInstructionData } from './dataset.js';
 import { IGNORE_INDEX } from './examples.js';
-import { disposeBatch, InstructionDataLoader } from './loader.js';
+import { disposeMultimodalBatch, InstructionDataLoader } from './loader.js';
 import { formatDataStats } from './stats.js';
 
 const fixtureDir = fileURLToPath(new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url));
@@ -66,7 +66,7 @@ describe('loadInstructionData', () => {
       invalid_record: 0,
     });
     expect(stats.messages).toEqual([
-      `image_missing: sample missing: no file at ${join(dir, 'images', 'zzz.png')}`,
+      `image_missing: ${file}:4: sample missing: no file at ${join(dir, 'images', 'zzz.png')}`,
       expect.stringMatching(new RegExp(`^invalid_json: ${file}:5: `)),
       `image_count_mismatch: ${file}:6: sample twice: 2 <image> marker(s) but 1 image(s)`,
       expect.stringMatching(
@@ -120,7 +120,7 @@ describe('loadInstructionData', () => {
     expect(ids[1].slice(b.inputIds.length)).toEqual(new Array(ids[1].length - b.inputIds.length).fill(32001));
     expect(mask[1].reduce((s, m) => s + m, 0)).toBe(b.inputIds.length);
     expect(batch.media!.image.map((l) => l.length)).toEqual([1, 0]);
-    disposeBatch(batch);
+    disposeMultimodalBatch(batch);
     loader.dispose();
   });
 });

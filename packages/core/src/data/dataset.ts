@@ -4,6 +4,7 @@ import { access } from 'node:fs/promises';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { createExampleBuilder, type Example, type ImageTokenSpec } from './examples.js';
 import { readSamples } from './readers.js';
+import { describeLocation } from './samples.js';
 import { type DataStats, emptyDataStats, formatDataStats, recordSkip, skippedTotal } from './stats.js';
 import {
   type ConversationTemplate,
@@ -73,7 +74,11 @@ export async function loadInstructionData(options: LoadInstructionDataOptions): 
         const missing = [];
         for (const path of sample.images) if (!(await imageExists(path))) missing.push(path);
         if (missing.length > 0) {
-          recordSkip(stats, 'image_missing', `sample ${sample.id}: no file at ${missing.join(', ')}`);
+          recordSkip(
+            stats,
+            'image_missing',
+            `${describeLocation(sample.location)}: sample ${sample.id}: no file at ${missing.join(', ')}`,
+          );
           continue;
         }
       }

@@ -17,7 +17,7 @@ export {
   tokenizeSegments,
 } from './examples.js';
 export {
-  disposeBatch,
+  disposeMultimodalBatch,
   type ImageLoader,
   InstructionDataLoader,
   type InstructionDataLoaderOptions,

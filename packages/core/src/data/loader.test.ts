@@ -15,7 +15,7 @@ import { Initializer } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { type Example, IGNORE_INDEX } from './examples.js';
-import { disposeBatch, type ImageLoader, InstructionDataLoader } from './loader.js';
+import { disposeMultimodalBatch, type ImageLoader, InstructionDataLoader } from './loader.js';
 
 const PAD = 0;
 const IMG = 47;
@@ -59,7 +59,7 @@ async function epochIds(loader: InstructionDataLoader): Promise<string[][]> {
   for (let batch = await loader.next(); batch !== null; batch = await loader.next()) {
     const ids = batch.inputIds.arraySync();
     out.push(ids.map((row) => loader.examples[row.find((t) => t >= 1000)! - 1000].id));
-    disposeBatch(batch);
+    disposeMultimodalBatch(batch);
   }
   return out;
 }
@@ -93,7 +93,7 @@ describe('InstructionDataLoader', () => {
     expect(images.map((list) => list.length)).toEqual([1, 0]);
     expect(images[0][0].shape).toEqual([3, 2, 4]);
     expect(images[0][0].dataSync()[0]).toBe(3);
-    disposeBatch(batch);
+    disposeMultimodalBatch(batch);
     expect(await loader.next()).toBeNull();
     loader.dispose();
   });
@@ -168,12 +168,12 @@ describe('InstructionDataLoader', () => {
     const original = new InstructionDataLoader(data, opts);
     for (let i = 0; i < 5; i++) {
       const b = await original.next(); // runs past the end of epoch 0 (4 batches) into epoch 1
-      if (b) disposeBatch(b);
+      if (b) disposeMultimodalBatch(b);
     }
     const saved = JSON.parse(JSON.stringify(original.state()));
     expect(saved).toMatchObject({ epoch: 1, batchIndex: 0, seed: 9 });
     const b = (await original.next())!;
-    disposeBatch(b);
+    disposeMultimodalBatch(b);
     const savedMid = original.state();
     const rest = await epochIds(original);
     const restored = new InstructionDataLoader(data, { ...opts, seed: 123 });
@@ -228,8 +228,8 @@ describe('InstructionDataLoader', () => {
     const second = (await loader.next())!;
     expect(second.media!.image.map((l) => l[0].dataSync()[0])).toEqual([2, 3]);
     expect(calls).toHaveLength(4); // reused, not decoded again
-    disposeBatch(first);
-    disposeBatch(second);
+    disposeMultimodalBatch(first);
+    disposeMultimodalBatch(second);
     expect(await loader.next()).toBeNull(); // epoch over; epoch 1's first batch starts decoding
     expect(calls).toHaveLength(6);
     release(['img0.png', 'img1.png']);
@@ -247,7 +247,7 @@ describe('InstructionDataLoader', () => {
     });
     for (let i = 0; i < 4; i++) {
       const batch = await loader.next();
-      if (batch) disposeBatch(batch);
+      if (batch) disposeMultimodalBatch(batch);
     }
     loader.dispose();
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -357,7 +357,7 @@ describe('InstructionDataLoader batches in MultimodalModel', () => {
       });
       const batch = (await loader.next())!;
       const loss = tf.tidy(() => model.forward(batch, { logits: false }).loss!.dataSync()[0]);
-      disposeBatch(batch);
+      disposeMultimodalBatch(batch);
       loader.dispose();
       return loss;
     };

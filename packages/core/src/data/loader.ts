@@ -61,7 +61,7 @@ function statsOf(examples: readonly Example[]): DataStats {
 }
 
 /** Disposes every tensor of a batch (ids, mask, labels, media items). */
-export function disposeBatch(batch: MultimodalBatch): void {
+export function disposeMultimodalBatch(batch: MultimodalBatch): void {
   const media = Object.values(batch.media ?? {}).flatMap((perSample) => perSample.flat());
   tf.dispose([batch.inputIds, batch.attentionMask, batch.labels, ...media].filter((t) => t !== undefined));
 }

@@ -31,19 +31,23 @@ export async function detectFormat(file: string): Promise<DataFileFormat> {
 }
 
 async function* jsonlRecords(file: string): AsyncGenerator<RawRecord> {
-  const lines = createInterface({
-    input: createReadStream(file, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
+  const input = createReadStream(file, 'utf8');
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === '') continue;
-    try {
-      yield { location: { file, line }, value: JSON.parse(text) as unknown };
-    } catch (error) {
-      yield { location: { file, line }, error: (error as Error).message };
+  try {
+    for await (const text of lines) {
+      line++;
+      if (text.trim() === '') continue;
+      try {
+        yield { location: { file, line }, value: JSON.parse(text) as unknown };
+      } catch (error) {
+        yield { location: { file, line }, error: (error as Error).message };
+      }
     }
+  } finally {
+    // A consumer that stops early (limit) must not leave the file open.
+    lines.close();
+    input.destroy();
   }
 }
 
