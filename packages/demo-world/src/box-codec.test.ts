@@ -13,10 +13,10 @@ describe('BoxCodec (grid)', () => {
     expect(codec.encode([-3, 5, 70, 40], 64)).toBe('[0,3,32,20]');
   });
 
-  it('round-trips within half a cell, and keeps IoU >= 0.69 for the smallest objects', () => {
+  it('round-trips within half a cell, and keeps IoU >= 0.6 down to the smallest (9.2 px) objects', () => {
     const rng = createRng('codec');
     for (let i = 0; i < 500; i++) {
-      const side = rng.float(10.9, 30);
+      const side = rng.float(9.2, 30);
       const x = rng.float(0, 64 - side);
       const y = rng.float(0, 64 - side);
       const box: PixelBox = [x, y, x + side, y + side];
@@ -25,7 +25,7 @@ describe('BoxCodec (grid)', () => {
       decoded?.forEach((v, k) => {
         expect(Math.abs(v - (box[k] as number))).toBeLessThanOrEqual(1 + 1e-9);
       });
-      expect(boxIou(decoded as PixelBox, box)).toBeGreaterThanOrEqual(0.69);
+      expect(boxIou(decoded as PixelBox, box)).toBeGreaterThanOrEqual(0.6);
     }
   });
 

@@ -19,14 +19,17 @@ function paintBackground(background: SceneBackground, size: number, data: Uint8A
   // Projection of the image corners on the gradient direction spans [-half, half].
   const half = ((Math.abs(cos) + Math.abs(sin)) * size) / 2;
   const noiseRng = createRng('background-noise', background.noiseSeed);
+  const start = [from[0], from[1], from[2]];
+  const delta = [to[0] - from[0], to[1] - from[1], to[2] - from[2]];
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const t = ((x + 0.5 - size / 2) * cos + (y + 0.5 - size / 2) * sin + half) / (2 * half);
       const offset = (y * size + x) * 3;
       for (let c = 0; c < 3; c++) {
-        const shade = (from[c] as number) + ((to[c] as number) - (from[c] as number)) * t;
         const grain = noise > 0 ? noiseRng.int(-noise, noise) : 0;
-        data[offset + c] = Math.max(0, Math.min(255, Math.round(shade + grain)));
+        // A Uint8Array wraps out-of-range values (256 → 0), so clamp first.
+        const value = (start[c] as number) + (delta[c] as number) * t + grain;
+        data[offset + c] = Math.round(Math.min(255, Math.max(0, value)));
       }
     }
   }
