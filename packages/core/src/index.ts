@@ -12,5 +12,6 @@ export * from './tokenizer/index.js';
 export * from './generation/index.js';
 export * from './registry/index.js';
 export * from './llm/index.js';
+export * from './train/index.js';
 export * from './data/index.js';
 export { register } from './register.js';

@@ -1,0 +1,232 @@
+// Training recipes (YAML or JSON): the model to start from, the data, and stages run in order, each with its
+// own trainable set, lr schedule and optional LoRA (LLaVA: stage 1 aligns the projector, stage 2 tunes it
+// with the LLM). Relative paths are resolved against the recipe file's folder.
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { formatZodIssues } from '../registry/zod-issues.js';
+
+const SCHEDULES = ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_min_lr'] as const;
+
+const globs = z.array(z.string().min(1));
+
+const loraSchema = z.strictObject({
+  r: z.number().int().positive(),
+  alpha: z.number().positive(),
+  /** PEFT / LLaVA default 0.05. */
+  dropout: z.number().min(0).lt(1).default(0.05),
+  /** Globs on module paths of the Linears to wrap. */
+  targets: globs.min(1),
+});
+
+const paramGroupSchema = z.strictObject({
+  patterns: globs.min(1),
+  lr: z.number().positive().optional(),
+  weightDecay: z.number().min(0).optional(),
+});
+
+const stageSchema = z
+  .strictObject({
+    /** Used in folder names (adapters/<name>). */
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . - only'),
+    /** Chat template of this stage's data (LLaVA: plain for alignment); default data.template. */
+    template: z.string().min(1).optional(),
+    /** Parameter globs to train; everything else is frozen. */
+    train: globs.default([]),
+    /** Parameter globs frozen again after `train` (e.g. embeddings inside `llm.*`). */
+    freeze: globs.default([]),
+    lr: z.number().positive(),
+    epochs: z.number().positive().optional(),
+    steps: z.number().int().positive().optional(),
+    warmupRatio: z.number().min(0).lt(1).default(0),
+    /** Wins over warmupRatio when given. */
+    warmupSteps: z.number().int().min(0).optional(),
+    schedule: z.enum(SCHEDULES).default('cosine'),
+    /** Floor of cosine_with_min_lr as a fraction of lr. */
+    minLrRatio: z.number().min(0).max(1).optional(),
+    /** Default optimizer.weightDecay; never applied to biases and norm weights. */
+    weightDecay: z.number().min(0).optional(),
+    /** Per-parameter lr / decay (LLaVA LoRA: the projector at 2e-5 while LoRA runs at 2e-4); first match wins. */
+    paramGroups: z.array(paramGroupSchema).default([]),
+    /** Overrides data.batchSize for this stage. */
+    batchSize: z.number().int().positive().optional(),
+    /** Overrides optimizer.accumulate for this stage. */
+    accumulate: z.number().int().positive().optional(),
+    lora: loraSchema.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.epochs !== undefined && s.steps !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give epochs or steps, not both' });
+    if (s.epochs === undefined && s.steps === undefined)
+      ctx.addIssue({ code: 'custom', path: ['epochs'], message: 'missing: give epochs (e.g. 1) or steps' });
+    if (s.train.length === 0 && !s.lora)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train'],
+        message: 'nothing to train: list parameter globs or add lora',
+      });
+  });
+
+const dataSchema = z.strictObject({
+  /** LLaVA-format JSON (list of {id, image, conversations}). */
+  train: z.string().min(1),
+  /** Folder the samples' image paths are relative to. */
+  images: z.string().min(1).optional(),
+  val: z.string().min(1).optional(),
+  template: z.string().min(1).default('vicuna_v1'),
+  maxLength: z.number().int().positive().default(2048),
+  batchSize: z.number().int().positive().default(1),
+  /** Batches of similar length (LLaVA --group_by_modality_length). */
+  groupByLength: z.boolean().default(false),
+});
+
+const optimizerSchema = z.strictObject({
+  type: z.enum(['adamw', 'sgd']).default('adamw'),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
+  eps: z.number().positive().default(1e-8),
+  /** SGD only. */
+  momentum: z.number().min(0).lt(1).default(0),
+  weightDecay: z.number().min(0).default(0),
+  /** Max global gradient norm (HF max_grad_norm); null disables clipping. */
+  clip: z.number().positive().nullable().default(1.0),
+  /** Micro-batches per optimizer step. */
+  accumulate: z.number().int().positive().default(1),
+});
+
+const checkpointSchema = z.strictObject({
+  /** Default <output>/checkpoints. */
+  dir: z.string().min(1).optional(),
+  /** Save every N optimizer steps (0: only at the end). */
+  every: z.number().int().min(0).default(500),
+  /** Newest checkpoints to keep; null keeps all. */
+  keep: z.number().int().positive().nullable().default(3),
+});
+
+/** Where the model comes from: a path (model config file or model folder), a pretrained folder, or an inline config. */
+export type RecipeModel =
+  | { kind: 'path'; path: string }
+  | { kind: 'pretrained'; dir: string }
+  | { kind: 'config'; config: Record<string, unknown> };
+
+const modelSchema = z.unknown().transform((value, ctx): RecipeModel => {
+  if (typeof value === 'string' && value.length > 0) return { kind: 'path', path: value };
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const obj = value as Record<string, unknown>;
+    if ('from' in obj) {
+      const extra = Object.keys(obj).filter((k) => k !== 'from');
+      if (typeof obj.from !== 'string' || obj.from.length === 0)
+        ctx.addIssue({ code: 'custom', path: ['from'], message: 'expected the path of a model folder' });
+      else if (extra.length)
+        ctx.addIssue({ code: 'custom', message: `'from' takes no other keys (got ${extra.join(', ')})` });
+      else return { kind: 'pretrained', dir: obj.from };
+      return z.NEVER;
+    }
+    return { kind: 'config', config: obj };
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: 'expected a model file/folder path, { from: <model folder> } or an inline model config',
+  });
+  return z.NEVER;
+});
+
+export const recipeSchema = z
+  .strictObject({
+    model: modelSchema,
+    data: dataSchema,
+    stages: z.array(stageSchema).min(1),
+    optimizer: optimizerSchema.prefault({}),
+    checkpoint: checkpointSchema.prefault({}),
+    seed: z.number().int().min(0).default(42),
+    /** Run folder: metrics.jsonl, loss.html, adapters/, model/, checkpoints/. */
+    output: z.string().min(1),
+  })
+  .superRefine((r, ctx) => {
+    const seen = new Set<string>();
+    r.stages.forEach((s, i) => {
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stages', i, 'name'],
+          message: `duplicate stage name "${s.name}"`,
+        });
+      seen.add(s.name);
+    });
+  });
+
+export type Recipe = z.output<typeof recipeSchema> & {
+  /** Where the recipe came from (file path or a label), used in error messages. */
+  source: string;
+};
+export type StageRecipe = Recipe['stages'][number];
+export type LoraRecipe = NonNullable<StageRecipe['lora']>;
+
+export interface ParseRecipeOptions {
+  /** Names the recipe in errors (a file path); default 'recipe'. */
+  source?: string;
+  /** Folder relative paths are resolved against; default: none (paths kept as written). */
+  baseDir?: string;
+}
+
+/** Validates a recipe object; errors list `<source>: <field path>: <problem>` lines. */
+export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Recipe {
+  const source = opts.source ?? 'recipe';
+  const parsed = recipeSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new Error(
+      `${source} is not a valid recipe:\n  ${formatZodIssues(parsed.error)
+        .map((line) => `${source}: ${line}`)
+        .join('\n  ')}`,
+    );
+  }
+  const r = parsed.data;
+  const at = (p: string) => (opts.baseDir && !isAbsolute(p) ? resolve(opts.baseDir, p) : p);
+  const model: RecipeModel =
+    r.model.kind === 'path'
+      ? { kind: 'path', path: at(r.model.path) }
+      : r.model.kind === 'pretrained'
+        ? { kind: 'pretrained', dir: at(r.model.dir) }
+        : r.model;
+  const output = at(r.output);
+  return {
+    ...r,
+    source,
+    model,
+    data: {
+      ...r.data,
+      train: at(r.data.train),
+      images: r.data.images && at(r.data.images),
+      val: r.data.val && at(r.data.val),
+    },
+    checkpoint: {
+      ...r.checkpoint,
+      dir: r.checkpoint.dir ? at(r.checkpoint.dir) : resolve(output, 'checkpoints'),
+    },
+    output,
+  };
+}
+
+/** Reads a recipe file: YAML (.yaml/.yml) or JSON (.json); relative paths resolve against its folder. */
+export async function loadRecipe(path: string): Promise<Recipe> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`recipe not found: ${path}`);
+    throw err;
+  }
+  const ext = extname(path).toLowerCase();
+  let value: unknown;
+  try {
+    value = ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new Error(`${path} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  return parseRecipe(value, { source: path, baseDir: dirname(resolve(path)) });
+}
+
+/** The chat template a stage's data uses. */
+export function stageTemplate(recipe: Recipe, stage: StageRecipe): string {
+  return stage.template ?? recipe.data.template;
+}

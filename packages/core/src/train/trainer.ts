@@ -1,0 +1,532 @@
+// Stage-wise trainer (LLaVA: align the projector, then instruction-tune): per stage it sets the trainable
+// set, optional LoRA, an optimizer and lr schedule; each optimizer step accumulates gradients over
+// micro-batches, clips by global norm and updates. Checkpoints resume exactly (weights, optimizer, schedule
+// position, data position, LoRA dropout stream). Run folder: metrics.jsonl, loss.html, adapters/, model/.
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { BatchSource } from '../data/types.js';
+import { saveSafetensors } from '../io/safetensors-write.js';
+import { LlamaForCausalLM } from '../llm/llama.js';
+import { saveCausalLM } from '../llm/weights.js';
+import { LlavaForConditionalGeneration, llavaCheckpointName, saveLlava } from '../multimodal/llava.js';
+import type { MultimodalBatch } from '../multimodal/model.js';
+import { type AppliedLora, applyLora, mergeLora, saveLoraAdapter } from '../nn/lora.js';
+import type { Module } from '../nn/module.js';
+import { GradientAccumulator } from '../optim/accumulate.js';
+import { clipByGlobalNorm, disposeGradients, globalNorm } from '../optim/clip.js';
+import { computeGradients } from '../optim/gradients.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import type { LrSchedule } from '../optim/schedule.js';
+import {
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  removeStaleTempCheckpoints,
+  resolveCheckpoint,
+  type StepRecord,
+  saveCheckpoint,
+  type TrainerState,
+} from './checkpoint.js';
+import { lossCurveHtml } from './plot.js';
+import { publishModelFolder } from './publish.js';
+import type { Recipe, StageRecipe } from './recipe.js';
+import {
+  batchTensors,
+  batchTokens,
+  buildStageOptimizer,
+  setStageTrainable,
+  stageAccumulate,
+  stageSchedule,
+  stageSteps,
+  supervisedTokens,
+} from './stage.js';
+
+/** What the trainer needs from a model: parameters (Module) and a forward that returns the loss. */
+export interface TrainableModel extends Module {
+  forward(batch: MultimodalBatch, opts?: { logits?: boolean }): { loss?: tf.Scalar };
+}
+
+/** onStep payload: the logged record plus progress figures. */
+export interface StepMetrics extends StepRecord {
+  totalSteps: number;
+  stageSteps: number;
+  stepSeconds: number;
+  tokensPerSec: number;
+  /** Seconds left at the mean step time of this run. */
+  eta: number;
+}
+
+export type TrainerEvent =
+  | {
+      type: 'stage-start';
+      stage: string;
+      index: number;
+      steps: number;
+      trainableParameters: number;
+      resumed: boolean;
+    }
+  | { type: 'checkpoint'; dir: string; step: number }
+  | { type: 'lora-merged'; stage: string; modules: number; adapterDir: string }
+  | { type: 'stopped'; step: number; reason: 'abort' | 'maxSteps' }
+  | { type: 'done'; step: number; modelDir: string };
+
+export interface TrainerOptions {
+  model: TrainableModel;
+  recipe: Recipe;
+  /** The data of a stage (its template, batch size …); called once per stage when a run starts. */
+  data: (stage: StageRecipe, index: number) => BatchSource | Promise<BatchSource>;
+  onStep?: (metrics: StepMetrics) => void;
+  onEvent?: (event: TrainerEvent) => void;
+  /** Writes the final loadable model folder; default saveLlava / saveCausalLM, else model.safetensors by parameter name. */
+  saveModel?: (model: TrainableModel, dir: string) => Promise<void>;
+  /** Checkpoint names for LoRA adapter files; default llavaCheckpointName for LLaVA models, else the model's names. */
+  checkpointName?: (param: string) => string;
+}
+
+export interface RunOptions {
+  /** A checkpoint-<step> folder, or 'latest' (newest under recipe.checkpoint.dir). */
+  resumeFrom?: string;
+  /** Stop (with a checkpoint) before the next step once aborted. */
+  signal?: AbortSignal;
+  /** Stop (with a checkpoint) once this many global steps are done. */
+  maxSteps?: number;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'stopped';
+  step: number;
+  /** Every step's record, restored ones included. */
+  metrics: StepRecord[];
+  /** The last checkpoint this run wrote. */
+  checkpoint: string | null;
+  /** <output>/model when completed. */
+  modelDir: string | null;
+}
+
+/** A step whose loss or gradient norm is NaN/Inf: nothing is updated or saved after it. */
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly stage: string,
+    what: string,
+  ) {
+    super(
+      `stage "${stage}" step ${step}: ${what} is not finite: training stopped before updating or saving ` +
+        '(lower the lr, raise warmup, enable clipping, or check the batch for bad inputs); resume from the last checkpoint',
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+async function defaultSaveModel(model: TrainableModel, dir: string): Promise<void> {
+  if (model instanceof LlavaForConditionalGeneration) return saveLlava(model, dir);
+  if (model instanceof LlamaForCausalLM) return saveCausalLM(model, dir);
+  await saveSafetensors(join(dir, 'model.safetensors'), model.stateDict());
+}
+
+/** Σp + Σp² per parameter: cheap evidence that a resumed run starts from the same untrained weights. */
+function parameterSums(model: Module): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const [name, p] of model.namedParameters()) {
+    const s = tf.tidy(() => tf.add(tf.sum(p), tf.sum(tf.square(p))));
+    sums.set(name, s.dataSync()[0]);
+    s.dispose();
+  }
+  return sums;
+}
+
+export class Trainer {
+  constructor(readonly opts: TrainerOptions) {}
+
+  /** Runs the recipe's stages (from a checkpoint when asked) until done or stopped. */
+  run(opts: RunOptions = {}): Promise<TrainResult> {
+    return new TrainingRun(this.opts, opts).execute();
+  }
+}
+
+/** One call of Trainer.run: the mutable state of a run. */
+class TrainingRun {
+  private readonly recipe: Recipe;
+  private readonly model: TrainableModel;
+  private readonly checkpointRoot: string;
+  private readonly metricsPath: string;
+  private sources: BatchSource[] = [];
+  private plan: number[] = [];
+  private state!: TrainerState;
+  private trained = new Set<string>();
+  private startSums = new Map<string, number>();
+  private lora: AppliedLora | null = null;
+  private optimizer: Optimizer | null = null;
+  private lastCheckpoint: string | null = null;
+  private lastSavedStep = -1;
+  private secondsThisRun = 0;
+  private stepsThisRun = 0;
+
+  constructor(
+    private readonly opts: TrainerOptions,
+    private readonly runOpts: RunOptions,
+  ) {
+    this.recipe = opts.recipe;
+    this.model = opts.model;
+    this.checkpointRoot = this.recipe.checkpoint.dir ?? join(this.recipe.output, 'checkpoints');
+    this.metricsPath = join(this.recipe.output, 'metrics.jsonl');
+  }
+
+  private get totalSteps(): number {
+    return this.plan.reduce((a, b) => a + b, 0);
+  }
+
+  async execute(): Promise<TrainResult> {
+    const { recipe } = this;
+    await mkdir(this.checkpointRoot, { recursive: true });
+    await removeStaleTempCheckpoints(this.checkpointRoot);
+    for (const [i, stage] of recipe.stages.entries()) this.sources.push(await this.opts.data(stage, i));
+    this.plan = recipe.stages.map((s, i) => stageSteps(recipe, s, this.sources[i]));
+    this.startSums = parameterSums(this.model);
+    let loaded: LoadedCheckpoint | null = null;
+    this.state = this.initialState();
+    if (this.runOpts.resumeFrom) {
+      loaded = await loadCheckpoint(await resolveCheckpoint(this.checkpointRoot, this.runOpts.resumeFrom));
+      this.checkResumable(loaded);
+      this.state = structuredClone(loaded.state);
+    }
+    this.trained = new Set(this.state.trainedParameters);
+    await writeFile(this.metricsPath, this.state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    if (this.state.stage >= recipe.stages.length) {
+      // Resumed from the final checkpoint: nothing left to train.
+      for (const t of [...(loaded?.weights?.values() ?? []), ...(loaded?.optimizer?.values() ?? [])])
+        t.dispose();
+      return this.result('completed', join(recipe.output, 'model'));
+    }
+    this.model.train();
+    try {
+      for (let si = this.state.stage; si < recipe.stages.length; si++) {
+        const stopped = await this.runStage(si, si === loaded?.state.stage ? loaded : null);
+        if (stopped) return this.result('stopped', null);
+      }
+      return this.result('completed', await this.finish());
+    } finally {
+      this.model.eval();
+      for (const t of [...(loaded?.weights?.values() ?? []), ...(loaded?.optimizer?.values() ?? [])])
+        t.dispose();
+      await writeFile(
+        join(recipe.output, 'loss.html'),
+        lossCurveHtml(this.state.metrics, `${recipe.source}: loss`),
+      );
+    }
+  }
+
+  private initialState(): TrainerState {
+    return {
+      format: 'vistune-trainer-state-1',
+      stages: this.recipe.stages.map((s) => s.name),
+      stageSteps: this.plan,
+      stage: 0,
+      stageStep: 0,
+      step: 0,
+      microBatches: 0,
+      epoch: 0,
+      data: null,
+      rng: { seed: this.recipe.seed, loraDropoutCalls: 0 },
+      trainedParameters: [],
+      untrainedFingerprint: 0,
+      metrics: [],
+    };
+  }
+
+  private untrainedFingerprint(trained: ReadonlySet<string>): number {
+    let sum = 0;
+    for (const [name, s] of this.startSums) if (!trained.has(name)) sum += s;
+    return sum;
+  }
+
+  /** The checkpoint must come from this recipe (stages, plan, seed) and the same starting model. */
+  private checkResumable(loaded: LoadedCheckpoint): void {
+    const s = loaded.state;
+    const where = `resume from ${loaded.dir}`;
+    const names = this.recipe.stages.map((st) => st.name);
+    if (s.stages.join('\n') !== names.join('\n'))
+      throw new Error(
+        `${where}: its stages are [${s.stages}], the recipe's are [${names}]: use the recipe it was trained with`,
+      );
+    if (s.stageSteps.join() !== this.plan.join())
+      throw new Error(
+        `${where}: it planned [${s.stageSteps}] steps per stage, this run plans [${this.plan}] (data, batch size, epochs or accumulate changed)`,
+      );
+    if (s.rng.seed !== this.recipe.seed)
+      throw new Error(
+        `${where}: it was trained with seed ${s.rng.seed}, the recipe says ${this.recipe.seed}`,
+      );
+    const fresh = this.untrainedFingerprint(new Set(s.trainedParameters));
+    if (Math.abs(fresh - s.untrainedFingerprint) > 1e-5 * Math.max(1, Math.abs(fresh))) {
+      throw new Error(
+        `${where}: the parameters it did not train differ from this model's (fingerprint ${s.untrainedFingerprint} vs ${fresh}): ` +
+          'build the model exactly as the original run did (same recipe model and seed)',
+      );
+    }
+  }
+
+  /** Runs stage `si` to its end (true: stopped early by signal or maxSteps). */
+  private async runStage(si: number, loaded: LoadedCheckpoint | null): Promise<boolean> {
+    const { recipe, model, state } = this;
+    const stage = recipe.stages[si];
+    const where = `${recipe.source}: stages[${si}]`;
+    setStageTrainable(model, stage, where);
+    this.lora = null;
+    if (stage.lora) {
+      try {
+        this.lora = applyLora(model, { ...stage.lora, seed: recipe.seed + si });
+      } catch (err) {
+        throw new Error(`${where}.lora.targets: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const params = model.trainableParameters();
+    for (const [name] of params) this.trained.add(name);
+    if (loaded) this.restore(loaded, si);
+    const schedule = stageSchedule(stage, this.plan[si]);
+    const optimizer = buildStageOptimizer(params, recipe, stage, schedule);
+    this.optimizer = optimizer;
+    try {
+      if (loaded?.optimizer) optimizer.loadState(loaded.optimizer, { source: loaded.dir });
+      this.opts.onEvent?.({
+        type: 'stage-start',
+        stage: stage.name,
+        index: si,
+        steps: this.plan[si],
+        trainableParameters: params.reduce((n, [, p]) => n + p.size, 0),
+        resumed: loaded !== null,
+      });
+      while (state.stageStep < this.plan[si]) {
+        const reason = this.stopReason();
+        if (reason) {
+          if (this.lastSavedStep !== state.step) await this.checkpoint(si);
+          this.opts.onEvent?.({ type: 'stopped', step: state.step, reason });
+          return true;
+        }
+        await this.step(si, optimizer, schedule);
+        const every = recipe.checkpoint.every;
+        if (every > 0 && state.step % every === 0 && state.step !== this.totalSteps)
+          await this.checkpoint(si);
+      }
+    } finally {
+      optimizer.dispose();
+      this.optimizer = null;
+    }
+    await this.endStage(si);
+    return false;
+  }
+
+  private stopReason(): 'abort' | 'maxSteps' | null {
+    if (this.runOpts.signal?.aborted) return 'abort';
+    if (this.runOpts.maxSteps !== undefined && this.state.step >= this.runOpts.maxSteps) return 'maxSteps';
+    return null;
+  }
+
+  /** Weights, data position and dropout stream of a checkpoint taken inside stage `si`. */
+  private restore(loaded: LoadedCheckpoint, si: number): void {
+    const s = loaded.state;
+    if (!loaded.weights) throw new Error(`resume from ${loaded.dir}: it has no trainable weights file`);
+    const missing = s.trainedParameters.filter((n) => !loaded.weights?.has(n));
+    if (missing.length)
+      throw new Error(
+        `resume from ${loaded.dir}: trained parameters missing from its weights: ${missing.join(', ')}`,
+      );
+    const { unexpected } = this.model.loadStateDict(loaded.weights, { strict: false, source: loaded.dir });
+    if (unexpected.length) {
+      throw new Error(
+        `resume from ${loaded.dir}: weights the model does not have: ${unexpected.slice(0, 10).join(', ')} (a different model or LoRA setup?)`,
+      );
+    }
+    if (s.data) this.sources[si].restore(s.data);
+    if (this.lora) this.lora.dropout.calls = s.rng.loraDropoutCalls;
+  }
+
+  /** Pulls the next micro-batch, starting a new epoch when the current one is over. */
+  private async nextBatch(si: number): Promise<MultimodalBatch> {
+    const source = this.sources[si];
+    const batch = (await source.next()) ?? (await source.next());
+    if (!batch)
+      throw new Error(
+        `stage "${this.recipe.stages[si].name}": the data source returned no batch for a whole epoch`,
+      );
+    this.state.microBatches++;
+    this.state.epoch = this.state.microBatches / source.length;
+    return batch;
+  }
+
+  /** One optimizer step: accumulate over micro-batches, clip, update, log. */
+  private async step(si: number, optimizer: Optimizer, schedule: LrSchedule): Promise<void> {
+    const { state, recipe, model } = this;
+    const stage = recipe.stages[si];
+    const started = performance.now();
+    const stepNumber = state.step + 1;
+    const accumulator = new GradientAccumulator();
+    let lossSum = 0;
+    let weightSum = 0;
+    let tokens = 0;
+    const params = model.namedParameters();
+    let gradNorm: number;
+    try {
+      for (let m = 0; m < stageAccumulate(recipe, stage); m++) {
+        const batch = await this.nextBatch(si);
+        try {
+          tokens += batchTokens(batch);
+          const weight = supervisedTokens(batch) ?? 1;
+          if (weight === 0) continue; // nothing supervised: no gradient to add
+          const { loss, grads } = computeGradients(() => {
+            const out = model.forward(batch, { logits: false });
+            if (!out.loss)
+              throw new Error(
+                `stage "${stage.name}": the model returned no loss (does the batch carry labels?)`,
+              );
+            return out.loss;
+          }, params);
+          try {
+            if (!Number.isFinite(loss))
+              throw new NonFiniteLossError(stepNumber, stage.name, `the loss (${loss})`);
+            accumulator.add(grads, weight);
+          } finally {
+            disposeGradients(grads);
+          }
+          lossSum += loss * weight;
+          weightSum += weight;
+        } finally {
+          tf.dispose(batchTensors(batch));
+        }
+      }
+      if (weightSum === 0) {
+        throw new Error(
+          `stage "${stage.name}" step ${stepNumber}: none of its micro-batches has a supervised token (all labels -100): check truncation (data.maxLength) and label building`,
+        );
+      }
+      const mean = accumulator.mean();
+      let grads = mean;
+      try {
+        const clip = recipe.optimizer.clip;
+        if (clip !== null) {
+          const clipped = clipByGlobalNorm(mean, clip);
+          gradNorm = clipped.norm;
+          grads = clipped.grads;
+        } else gradNorm = globalNorm(mean);
+        if (!Number.isFinite(gradNorm))
+          throw new NonFiniteLossError(stepNumber, stage.name, `the gradient norm (${gradNorm})`);
+        optimizer.step(grads);
+      } finally {
+        disposeGradients(mean);
+        if (grads !== mean) disposeGradients(grads);
+      }
+    } finally {
+      accumulator.dispose();
+    }
+    const lr = stage.lr * schedule(optimizer.stepCount - 1);
+    state.step = stepNumber;
+    state.stageStep++;
+    const record: StepRecord = {
+      step: stepNumber,
+      stage: stage.name,
+      stageIndex: si,
+      stageStep: state.stageStep,
+      epoch: state.epoch,
+      loss: lossSum / weightSum,
+      lr,
+      gradNorm,
+      tokens,
+    };
+    state.metrics.push(record);
+    await appendFile(this.metricsPath, `${JSON.stringify(record)}\n`);
+    const stepSeconds = (performance.now() - started) / 1000;
+    this.secondsThisRun += stepSeconds;
+    this.stepsThisRun++;
+    this.opts.onStep?.({
+      ...record,
+      totalSteps: this.totalSteps,
+      stageSteps: this.plan[si],
+      stepSeconds,
+      tokensPerSec: tokens / stepSeconds,
+      eta: (this.secondsThisRun / this.stepsThisRun) * (this.totalSteps - stepNumber),
+    });
+  }
+
+  /** A resumable checkpoint of the run as it is now (inside stage `si`). */
+  private async checkpoint(si: number): Promise<void> {
+    const { state, model } = this;
+    state.trainedParameters = [...this.trained];
+    state.untrainedFingerprint = this.untrainedFingerprint(this.trained);
+    state.data = this.sources[si].state();
+    state.rng.loraDropoutCalls = this.lora?.dropout.calls ?? 0;
+    const live = model.stateDict();
+    const weights = new Map<string, tf.Tensor>(
+      state.trainedParameters.map((n) => [n, live.get(n) as tf.Variable]),
+    );
+    const optimizerState = this.optimizer?.state();
+    try {
+      this.lastCheckpoint = await saveCheckpoint(
+        this.checkpointRoot,
+        { state, weights, optimizer: optimizerState },
+        { keep: this.recipe.checkpoint.keep },
+      );
+    } finally {
+      if (optimizerState) tf.dispose([...optimizerState.values()]);
+    }
+    this.lastSavedStep = state.step;
+    this.opts.onEvent?.({ type: 'checkpoint', dir: this.lastCheckpoint, step: state.step });
+  }
+
+  /** After a stage's last step: save and merge its LoRA, move the state to the next stage. */
+  private async endStage(si: number): Promise<void> {
+    const { state, recipe, model } = this;
+    const stage = recipe.stages[si];
+    if (this.lora) {
+      const adapterDir = join(recipe.output, 'adapters', stage.name);
+      const checkpointName =
+        this.opts.checkpointName ??
+        (model instanceof LlavaForConditionalGeneration ? llavaCheckpointName : (n: string) => n);
+      await saveLoraAdapter(model, adapterDir, { checkpointName });
+      // Parameters trained next to LoRA (the projector) go alongside, as LLaVA's non_lora_trainables.
+      const others = model.trainableParameters().filter(([n]) => !/\.lora_[AB]\.weight$/.test(n));
+      if (others.length)
+        await saveSafetensors(
+          join(adapterDir, 'non_lora_trainables.safetensors'),
+          new Map(others.map(([n, p]) => [checkpointName(n), p])),
+        );
+      const merged = mergeLora(model);
+      for (const path of merged) {
+        this.trained.delete(`${path}.lora_A.weight`);
+        this.trained.delete(`${path}.lora_B.weight`);
+        this.trained.add(`${path}.weight`); // the merged update lives in the base weight now
+      }
+      this.lora = null;
+      this.opts.onEvent?.({ type: 'lora-merged', stage: stage.name, modules: merged.length, adapterDir });
+    }
+    Object.assign(state, { stage: si + 1, stageStep: 0, microBatches: 0, epoch: 0, data: null });
+    state.rng.loraDropoutCalls = 0;
+  }
+
+  /** Final checkpoint (a loadable model folder + trainer state), published as <output>/model. */
+  private async finish(): Promise<string> {
+    const { state, recipe, model } = this;
+    state.trainedParameters = [...this.trained];
+    state.untrainedFingerprint = this.untrainedFingerprint(this.trained);
+    const saveModel = this.opts.saveModel ?? defaultSaveModel;
+    this.lastCheckpoint = await saveCheckpoint(
+      this.checkpointRoot,
+      { state, writeModel: (dir) => saveModel(model, dir) },
+      { keep: recipe.checkpoint.keep },
+    );
+    this.lastSavedStep = state.step;
+    this.opts.onEvent?.({ type: 'checkpoint', dir: this.lastCheckpoint, step: state.step });
+    const modelDir = await publishModelFolder(this.lastCheckpoint, join(recipe.output, 'model'));
+    this.opts.onEvent?.({ type: 'done', step: state.step, modelDir });
+    return modelDir;
+  }
+
+  private result(status: TrainResult['status'], modelDir: string | null): TrainResult {
+    return {
+      status,
+      step: this.state.step,
+      metrics: this.state.metrics,
+      checkpoint: this.lastCheckpoint,
+      modelDir,
+    };
+  }
+}
