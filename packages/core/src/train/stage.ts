@@ -9,6 +9,11 @@ import { type LrSchedule, scheduleFromConfig } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import type { Recipe, StageRecipe } from './recipe.js';
 
+/** Samples per micro-batch in this stage (what the stage's data source should be built with). */
+export function stageBatchSize(recipe: Recipe, stage: StageRecipe): number {
+  return stage.batchSize ?? recipe.data.batchSize;
+}
+
 /** Micro-batches per optimizer step in this stage. */
 export function stageAccumulate(recipe: Recipe, stage: StageRecipe): number {
   return stage.accumulate ?? recipe.optimizer.accumulate;
@@ -113,15 +118,6 @@ export function buildStageOptimizer(
   return o.type === 'adamw'
     ? new AdamW(params, { ...common, betas: o.betas, eps: o.eps })
     : new SGD(params, { ...common, momentum: o.momentum });
-}
-
-/** Every tensor of a batch (the trainer owns and frees them). */
-export function batchTensors(batch: MultimodalBatch): tf.Tensor[] {
-  const out: tf.Tensor[] = [batch.inputIds];
-  if (batch.attentionMask) out.push(batch.attentionMask);
-  if (batch.labels) out.push(batch.labels);
-  for (const perSample of Object.values(batch.media ?? {})) for (const items of perSample) out.push(...items);
-  return out;
 }
 
 /** Real tokens of a batch: attention-mask ones, or every id without a mask. */

@@ -5,6 +5,7 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { disposeMultimodalBatch } from '../data/loader.js';
 import type { BatchSource } from '../data/types.js';
 import { saveSafetensors } from '../io/safetensors-write.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
@@ -31,7 +32,6 @@ import { lossCurveHtml } from './plot.js';
 import { publishModelFolder } from './publish.js';
 import type { Recipe, StageRecipe } from './recipe.js';
 import {
-  batchTensors,
   batchTokens,
   buildStageOptimizer,
   setStageTrainable,
@@ -391,7 +391,7 @@ class TrainingRun {
           lossSum += loss * weight;
           weightSum += weight;
         } finally {
-          tf.dispose(batchTensors(batch));
+          disposeMultimodalBatch(batch);
         }
       }
       if (weightSum === 0) {
