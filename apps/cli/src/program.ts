@@ -4,6 +4,7 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerChatCommand } from './commands/chat.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
+import { registerTrainCommand } from './commands/train.js';
 
 export function buildProgram(): Command {
   const program = new Command('vistune')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerRegistryCommand(program);
   registerGenerateCommand(program);
   registerChatCommand(program);
+  registerTrainCommand(program);
   registerBenchCommand(program);
   return program;
 }

@@ -25,6 +25,8 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   processor?: ImageProcessor;
   imageToken?: { id: number; text: string; slots: number };
+  /** preprocessor_config.json when it is not in `dir` (models built from a config). */
+  preprocessorPath?: string;
 }
 
 /** Loads a HF-format folder: a LLaVA checkpoint (model_type llava) or a plain causal LM. */
