@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { registerBackendsCommand } from './commands/backends.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerChatCommand } from './commands/chat.js';
+import { registerEvalCommand } from './commands/eval.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
 import { registerTrainCommand } from './commands/train.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerGenerateCommand(program);
   registerChatCommand(program);
   registerTrainCommand(program);
+  registerEvalCommand(program);
   registerBenchCommand(program);
   return program;
 }

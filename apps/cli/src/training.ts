@@ -89,6 +89,8 @@ export function stageData(recipe: Recipe, loaded: LoadedModel, recipeDir: string
       imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
       tokenizer: loaded.tokenizer,
       template,
+      templateOptions:
+        recipe.data.systemPrompt === undefined ? undefined : { systemPrompt: recipe.data.systemPrompt },
       imageToken: { id: imageToken.id, slots: imageToken.slots },
       maxLength: recipe.data.maxLength,
       batchSize: stage.batchSize ?? recipe.data.batchSize,

@@ -75,6 +75,8 @@ const dataSchema = z.strictObject({
   images: z.string().min(1).optional(),
   val: z.string().min(1).optional(),
   template: z.string().min(1).default('vicuna_v1'),
+  /** Replaces the template's default system prompt ('' = none), e.g. for a small vocabulary without its words. */
+  systemPrompt: z.string().optional(),
   maxLength: z.number().int().positive().default(2048),
   batchSize: z.number().int().positive().default(1),
   /** Batches of similar length (LLaVA --group_by_modality_length). */
