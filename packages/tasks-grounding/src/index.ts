@@ -1,0 +1,2 @@
+// @vistune/tasks-grounding public API (filled by the grounding and segmentation modules).
+export {};
