@@ -1,2 +1,2 @@
-// @vistune/tasks-grounding public API (filled by the grounding and segmentation modules).
-export {};
+// @vistune/tasks-grounding public API: one line per folder (codecs, metrics, refcoco, region, seg), then register.
+export { register } from './register.js';
