@@ -1,14 +1,4 @@
-import { defineConfig } from 'tsup';
+import { libraryConfig } from '../../tools/tsup-library.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // tfjs must stay external: the wasm backend finds its .wasm files next to its own module, and the engine is a global singleton.
-  external: [/^@tensorflow\//, 'webgpu'],
-  // tfjs-core registers gradients only from an ESM file Node cannot load from node_modules (extensionless imports): bundle it.
-  noExternal: [/register_all_gradients/],
-});
+// tfjs-core registers gradients only from an ESM file Node cannot load from node_modules (extensionless imports): bundle it.
+export default libraryConfig({ noExternal: [/register_all_gradients/] });
