@@ -1,8 +1,9 @@
 // Registry entries of this package. Each folder exports its own `register…(registry)`; add one import and one
 // call per folder below.
 import type { Registry } from '@vistune/core';
+import { registerCodecs } from './codecs/register.js';
 
 /** Adds this package's codecs, metrics, region encoder/adapter and heads to a registry. */
 export function register(registry: Registry): void {
-  void registry; // folders' register calls go here
+  registerCodecs(registry);
 }
