@@ -20,6 +20,8 @@ export interface ResizeTokenEmbeddingsOptions {
 
 /** Scale of HF's covariance for the new rows. */
 const COVARIANCE_EPSILON = 1e-9;
+/** New rows drawn per matmul in `mean` mode (bounds the [rows, N] normal draw). */
+const NOISE_CHUNK_ROWS = 64;
 
 /** `count` new rows for an old table [N, d]. */
 function newRows(
@@ -34,12 +36,17 @@ function newRows(
   return tf.tidy(() => {
     const mean = tf.mean(old, 0, true);
     if (N <= d) return tf.tile(mean, [count, 1]) as tf.Tensor2D;
-    // z Xc with z ~ N(0, I_N) has covariance XcᵀXc = N·Σ per row: scaling by sqrt(ε/N) gives N(0, ε·Σ)
-    // without factorising the d×d covariance.
+    // z·Xc with z ~ N(0, I_N) has covariance XcᵀXc = N·Σ per row: scaling by sqrt(ε/N) gives N(0, ε·Σ)
+    // without factorising the d×d covariance. Rows are drawn in chunks so z stays small for large vocabularies.
     const centered = tf.sub(old, mean);
-    const z = tf.tensor2d(rng.normal(count * N), [count, N]);
-    const noise = tf.mul(tf.matMul(z, centered), Math.sqrt(COVARIANCE_EPSILON / N));
-    return tf.add(mean, noise) as tf.Tensor2D;
+    const chunks: tf.Tensor[] = [];
+    for (let start = 0; start < count; start += NOISE_CHUNK_ROWS) {
+      const rows = Math.min(NOISE_CHUNK_ROWS, count - start);
+      const z = tf.tensor2d(rng.normal(rows * N), [rows, N]);
+      chunks.push(tf.add(mean, tf.mul(tf.matMul(z, centered), Math.sqrt(COVARIANCE_EPSILON / N))));
+      z.dispose();
+    }
+    return tf.concat(chunks, 0) as tf.Tensor2D;
   });
 }
 
