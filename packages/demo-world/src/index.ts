@@ -2,15 +2,28 @@
 export { BoxCodec, type BoxFormat, boxIou, DEFAULT_BOX_FORMAT } from './box-codec.js';
 export { type BoxColour, type DrawBoxesOptions, drawBoxes, type LabelledBox } from './draw-boxes.js';
 export {
+  ALL_RECORD_KINDS,
   describeLayout,
   type LlavaTurn,
+  OPTIONAL_RECORD_KINDS,
   QUESTION_KINDS,
   type QuestionKind,
   RECORD_KINDS,
   type RecordKind,
+  type TurnKind,
   type TurnTruth,
   type WorldRecord,
 } from './instructions.js';
+export {
+  type BinaryMask,
+  decodeMaskRle,
+  encodeMaskRle,
+  instanceMap,
+  instanceMapToPng,
+  MASK_COVERAGE_THRESHOLD,
+  type MaskRle,
+  renderObjectMasks,
+} from './masks.js';
 export {
   formatWorldScores,
   type KindScore,
@@ -23,7 +36,7 @@ export {
   type WorldScores,
 } from './metrics.js';
 export { createRng, type Rng } from './random.js';
-export { type RgbImage, renderScene } from './render.js';
+export { objectCoverage, type RgbImage, renderScene } from './render.js';
 export {
   BACKGROUND_KINDS,
   type BackgroundKind,
@@ -33,6 +46,14 @@ export {
   type SceneLayout,
   type SceneObject,
 } from './scene.js';
+export {
+  askSegmentation,
+  SEG_TOKEN,
+  SEGMENTATION_ANSWERS,
+  SEGMENTATION_QUESTIONS,
+  type SegmentationAnswer,
+  segmentationTextSources,
+} from './segmentation.js';
 export {
   COLOUR_NAMES,
   COLOURS,
@@ -51,6 +72,7 @@ export {
   WORLD_CHAT_TEMPLATE,
   WORLD_SPECIAL_TOKENS,
   type WorldTokenizerFiles,
+  type WorldVocabularyOptions,
   worldVocabulary,
   writeWorldTokenizer,
 } from './tokenizer.js';

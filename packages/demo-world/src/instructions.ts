@@ -2,8 +2,10 @@
 // negatives (LRV-style), referring expressions with box answers, region captions, detailed descriptions and
 // multi-turn conversations. Every answer is computed from the layout, so the truth is exact.
 import type { BoxCodec } from './box-codec.js';
+import type { MaskRle } from './masks.js';
 import type { Rng } from './random.js';
 import { type SceneLayout, type SceneObject, thirdOf } from './scene.js';
+import { askSegmentation } from './segmentation.js';
 import { COLOUR_NAMES, type PixelBox, SHAPE_PLURALS, SHAPES, SIZES } from './shapes.js';
 
 export const QUESTION_KINDS = [
@@ -20,8 +22,14 @@ export const QUESTION_KINDS = [
 ] as const;
 export type QuestionKind = (typeof QUESTION_KINDS)[number];
 
+/** The kinds a world generates by default. */
 export const RECORD_KINDS = [...QUESTION_KINDS, 'conversation'] as const;
-export type RecordKind = (typeof RECORD_KINDS)[number];
+/** Kinds generated only when `kinds` asks for them (so default worlds stay byte-identical). */
+export const OPTIONAL_RECORD_KINDS = ['segmentation'] as const;
+export const ALL_RECORD_KINDS = [...RECORD_KINDS, ...OPTIONAL_RECORD_KINDS] as const;
+export type RecordKind = (typeof ALL_RECORD_KINDS)[number];
+/** The kind of one assistant turn. */
+export type TurnKind = QuestionKind | (typeof OPTIONAL_RECORD_KINDS)[number];
 
 /** Kinds a conversation turn is drawn from (everything but the long description). */
 export const CONVERSATION_TURN_KINDS: readonly QuestionKind[] = QUESTION_KINDS.filter(
@@ -36,11 +44,13 @@ export interface LlavaTurn {
 
 /** The truth of one assistant turn. */
 export interface TurnTruth {
-  kind: QuestionKind;
+  kind: TurnKind;
   /** The exact assistant text. */
   answer: string;
   /** For grounding (the answer's box) and region_caption (the asked region): the true box in pixels. */
   box?: PixelBox;
+  /** For segmentation: one mask per [SEG] of the answer, in order (COCO uncompressed RLE). */
+  masks?: MaskRle[];
 }
 
 /** A LLaVA-format record (`id`, `image`, `conversations`) plus the metadata evaluation needs. */
@@ -386,10 +396,10 @@ function toRecord(
     { from: 'human' as const, value: turn === 0 ? `<image>\n${qa.question}` : qa.question },
     { from: 'gpt' as const, value: qa.answer },
   ]);
-  const truth = qas.map(
-    ({ kind: turnKind, answer, box }): TurnTruth =>
-      box === undefined ? { kind: turnKind, answer } : { kind: turnKind, answer, box },
-  );
+  const truth = qas.map(({ kind: turnKind, answer, box, masks }): TurnTruth => {
+    if (masks !== undefined) return { kind: turnKind, answer, masks };
+    return box === undefined ? { kind: turnKind, answer } : { kind: turnKind, answer, box };
+  });
   return { id, image, imageSize: layout.imageSize, kind, conversations, truth };
 }
 
@@ -409,7 +419,9 @@ export function recordsForScene(layout: SceneLayout, rng: Rng, options: SceneRec
     const qas =
       kind === 'conversation'
         ? conversationRecord(layout, rng, options)
-        : [askQuestion(kind, layout, rng, options.codec)];
+        : kind === 'segmentation'
+          ? [{ kind, ...askSegmentation(layout, rng) }]
+          : [askQuestion(kind, layout, rng, options.codec)];
     if (qas === null || qas.some((qa) => qa === null)) continue;
     const valid = qas as QuestionAnswer[];
     const key = valid.map((qa) => qa.question).join('\n');

@@ -1,6 +1,6 @@
 // Scores of a model's answers on world records, per record kind: exact match, counting accuracy, grounding Acc@0.5.
 import { BoxCodec, boxIou } from './box-codec.js';
-import { RECORD_KINDS, type RecordKind, type TurnTruth, type WorldRecord } from './instructions.js';
+import { ALL_RECORD_KINDS, type RecordKind, type TurnTruth, type WorldRecord } from './instructions.js';
 
 /** Lowercase, trim, collapse spaces, strip trailing punctuation: "Red." and " red" both become "red". */
 export function normaliseAnswer(text: string): string {
@@ -181,7 +181,7 @@ export function scoreWorldPredictions(
   }
   const overall = emptyTally();
   const rows: KindScore[] = [];
-  for (const kind of RECORD_KINDS) {
+  for (const kind of ALL_RECORD_KINDS) {
     const tally = tallies.get(kind);
     if (tally === undefined) continue;
     add(overall, tally);

@@ -9,6 +9,7 @@
 import { Tokenizer, type TokenizerConfigJSON, type TokenizerJSON } from '@vistune/core';
 import { type BoxFormat, DEFAULT_BOX_FORMAT } from './box-codec.js';
 import { type WorldRecord, worldTextSources } from './instructions.js';
+import { segmentationTextSources } from './segmentation.js';
 
 export const WORLD_SPECIAL_TOKENS = {
   unk: '<unk>',
@@ -67,27 +68,42 @@ const CHAT_FRAME = 'USER: ASSISTANT:';
 /** Box text (`[4,6,13,15]`, `[0.125,…]`), which also appears after a space inside region questions. */
 const BOX_SYNTAX = '[0,1] [0.5,1]';
 
+export interface WorldVocabularyOptions {
+  /**
+   * Add the words of segmentation records (appended after the default pieces, so every default id stays).
+   * The [SEG] token itself is not included: a model adds it with `tokenizer.addTokens(['[SEG]'], { special: true })`.
+   */
+  segmentation?: boolean;
+}
+
 /**
  * The world's vocabulary, from its word lists and sentence frames rather than from sampled data, so it does not
  * depend on the seed: every word and punctuation mark with and without a leading space, every printable ASCII
  * character (the fallback), numbers 0..bins (box coordinates) and ` 0`..` 10` (counts).
  */
-export function worldVocabulary(boxFormat: BoxFormat = DEFAULT_BOX_FORMAT): string[] {
+export function worldVocabulary(
+  boxFormat: BoxFormat = DEFAULT_BOX_FORMAT,
+  options: WorldVocabularyOptions = {},
+): string[] {
   const pieces = new Set<string>(['\n', '\t', ' ']);
   for (let code = 33; code < 127; code++) pieces.add(String.fromCharCode(code));
-  for (const text of [...worldTextSources(), CHAT_FRAME, BOX_SYNTAX]) {
-    for (const part of withoutSpecials(text.replace(/\{\w+\}/g, ' '))) {
-      for (const piece of splitWorldPieces(part)) {
-        const bare = piece.trimStart();
-        if (bare.length === 0) continue;
-        pieces.add(bare);
-        pieces.add(` ${bare}`);
+  const addWords = (texts: readonly string[]): void => {
+    for (const text of texts) {
+      for (const part of withoutSpecials(text.replace(/\{\w+\}/g, ' '))) {
+        for (const piece of splitWorldPieces(part)) {
+          const bare = piece.trimStart();
+          if (bare.length === 0) continue;
+          pieces.add(bare);
+          pieces.add(` ${bare}`);
+        }
       }
     }
-  }
+  };
+  addWords([...worldTextSources(), CHAT_FRAME, BOX_SYNTAX]);
   const maxNumber = boxFormat.format === 'grid' ? boxFormat.bins : 99;
   for (let n = 0; n <= maxNumber; n++) pieces.add(String(n));
   for (let n = 0; n <= 10; n++) pieces.add(` ${n}`);
+  if (options.segmentation) addWords(segmentationTextSources());
   return [...pieces];
 }
 

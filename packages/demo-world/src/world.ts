@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { BoxCodec, type BoxFormat, DEFAULT_BOX_FORMAT } from './box-codec.js';
-import { RECORD_KINDS, type RecordKind, recordsForScene, type WorldRecord } from './instructions.js';
+import {
+  ALL_RECORD_KINDS,
+  RECORD_KINDS,
+  type RecordKind,
+  recordsForScene,
+  type TurnKind,
+  type WorldRecord,
+} from './instructions.js';
+import { instanceMapToPng } from './masks.js';
 import { createRng } from './random.js';
 import { renderScene } from './render.js';
 import { generateLayout, type SceneLayout } from './scene.js';
@@ -34,6 +42,11 @@ export interface GenerateWorldOptions extends WorldOptions {
   counts: Readonly<Record<SplitName, number>>;
   /** PNG files encoded at once (default 16). */
   concurrency?: number;
+  /**
+   * Also write `masks/{split}-{index:05}.png`: 8-bit instance maps (0 = background, k + 1 = object k of the
+   * scene's layout). Default false (and then nothing about masks is written).
+   */
+  maskFiles?: boolean;
 }
 
 export interface SplitSummary {
@@ -55,6 +68,8 @@ export interface WorldManifest {
   minObjects: number;
   maxObjects: number;
   imagesDir: 'images';
+  /** Present when `maskFiles` was set: the folder of the instance-map PNGs. */
+  masksDir?: 'masks';
   /** Layouts of every scene, keyed by image path. */
   scenesFile: 'scenes.json';
   splits: Record<SplitName, SplitSummary>;
@@ -85,10 +100,10 @@ function resolveOptions(options: WorldOptions): ResolvedOptions {
     );
   }
   const kinds = options.kinds ?? RECORD_KINDS;
-  const unknown = kinds.filter((k) => !(RECORD_KINDS as readonly string[]).includes(k));
+  const unknown = kinds.filter((k) => !(ALL_RECORD_KINDS as readonly string[]).includes(k));
   if (unknown.length > 0 || kinds.length === 0) {
     throw new Error(
-      `generateWorld: kinds must be a non-empty list of ${RECORD_KINDS.join(', ')} (got ${kinds.join(', ')}).`,
+      `generateWorld: kinds must be a non-empty list of ${ALL_RECORD_KINDS.join(', ')} (got ${kinds.join(', ')}).`,
     );
   }
   return {
@@ -104,6 +119,8 @@ function resolveOptions(options: WorldOptions): ResolvedOptions {
 
 const imagePath = (split: SplitName, index: number): string =>
   `images/${split}-${String(index).padStart(5, '0')}.png`;
+const maskPath = (split: SplitName, index: number): string =>
+  `masks/${split}-${String(index).padStart(5, '0')}.png`;
 
 function sceneFor(options: ResolvedOptions, split: SplitName, index: number): GeneratedScene {
   // One stream per scene: any scene can be regenerated alone, and split sizes do not shift other scenes.
@@ -153,6 +170,7 @@ export async function generateWorld(options: GenerateWorldOptions): Promise<Worl
     }
   }
   await mkdir(join(options.outDir, 'images'), { recursive: true });
+  if (options.maskFiles) await mkdir(join(options.outDir, 'masks'), { recursive: true });
   const scenes: Record<string, Record<string, SceneLayout>> = {};
   const splits = {} as Record<SplitName, SplitSummary>;
   for (const split of SPLITS) {
@@ -168,6 +186,13 @@ export async function generateWorld(options: GenerateWorldOptions): Promise<Worl
           writeFile(join(options.outDir, scene.image), await sceneToPng(scene.layout)),
         ),
       );
+      if (options.maskFiles) {
+        await Promise.all(
+          batch.map(async (scene, i) =>
+            writeFile(join(options.outDir, maskPath(split, start + i)), await instanceMapToPng(scene.layout)),
+          ),
+        );
+      }
       for (const scene of batch) {
         records.push(...scene.records);
         (scenes[split] as Record<string, SceneLayout>)[scene.image] = scene.layout;
@@ -190,6 +215,7 @@ export async function generateWorld(options: GenerateWorldOptions): Promise<Worl
     minObjects: resolved.minObjects,
     maxObjects: resolved.maxObjects,
     imagesDir: 'images',
+    ...(options.maskFiles ? { masksDir: 'masks' as const } : {}),
     scenesFile: 'scenes.json',
     splits,
   };
@@ -215,19 +241,23 @@ export function exampleRecord(kind: RecordKind = 'conversation'): WorldRecord {
 // --- Reading a world back, validated -------------------------------------------------------------------------
 
 const boxSchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+const rleSchema = z.object({
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  counts: z.array(z.number().int().min(0)),
+});
+const TURN_KINDS = ALL_RECORD_KINDS.filter((k): k is TurnKind => k !== 'conversation');
 const recordSchema = z.object({
   id: z.string(),
   image: z.string(),
   imageSize: z.number().int().positive(),
-  kind: z.enum(RECORD_KINDS),
+  kind: z.enum(ALL_RECORD_KINDS),
   conversations: z.array(z.object({ from: z.enum(['human', 'gpt']), value: z.string() })).min(2),
   truth: z.array(
     z.object({
-      kind: z.enum(
-        RECORD_KINDS.filter((k): k is Exclude<RecordKind, 'conversation'> => k !== 'conversation'),
-      ),
+      kind: z.enum(TURN_KINDS),
       answer: z.string(),
       box: boxSchema.optional(),
+      masks: z.array(rleSchema).optional(),
     }),
   ),
 });
