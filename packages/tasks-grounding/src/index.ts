@@ -1,5 +1,6 @@
 // @vistune/tasks-grounding public API: one line per folder (codecs, metrics, refcoco, region, seg), then register.
 export * from './box.js';
 export * from './codecs/index.js';
+export * from './metrics/index.js';
 export { register } from './register.js';
 export * from './vocab/index.js';

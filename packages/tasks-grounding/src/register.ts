@@ -2,8 +2,10 @@
 // call per folder below.
 import type { Registry } from '@vistune/core';
 import { registerCodecs } from './codecs/register.js';
+import { registerMetrics } from './metrics/register.js';
 
 /** Adds this package's codecs, metrics, region encoder/adapter and heads to a registry. */
 export function register(registry: Registry): void {
   registerCodecs(registry);
+  registerMetrics(registry);
 }

@@ -181,46 +181,50 @@ describe('location codecs: round trips through pad-to-square and resize + centre
 });
 
 describe('location codecs: malformed output', () => {
-  const cases: { codec: LocationCodec; text: string; boxes: number; points?: number; malformed: number }[] =
-    [
-      { codec: new ShikraCodec(), text: 'at [0.1,0.2,0.3] or', boxes: 0, malformed: 1 },
-      { codec: new ShikraCodec(), text: '[0.5,0.2,0.1,0.4]', boxes: 0, malformed: 1 },
-      { codec: new ShikraCodec(), text: '[1.2,0,0.5,0.5] [0.1,0.1,0.2,0.2]', boxes: 1, malformed: 1 },
-      { codec: new ShikraCodec(), text: 'it is [0.1,0.2,0.3,0.4', boxes: 0, malformed: 1 },
-      { codec: new ShikraCodec(), text: '[0.1,0.2 [0.1,0.2,0.3,0.4]', boxes: 1, malformed: 1 },
-      { codec: new ShikraCodec(), text: '[INST] where [0.1,0.2] [a,b]', boxes: 0, points: 1, malformed: 0 },
-      { codec: new ShikraCodec(), text: '[0.1,0.2,0.3,0.4;0.5]', boxes: 1, malformed: 1 },
-      { codec: new ShikraCodec(), text: '[0.1,0.2,0.3,0.4e1]', boxes: 0, malformed: 1 },
-      { codec: new QwenVlCodec(), text: '<box>(1,2),(3)</box>', boxes: 0, malformed: 1 },
-      { codec: new QwenVlCodec(), text: '<box>(100,200),(50,300)</box>', boxes: 0, malformed: 1 },
-      { codec: new QwenVlCodec(), text: '<box>(1000,0),(1000,10)</box>', boxes: 0, malformed: 1 },
-      { codec: new QwenVlCodec(), text: '<box>(1,2),(3,4)<box>(1,2),(3,4)</box>', boxes: 1, malformed: 1 },
-      { codec: new QwenVlCodec(), text: '<ref>dog</ref><box>(1,2),(30,40)', boxes: 0, malformed: 1 },
-      { codec: new MiniGptV2Codec(), text: '{<10><20><5><30>}', boxes: 0, malformed: 1 },
-      { codec: new MiniGptV2Codec(), text: '{<10><20><30>} {<1><2><3><4>}', boxes: 1, malformed: 1 },
-      { codec: new MiniGptV2Codec(), text: '{<10><20><30><140>}', boxes: 0, malformed: 1 },
-      { codec: new MiniGptV2Codec(), text: '{<1><2><3><4>', boxes: 0, malformed: 1 },
-      { codec: new Kosmos2Codec(), text: '<object><patch_index_0195></object>', boxes: 0, malformed: 1 },
-      {
-        codec: new Kosmos2Codec(),
-        text: '<object><patch_index_0495><patch_index_0195></object>',
-        boxes: 0,
-        malformed: 1,
-      },
-      {
-        codec: new Kosmos2Codec(),
-        text: '<object><patch_index_1024><patch_index_1025></object>',
-        boxes: 0,
-        malformed: 1,
-      },
-      {
-        codec: new Kosmos2Codec(),
-        text: '<object><patch_index_0001><patch_index_0099></delimiter_of_multi_objects/><patch_index_7></object>',
-        boxes: 1,
-        malformed: 1,
-      },
-      { codec: new Kosmos2Codec(), text: '<object><patch_index_0195><patch_index_0495>', boxes: 0, malformed: 1 },
-    ];
+  const cases: { codec: LocationCodec; text: string; boxes: number; points?: number; malformed: number }[] = [
+    { codec: new ShikraCodec(), text: 'at [0.1,0.2,0.3] or', boxes: 0, malformed: 1 },
+    { codec: new ShikraCodec(), text: '[0.5,0.2,0.1,0.4]', boxes: 0, malformed: 1 },
+    { codec: new ShikraCodec(), text: '[1.2,0,0.5,0.5] [0.1,0.1,0.2,0.2]', boxes: 1, malformed: 1 },
+    { codec: new ShikraCodec(), text: 'it is [0.1,0.2,0.3,0.4', boxes: 0, malformed: 1 },
+    { codec: new ShikraCodec(), text: '[0.1,0.2 [0.1,0.2,0.3,0.4]', boxes: 1, malformed: 1 },
+    { codec: new ShikraCodec(), text: '[INST] where [0.1,0.2] [a,b]', boxes: 0, points: 1, malformed: 0 },
+    { codec: new ShikraCodec(), text: '[0.1,0.2,0.3,0.4;0.5]', boxes: 1, malformed: 1 },
+    { codec: new ShikraCodec(), text: '[0.1,0.2,0.3,0.4e1]', boxes: 0, malformed: 1 },
+    { codec: new QwenVlCodec(), text: '<box>(1,2),(3)</box>', boxes: 0, malformed: 1 },
+    { codec: new QwenVlCodec(), text: '<box>(100,200),(50,300)</box>', boxes: 0, malformed: 1 },
+    { codec: new QwenVlCodec(), text: '<box>(1000,0),(1000,10)</box>', boxes: 0, malformed: 1 },
+    { codec: new QwenVlCodec(), text: '<box>(1,2),(3,4)<box>(1,2),(3,4)</box>', boxes: 1, malformed: 1 },
+    { codec: new QwenVlCodec(), text: '<ref>dog</ref><box>(1,2),(30,40)', boxes: 0, malformed: 1 },
+    { codec: new MiniGptV2Codec(), text: '{<10><20><5><30>}', boxes: 0, malformed: 1 },
+    { codec: new MiniGptV2Codec(), text: '{<10><20><30>} {<1><2><3><4>}', boxes: 1, malformed: 1 },
+    { codec: new MiniGptV2Codec(), text: '{<10><20><30><140>}', boxes: 0, malformed: 1 },
+    { codec: new MiniGptV2Codec(), text: '{<1><2><3><4>', boxes: 0, malformed: 1 },
+    { codec: new Kosmos2Codec(), text: '<object><patch_index_0195></object>', boxes: 0, malformed: 1 },
+    {
+      codec: new Kosmos2Codec(),
+      text: '<object><patch_index_0495><patch_index_0195></object>',
+      boxes: 0,
+      malformed: 1,
+    },
+    {
+      codec: new Kosmos2Codec(),
+      text: '<object><patch_index_1024><patch_index_1025></object>',
+      boxes: 0,
+      malformed: 1,
+    },
+    {
+      codec: new Kosmos2Codec(),
+      text: '<object><patch_index_0001><patch_index_0099></delimiter_of_multi_objects/><patch_index_7></object>',
+      boxes: 1,
+      malformed: 1,
+    },
+    {
+      codec: new Kosmos2Codec(),
+      text: '<object><patch_index_0195><patch_index_0495>',
+      boxes: 0,
+      malformed: 1,
+    },
+  ];
   for (const c of cases) {
     it(`${c.codec.name}: ${c.text}`, () => {
       const out = c.codec.decodeAll(c.text, padded);

@@ -22,7 +22,8 @@ const CODECS = {
   shikra: {
     schema: shikraCodecSchema,
     create: (c: z.output<typeof shikraCodecSchema>) => new ShikraCodec(c),
-    about: 'Shikra plain decimals [x1,y1,x2,y2] in [0,1], 3 dp, padded-square frame; points [x,y]; boxes [b1;b2]',
+    about:
+      'Shikra plain decimals [x1,y1,x2,y2] in [0,1], 3 dp, padded-square frame; points [x,y]; boxes [b1;b2]',
   },
   qwen_vl: {
     schema: qwenVlCodecSchema,
@@ -32,7 +33,8 @@ const CODECS = {
   minigpt_v2: {
     schema: miniGptV2CodecSchema,
     create: (c: z.output<typeof miniGptV2CodecSchema>) => new MiniGptV2Codec(c),
-    about: 'MiniGPT-v2 {<x1><y1><x2><y2>} on a 0–100 grid (int() truncation), <delim> between boxes, <p>phrase</p>',
+    about:
+      'MiniGPT-v2 {<x1><y1><x2><y2>} on a 0–100 grid (int() truncation), <delim> between boxes, <p>phrase</p>',
   },
   kosmos2: {
     schema: kosmos2CodecSchema,
@@ -51,7 +53,9 @@ export function createLocationCodec(name: string, options: Record<string, unknow
   const entry = CODECS[name as LocationCodecName];
   const parsed = entry.schema.strict().safeParse(options);
   if (!parsed.success)
-    throw new Error(`Invalid ${name} codec options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `Invalid ${name} codec options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return (entry.create as (c: unknown) => LocationCodec)(parsed.data);
 }
 

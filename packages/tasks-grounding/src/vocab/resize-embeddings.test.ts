@@ -41,10 +41,11 @@ describe('resizeTokenEmbeddings', () => {
     expect(newEmbed).toHaveLength(14);
     expect(newEmbed.slice(0, 10)).toEqual(oldEmbed);
     const mean = columnMean(oldEmbed);
-    for (const row of newEmbed.slice(10)) row.forEach((v, j) => expect(v).toBeCloseTo(mean[j], 6));
+    for (const row of newEmbed.slice(10))
+      for (const [j, v] of row.entries()) expect(v).toBeCloseTo(mean[j], 6);
     const headMean = columnMean(rows(llm.head!.weight));
     for (const row of rows(resized.head!.weight).slice(10))
-      row.forEach((v, j) => expect(v).toBeCloseTo(headMean[j], 6));
+      for (const [j, v] of row.entries()) expect(v).toBeCloseTo(headMean[j], 6);
     // Same ids → same logits on the old vocabulary.
     const ids = tf.tensor2d([[1, 4, 9, 2]], [1, 4], 'int32');
     const before = llm.logits(ids);
@@ -90,7 +91,10 @@ describe('resizeTokenEmbeddings', () => {
       init: 'normal',
     });
     expect(resized.vocabSize).toBe(tokenizer.vocabSize);
-    expect(resized.trainableParameters().map(([n]) => n)).toEqual(['model.embed_tokens.weight', 'lm_head.weight']);
+    expect(resized.trainableParameters().map(([n]) => n)).toEqual([
+      'model.embed_tokens.weight',
+      'lm_head.weight',
+    ]);
     const text = '<grounding><phrase>a dog</phrase><object><patch_index_0195><patch_index_0495></object>';
     const encoded = tokenizer.encode(text, { addSpecialTokens: false });
     expect(encoded).toContain(ids[6 + 195]);
