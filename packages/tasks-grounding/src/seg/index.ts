@@ -1,0 +1,53 @@
+// LISA-style reasoning segmentation: the [SEG] head (text_hidden_fcs + SAM-style mask decoder), its losses,
+// mask resampling to the original frame, segmentation batches with mask targets, and model assembly.
+
+export {
+  type LisaSegHeadConfig,
+  type LisaSegHeadInput,
+  lisaSegDecoderSchema,
+  lisaSegHeadOptions,
+  lisaSegHeadSchema,
+} from './config.js';
+export {
+  type BuildSegmentationOptions,
+  type BuiltSegmentationData,
+  buildSegmentationExamples,
+  type CocoRle,
+  decodeCocoRle,
+  type LoadedImage,
+  SegmentationBatchSource,
+  type SegmentationBatchSourceOptions,
+  type SegmentationExample,
+  type SegmentationImageLoader,
+  type SegmentationRecord,
+} from './data.js';
+export {
+  type DecodeInput,
+  gridPositionalEncoding,
+  MaskDecoder,
+  type MaskDecoderConfig,
+  pixelUnshuffle2x,
+} from './decoder.js';
+export { LisaSegHead, type LisaSegHeadOptions, type SegHeadOutput, type SegMaskTarget } from './head.js';
+export { type DiceOptions, diceLoss, sigmoidBceLoss } from './loss.js';
+export {
+  type AttachLisaHeadOptions,
+  attachLisaHead,
+  type GenerateSegmentation,
+  generateAndSegment,
+  type LisaModel,
+  SEG_TOKEN,
+  segmentText,
+} from './model.js';
+export { registerSeg } from './register.js';
+export {
+  type FrameTransform,
+  interpolationMatrix,
+  type OriginalFrame,
+  originalFrameMatrices,
+  resampleSeparable,
+  resizeBilinear,
+  resizeCoords,
+  toOriginalFrame,
+} from './resample.js';
+export { MlpBlock, TokenAttention, TwoWayBlock, type TwoWayOptions, TwoWayTransformer } from './two-way.js';

@@ -1,0 +1,144 @@
+// A LISA-style model from any MultimodalModel with an image modality: [SEG] added to the tokenizer, the LLM's
+// embedding rows grown to match, and the `lisa_seg` head attached to a new composition (same LLM weights,
+// same modalities). Plus inference: masks for a given text, and generate-then-segment as LISA evaluates.
+import {
+  LlamaForCausalLM,
+  type MediaInputs,
+  MultimodalModel,
+  type Registry,
+  type Tokenizer,
+  tf,
+} from '@vistune/core';
+import { resizeTokenEmbeddings } from '../vocab/index.js';
+import type { LisaSegHeadInput } from './config.js';
+import type { LisaSegHead, SegHeadOutput } from './head.js';
+import { type OriginalFrame, toOriginalFrame } from './resample.js';
+
+export const SEG_TOKEN = '[SEG]';
+
+export interface AttachLisaHeadOptions {
+  /** Head config (the registry fills the defaults); trigger id and sizes are filled in here. */
+  head?: Omit<LisaSegHeadInput, 'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'>;
+  /** The mask token text (default [SEG]). */
+  token?: string;
+}
+
+export interface LisaModel {
+  model: MultimodalModel;
+  head: LisaSegHead;
+  segTokenId: number;
+}
+
+/**
+ * Adds [SEG] to `tokenizer` (special), resizes the LLM when the tokenizer outgrew it (the old LLM is then
+ * disposed: do not use `base` afterwards), creates the `lisa_seg` head through `registry` reading the image
+ * modality's encoder, and returns a new MultimodalModel holding the same modalities plus the head.
+ */
+export async function attachLisaHead(
+  base: MultimodalModel,
+  tokenizer: Tokenizer,
+  registry: Registry,
+  opts: AttachLisaHeadOptions = {},
+): Promise<LisaModel> {
+  const token = opts.token ?? SEG_TOKEN;
+  const [segTokenId] = tokenizer.addTokens([token], { special: true }) as [number];
+  const modality = opts.head?.modality ?? 'image';
+  const spec = base.modalities.get(modality);
+  if (!spec)
+    throw new Error(
+      `attachLisaHead: the model has no "${modality}" modality (it has ${[...base.modalities.keys()].join(', ') || 'none'}): set head.modality`,
+    );
+  if (!(base.llm instanceof LlamaForCausalLM))
+    throw new Error('attachLisaHead: the LLM must be a LlamaForCausalLM (resizeTokenEmbeddings copies one)');
+  const llm =
+    tokenizer.vocabSize > base.llm.vocabSize
+      ? resizeTokenEmbeddings(base.llm, tokenizer.vocabSize)
+      : base.llm;
+  const head = (await registry.create(
+    'head',
+    {
+      type: 'lisa_seg',
+      ...opts.head,
+      triggerTokenId: segTokenId,
+      llmHiddenSize: llm.hiddenSize,
+      visionHiddenSize: spec.encoder.hiddenSize,
+    },
+    { path: 'head' },
+  )) as LisaSegHead;
+  head.bindVision(spec.encoder);
+  const model = new MultimodalModel({ llm, modalities: base.modalities, heads: [...base.heads, head] });
+  if (llm !== base.llm) base.llm.dispose();
+  model.train(base.training);
+  return { model, head, segTokenId };
+}
+
+/** Mask logits [K, H, W] (processed frame) for the [SEG] tokens already in `inputIds`, or null when none. */
+export function segmentText(
+  model: MultimodalModel,
+  head: LisaSegHead,
+  inputIds: tf.Tensor2D,
+  media: MediaInputs,
+  attentionMask?: tf.Tensor2D,
+): tf.Tensor3D | null {
+  const out = model.forward({ inputIds, media, attentionMask }, { logits: false });
+  const result = out.heads[head.name]?.output as SegHeadOutput | undefined;
+  const logits = result?.logits ?? null;
+  // forward's tidy kept every head output: release all but the logits handed back.
+  for (const r of Object.values(out.heads)) {
+    const o = r.output as Record<string, tf.Tensor>;
+    tf.dispose(Object.values(o).filter((t) => t !== logits));
+    if (r.loss) r.loss.dispose();
+  }
+  for (const t of [out.loss, out.lmLoss, out.logits]) t?.dispose();
+  return logits;
+}
+
+export interface GenerateSegmentation {
+  /** Generated ids (prompt excluded) and their text when `decode` was given. */
+  ids: number[];
+  text?: string;
+  /** One binary mask per generated [SEG], in the original frame (row-major, 1 = object). */
+  masks: Uint8Array[];
+}
+
+/**
+ * LISA's inference for one sample: generate the answer, then run the prompt + answer through the model once
+ * more and decode a mask at every [SEG] the answer holds (the head reads states of the full sequence).
+ */
+export function generateAndSegment(
+  model: MultimodalModel,
+  head: LisaSegHead,
+  promptIds: readonly number[],
+  media: MediaInputs,
+  frame: OriginalFrame,
+  opts: { maxNewTokens?: number; eosTokenIds?: number[]; decode?: (ids: readonly number[]) => string } = {},
+): GenerateSegmentation {
+  const prompt = tf.tensor2d([promptIds as number[]], undefined, 'int32');
+  let ids: number[];
+  let text: string | undefined;
+  try {
+    const result = model.generate(prompt, media, opts);
+    ids = result.ids[0] ?? [];
+    text = result.text?.[0];
+  } finally {
+    prompt.dispose();
+  }
+  if (!ids.includes(head.triggerTokenId)) return { ids, text, masks: [] };
+  const full = tf.tensor2d([[...promptIds, ...ids]], undefined, 'int32');
+  try {
+    const logits = segmentText(model, head, full, media);
+    if (!logits) return { ids, text, masks: [] };
+    const [, H, W] = logits.shape;
+    const original = tf.tidy(() => tf.greater(toOriginalFrame(logits, [H, W], frame), 0));
+    logits.dispose();
+    const values = original.dataSync();
+    original.dispose();
+    const size = frame.width * frame.height;
+    const masks = Array.from({ length: values.length / size }, (_, k) =>
+      Uint8Array.from(values.subarray(k * size, (k + 1) * size)),
+    );
+    return { ids, text, masks };
+  } finally {
+    full.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+// Test helpers of the [SEG] head: a tiny head bound to a tiny real ViT, deterministic inputs, and central
+// finite differences (float32: h = 1e-2 on O(1) losses).
+import { tf } from '@vistune/core';
+import { VisionTransformer } from '@vistune/encoders';
+import { lisaSegHeadOptions, lisaSegHeadSchema } from './config.js';
+import { LisaSegHead } from './head.js';
+
+/** Deterministic values in about [-1, 1]. */
+export function det(shape: number[], seed = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.9),
+    shape,
+  );
+}
+
+export const TINY_IMAGE = 16;
+export const TINY_LLM_HIDDEN = 12;
+
+/** A 16-px CLIP ViT (patch 4 → 4×4 grid) and a lisa_seg head reading it (decoder dim 8, 2 heads, 1 block). */
+export function tinyHead(overrides: { pixelSkip?: boolean; seed?: number } = {}): {
+  head: LisaSegHead;
+  encoder: VisionTransformer;
+} {
+  const encoder = VisionTransformer.fromHFConfig(
+    {
+      model_type: 'clip_vision_model',
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      image_size: TINY_IMAGE,
+      patch_size: 4,
+    },
+    { seed: 3 },
+  );
+  const config = lisaSegHeadSchema.parse({
+    triggerTokenId: 9,
+    llmHiddenSize: TINY_LLM_HIDDEN,
+    visionHiddenSize: 16,
+    decoder: {
+      dim: 8,
+      heads: 2,
+      depth: 1,
+      mlpDim: 16,
+      crossAttentionDownsample: 1,
+      upscaleChannels: [4, 4],
+      pixelSkip: overrides.pixelSkip ?? false,
+    },
+    seed: overrides.seed ?? 5,
+    std: 0.3,
+  });
+  const head = new LisaSegHead(lisaSegHeadOptions(config));
+  head.bindVision(encoder);
+  return { head, encoder };
+}
+
+/** (f(x + h) − f(x − h)) / 2h at chosen flat indices of a variable (its value restored after). */
+export function numericVariableGrad(
+  f: () => number,
+  v: tf.Variable,
+  indices: readonly number[],
+  h = 1e-2,
+): number[] {
+  const base = v.dataSync().slice();
+  const at = (i: number, delta: number) => {
+    const shifted = base.slice();
+    shifted[i] = (shifted[i] as number) + delta;
+    tf.tidy(() => v.assign(tf.tensor(shifted, v.shape)));
+    return f();
+  };
+  const out = indices.map((i) => (at(i, h) - at(i, -h)) / (2 * h));
+  tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
+  return out;
+}
+
+/** Largest |a − b| / (atol + rtol · max|b|): ≤ 1 passes. */
+export function closeness(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol = 3e-2,
+  atol = 2e-3,
+): number {
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i] as number));
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++)
+    worst = Math.max(
+      worst,
+      Math.abs((actual[i] as number) - (expected[i] as number)) / (atol + rtol * scale),
+    );
+  return worst;
+}
