@@ -2,6 +2,7 @@
 export * from './box.js';
 export * from './codecs/index.js';
 export * from './metrics/index.js';
+export * from './refcoco/index.js';
 export * from './region/index.js';
 export { register } from './register.js';
 export * from './vocab/index.js';
