@@ -5,4 +5,5 @@ export * from './metrics/index.js';
 export * from './refcoco/index.js';
 export * from './region/index.js';
 export { register } from './register.js';
+export * from './seg/index.js';
 export * from './vocab/index.js';

@@ -4,10 +4,12 @@ import type { Registry } from '@vistune/core';
 import { registerCodecs } from './codecs/register.js';
 import { registerMetrics } from './metrics/register.js';
 import { registerRegion } from './region/register.js';
+import { registerSeg } from './seg/register.js';
 
 /** Adds this package's codecs, metrics, region encoder/adapter and heads to a registry. */
 export function register(registry: Registry): void {
   registerCodecs(registry);
   registerMetrics(registry);
   registerRegion(registry);
+  registerSeg(registry);
 }

@@ -1,6 +1,6 @@
 // Segmentation samples → MultimodalBatches whose `headTargets` carry one mask per [SEG] (what core's
 // InstructionDataLoader cannot pass yet). Records are LLaVA records whose `truth` entries hold `masks`
-// (COCO uncompressed RLE, one per [SEG] of that assistant turn, in order), as the demo world writes them.
+// (COCO RLE, one per [SEG] of that assistant turn, in order), as the demo world writes them.
 import {
   type BatchSource,
   type BatchSourceState,
@@ -15,31 +15,9 @@ import {
   type Tokenizer,
   tf,
 } from '@vistune/core';
+import { type CocoRle, rleToMask } from '../refcoco/index.js';
 import type { SegMaskTarget } from './head.js';
 import type { FrameTransform } from './resample.js';
-
-/** COCO's uncompressed RLE: size [h, w]; counts alternate 0-runs and 1-runs, column-major, starting with 0s. */
-export interface CocoRle {
-  size: readonly [number, number];
-  counts: readonly number[];
-}
-
-/** COCO uncompressed RLE → row-major 0/1 mask. */
-export function decodeCocoRle(rle: CocoRle): { width: number; height: number; data: Uint8Array } {
-  const [height, width] = rle.size;
-  const data = new Uint8Array(width * height);
-  let index = 0;
-  rle.counts.forEach((run, k) => {
-    if (k % 2 === 1)
-      for (let i = index; i < index + run; i++) data[(i % height) * width + Math.floor(i / height)] = 1;
-    index += run;
-  });
-  if (index !== width * height)
-    throw new Error(
-      `decodeCocoRle: counts cover ${index} pixels but size [${height}, ${width}] has ${width * height}: the RLE is corrupt`,
-    );
-  return { width, height, data };
-}
 
 /** A LLaVA record with per-turn mask truth. */
 export interface SegmentationRecord {
@@ -107,7 +85,7 @@ export function buildSegmentationExamples(
       problem(`${file}[${index}]: ${example.images.length} images; the [SEG] head reads one per sample`);
       continue;
     }
-    const masks = (record.truth ?? []).flatMap((t) => t.masks ?? []).map(decodeCocoRle);
+    const masks = (record.truth ?? []).flatMap((t) => t.masks ?? []);
     const segs = example.inputIds.reduce((n, id) => n + (id === opts.segTokenId ? 1 : 0), 0);
     if (segs !== masks.length) {
       problem(
@@ -119,7 +97,7 @@ export function buildSegmentationExamples(
     examples.push({
       example,
       image: example.images[0] as string,
-      masks: masks.map((m) => ({ mask: m.data, width: m.width, height: m.height })),
+      masks: masks.map((m) => ({ mask: rleToMask(m), width: m.size[1], height: m.size[0] })),
       promptLength: promptLength < 0 ? example.inputIds.length : promptLength,
     });
   }

@@ -12,8 +12,6 @@ export {
   type BuildSegmentationOptions,
   type BuiltSegmentationData,
   buildSegmentationExamples,
-  type CocoRle,
-  decodeCocoRle,
   type LoadedImage,
   SegmentationBatchSource,
   type SegmentationBatchSourceOptions,
@@ -50,4 +48,12 @@ export {
   resizeCoords,
   toOriginalFrame,
 } from './resample.js';
+export {
+  evaluateSegmentation,
+  type LisaRun,
+  prepareLisaRun,
+  processorImageLoader,
+  type SegmentationScores,
+  trainLisa,
+} from './train.js';
 export { MlpBlock, TokenAttention, TwoWayBlock, type TwoWayOptions, TwoWayTransformer } from './two-way.js';

@@ -1,0 +1,213 @@
+// A LISA-style recipe end to end: core's recipe format (YAML through loadRecipe) whose inline model config is
+// a LlavaConfig plus `tokenizer`, `preprocessor` (as `vistune train` reads them) and `segHead` (the lisa_seg
+// head config) → tiny LLaVA + [SEG] head → core's Trainer on segmentation batches → gIoU / cIoU.
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import {
+  createLlava,
+  getTemplate,
+  type MultimodalModel,
+  type Recipe,
+  type Registry,
+  type StepMetrics,
+  Tokenizer,
+  Trainer,
+  type TrainResult,
+  tf,
+} from '@vistune/core';
+import type { ImageProcessor, ProcessedImage } from '@vistune/encoders';
+import { binarizeLogits, MaskIoU, type MaskIoUResult } from '../metrics/index.js';
+import type { LisaSegHeadInput } from './config.js';
+import {
+  buildSegmentationExamples,
+  type LoadedImage,
+  SegmentationBatchSource,
+  type SegmentationExample,
+  type SegmentationImageLoader,
+  type SegmentationRecord,
+} from './data.js';
+import type { LisaSegHead } from './head.js';
+import { attachLisaHead, generateAndSegment, segmentText } from './model.js';
+import { toOriginalFrame } from './resample.js';
+
+/** The recipe's inline model config, as this runner reads it. */
+interface LisaModelConfig {
+  tokenizer?: string;
+  preprocessor?: string;
+  segHead?: Omit<LisaSegHeadInput, 'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'>;
+  [hf: string]: unknown;
+}
+
+export interface LisaRun {
+  model: MultimodalModel;
+  head: LisaSegHead;
+  tokenizer: Tokenizer;
+  loadImage: SegmentationImageLoader;
+  /** Builds examples from another split with the run's tokenizer, template and image token. */
+  examples(
+    file: string,
+    imageFolder?: string,
+  ): Promise<{ examples: SegmentationExample[]; skipped: string[] }>;
+  source: SegmentationBatchSource;
+  trainSkipped: string[];
+}
+
+/** An image loader over an encoders ImageProcessor, caching the processed pixels of each path. */
+export function processorImageLoader(processor: ImageProcessor): SegmentationImageLoader {
+  const cache = new Map<string, Promise<ProcessedImage>>();
+  return async (path: string): Promise<LoadedImage> => {
+    let processed = cache.get(path);
+    if (!processed) {
+      processed = processor.preprocess(path);
+      cache.set(path, processed);
+    }
+    const p = await processed;
+    return { pixels: tf.tensor3d(p.pixelValues, [3, p.height, p.width]), transform: p.transform };
+  };
+}
+
+/** Model, tokenizer, head and training data of a LISA recipe (nothing trained yet). */
+export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promise<LisaRun> {
+  if (recipe.model.kind !== 'config')
+    throw new Error(
+      `${recipe.source}: model: the LISA runner builds its model from an inline config (LlavaConfig + tokenizer, preprocessor, segHead)`,
+    );
+  const baseDir = dirname(resolve(recipe.source));
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const { tokenizer: tokDir, preprocessor, segHead, ...hf } = recipe.model.config as LisaModelConfig;
+  if (!tokDir) throw new Error(`${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json)`);
+  if (!preprocessor)
+    throw new Error(`${recipe.source}: model.preprocessor: missing (a preprocessor_config.json path)`);
+  const tokenizer = await Tokenizer.fromDir(at(tokDir));
+  const processor = (await registry.create('processor', {
+    type: 'clip',
+    pretrained: at(preprocessor),
+  })) as ImageProcessor;
+  const base = await createLlava(hf, registry, { seed: recipe.seed });
+  const imageTokenId = base.config.imageTokenId;
+  const slots = base.imageSeqLength;
+  const { model, head, segTokenId } = await attachLisaHead(base, tokenizer, registry, { head: segHead });
+  const template = getTemplate(
+    recipe.data.template,
+    recipe.data.systemPrompt === undefined ? {} : { systemPrompt: recipe.data.systemPrompt },
+  );
+  const examples = async (file: string, imageFolder?: string) => {
+    const records = JSON.parse(await readFile(file, 'utf8')) as SegmentationRecord[];
+    return buildSegmentationExamples(records, {
+      tokenizer,
+      template,
+      imageToken: { id: imageTokenId, slots },
+      segTokenId,
+      maxLength: recipe.data.maxLength,
+      imageFolder: imageFolder ?? dirname(file),
+      source: file,
+    });
+  };
+  const train = await examples(recipe.data.train, recipe.data.images);
+  const loadImage = processorImageLoader(processor);
+  const padTokenId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
+  const source = new SegmentationBatchSource(train.examples, {
+    batchSize: recipe.data.batchSize,
+    padTokenId,
+    loadImage,
+    headName: head.name,
+    seed: recipe.seed,
+  });
+  return { model, head, tokenizer, loadImage, examples, source, trainSkipped: train.skipped };
+}
+
+/** Trains the prepared run with core's Trainer (stages, schedule, clipping, checkpoints, metrics.jsonl). */
+export async function trainLisa(
+  recipe: Recipe,
+  run: LisaRun,
+  opts: { onStep?: (m: StepMetrics) => void; maxSteps?: number } = {},
+): Promise<TrainResult> {
+  const trainer = new Trainer({ model: run.model, recipe, data: () => run.source, onStep: opts.onStep });
+  return trainer.run({ maxSteps: opts.maxSteps });
+}
+
+export interface SegmentationScores {
+  /** LISA's validate(): the reference answer (with its [SEG]) is fed, masks read at its [SEG] tokens. */
+  teacherForced: MaskIoUResult;
+  /** Free generation, then masks at the generated [SEG]s; a missing mask scores an empty prediction. */
+  generated?: MaskIoUResult & { samples: number; exactAnswers: number; missingMasks: number };
+}
+
+/** gIoU / cIoU on examples (original-resolution masks), teacher-forced and optionally generated. */
+export async function evaluateSegmentation(
+  run: Pick<LisaRun, 'model' | 'head' | 'tokenizer' | 'loadImage'>,
+  examples: readonly SegmentationExample[],
+  opts: { generate?: boolean; maxNewTokens?: number } = {},
+): Promise<SegmentationScores> {
+  const { model, head, tokenizer, loadImage } = run;
+  const wasTraining = model.training;
+  model.eval();
+  const forced = new MaskIoU();
+  const generated = new MaskIoU();
+  let exactAnswers = 0;
+  let missingMasks = 0;
+  try {
+    for (const ex of examples) {
+      const image = await loadImage(ex.image);
+      const media = { [head.options.modality]: [[image.pixels]] };
+      try {
+        const ids = tf.tensor2d([Array.from(ex.example.inputIds)], undefined, 'int32');
+        const logits = segmentText(model, head, ids, media);
+        ids.dispose();
+        if (logits) {
+          const [K, H, W] = logits.shape;
+          ex.masks.forEach((m, k) => {
+            const values = tf.tidy(() =>
+              toOriginalFrame(tf.slice(logits, [k, 0, 0], [1, H, W]) as tf.Tensor3D, [H, W], {
+                ...m,
+                transform: image.transform,
+              }).dataSync(),
+            );
+            forced.add(binarizeLogits(values, m.width, m.height), {
+              data: Uint8Array.from(m.mask),
+              width: m.width,
+              height: m.height,
+            });
+          });
+          if (K !== ex.masks.length)
+            throw new Error(`evaluateSegmentation: ${K} masks for ${ex.masks.length} targets`);
+          logits.dispose();
+        }
+        if (!opts.generate) continue;
+        const prompt = Array.from(ex.example.inputIds.subarray(0, ex.promptLength));
+        const answer = Array.from(ex.example.inputIds.subarray(ex.promptLength)).filter(
+          (id) => id !== tokenizer.eosTokenId,
+        );
+        const frame = {
+          width: ex.masks[0]?.width ?? 0,
+          height: ex.masks[0]?.height ?? 0,
+          transform: image.transform,
+        };
+        const out = generateAndSegment(model, head, prompt, media, frame, {
+          maxNewTokens: opts.maxNewTokens ?? 16,
+          eosTokenIds: tokenizer.eosTokenIds,
+        });
+        const produced = out.ids.filter((id) => id !== tokenizer.eosTokenId);
+        if (produced.length === answer.length && produced.every((id, i) => id === answer[i])) exactAnswers++;
+        ex.masks.forEach((m, k) => {
+          const pred = out.masks[k];
+          if (!pred) missingMasks++;
+          generated.add(
+            { data: pred ?? new Uint8Array(m.width * m.height), width: m.width, height: m.height },
+            { data: Uint8Array.from(m.mask), width: m.width, height: m.height },
+          );
+        });
+      } finally {
+        image.pixels.dispose();
+      }
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return {
+    teacherForced: forced.result(),
+    generated: opts.generate
+      ? { ...generated.result(), samples: examples.length, exactAnswers, missingMasks }
+      : undefined,
+  };
+}
