@@ -119,7 +119,7 @@ describe('LISA on the demo world', () => {
     expect(rows[0]?.masks.length).toBe(2);
     const batch = await run.source.collate(rows);
     const ids = batch.inputIds.dataSync();
-    const segs = ids.reduce((n, id) => n + (id === 322 ? 1 : 0), 0);
+    const segs = Array.from(ids).filter((id) => id === 322).length;
     const targets = batch.headTargets?.lisa_seg as SegMaskTarget[];
     expect(targets.length).toBe(segs);
     expect(targets.length).toBe(rows.reduce((n, r) => n + r.masks.length, 0));
