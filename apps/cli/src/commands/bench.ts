@@ -7,6 +7,7 @@ import {
   initBackend,
   type LlavaBenchReport,
   readJsonFile,
+  useWasmThreads,
 } from '@vistune/core';
 import type { Command } from 'commander';
 import { builtinRegistry } from '../builtins.js';
@@ -26,7 +27,11 @@ export function registerBenchCommand(program: Command): void {
     .command('bench')
     .description('Benchmarks (commands, never tests): op throughput per backend, LLaVA train/generate speed')
     .option('--config <file>', 'LLaVA config JSON with a "bench" object (as shared/bench/torch_ref.py reads)')
-    .option('--threads <n>', 'threads to ask for (wasm and cpu in Node run one; the report says what ran)', '1')
+    .option(
+      '--threads <n>',
+      'threads: wasm runs XNNPACK on this many cores (threaded build), cpu runs one; the report says what ran',
+      '1',
+    )
     .option('--skip-train', 'time generation only')
     .option('--skip-generate', 'time training only')
     .option('--json', 'print one JSON line, the shape of torch_ref.py\'s plus "backend"')
@@ -68,7 +73,9 @@ async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Comman
   const threads = Number(flags.threads);
   if (!Number.isInteger(threads) || threads < 1)
     throw new CliError(`--threads must be a positive integer, got "${flags.threads}"`, 2);
-  await initBackend({ backend: backendOption(cmd), quiet: true });
+  const backend = backendOption(cmd);
+  if (threads > 1 && (backend === undefined || backend === 'wasm')) await useWasmThreads(threads);
+  await initBackend({ backend, quiet: true });
   const config = (await readJsonFile(file, 'bench config')) as Record<string, unknown>;
   const report = await benchLlava(config, await builtinRegistry(), {
     name: basename(file, extname(file)),
@@ -84,16 +91,27 @@ async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Comman
 function formatLlava(r: LlavaBenchReport): string {
   const rows = [['measure', 'value']];
   if (r.generate) {
-    rows.push(['prefill (vision + prompt)', `${r.generate.prefill_ms.toFixed(1)} ms (${r.generate.prompt_tokens} tokens)`]);
+    rows.push([
+      'prefill (vision + prompt)',
+      `${r.generate.prefill_ms.toFixed(1)} ms (${r.generate.prompt_tokens} tokens)`,
+    ]);
     rows.push(['decode', `${r.generate.decode_tokens_per_s.toFixed(1)} tok/s`]);
   }
   if (r.train) {
-    rows.push(['train step (median / min)', `${r.train.median_ms_per_step.toFixed(1)} / ${r.train.min_ms_per_step.toFixed(1)} ms`]);
-    rows.push(['train throughput', `${r.train.tokens_per_s.toFixed(0)} tok/s (batch ${r.train.batch} × seq ${r.train.seq})`]);
+    rows.push([
+      'train step (median / min)',
+      `${r.train.median_ms_per_step.toFixed(1)} / ${r.train.min_ms_per_step.toFixed(1)} ms`,
+    ]);
+    rows.push([
+      'train throughput',
+      `${r.train.tokens_per_s.toFixed(0)} tok/s (batch ${r.train.batch} × seq ${r.train.seq})`,
+    ]);
     rows.push(['loss first → last', `${r.train.loss_first} → ${r.train.loss_last}`]);
   }
   rows.push(['peak RSS', `${r.peak_rss_mb} MB`]);
-  const head = color.bold(`${r.config}: ${r.backend} (${r.backend_detail}), ${r.threads} thread(s), ${(r.params_total / 1e6).toFixed(1)}M params`);
+  const head = color.bold(
+    `${r.config}: ${r.backend} (${r.backend_detail}), ${r.threads} thread(s), ${(r.params_total / 1e6).toFixed(1)}M params`,
+  );
   return `${head}\n${table(rows)}`;
 }
 

@@ -1,4 +1,13 @@
 // Benchmarks (commands, not tests): `vistune bench ops` formats benchOps' report.
+
+export {
+  benchLlava,
+  type LlavaBenchOptions,
+  type LlavaBenchReport,
+  type LlavaBenchSizes,
+  type LlavaGenerateReport,
+  type LlavaTrainReport,
+} from './llava.js';
 export {
   type BackendOpsBench,
   benchOps,
@@ -7,11 +16,3 @@ export {
   type OpsBenchReport,
 } from './ops.js';
 export type { ToyConfig } from './toy-model.js';
-export {
-  type LlavaBenchOptions,
-  type LlavaBenchReport,
-  type LlavaBenchSizes,
-  type LlavaGenerateReport,
-  type LlavaTrainReport,
-  benchLlava,
-} from './llava.js';

@@ -4,10 +4,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend } from '../backend/init.js';
 import { generateStream } from '../generation/generate.js';
 import { createLlava, type LlavaForConditionalGeneration } from '../multimodal/llava.js';
+import { Rng } from '../nn/rng.js';
+import { wasmThreads } from '../ops/wasm-threads.js';
 import { AdamW } from '../optim/adamw.js';
 import { computeGradients } from '../optim/gradients.js';
 import type { Registry } from '../registry/types.js';
-import { Rng } from '../nn/rng.js';
 
 /** The config's `"bench"` object (torch_ref.py's names). */
 export interface LlavaBenchSizes {
@@ -25,7 +26,7 @@ export interface LlavaBenchOptions {
   sizes?: LlavaBenchSizes;
   /** Name reported as `config` (torch_ref.py: the file name without extension). */
   name?: string;
-  /** Threads asked for; the report says how many the backend actually uses. */
+  /** Threads asked for (the caller sets the backend up, e.g. useWasmThreads); the report says how many ran. */
   threads?: number;
   skipTrain?: boolean;
   skipGenerate?: boolean;
@@ -97,7 +98,8 @@ function makeBatch(model: LlavaForConditionalGeneration, B: number, T: number, r
   const V = model.llm.config.vocabSize;
   const N = model.imageSeqLength;
   const imageToken = model.config.imageTokenId;
-  if (T < N + 2) throw new Error(`bench: seq ${T} is too short for ${N} image tokens: raise "seq" to ≥ ${N + 2}`);
+  if (T < N + 2)
+    throw new Error(`bench: seq ${T} is too short for ${N} image tokens: raise "seq" to ≥ ${N + 2}`);
   const ids = new Int32Array(B * T);
   const labels = new Int32Array(B * T);
   for (let i = 0; i < B * T; i++) {
@@ -133,7 +135,9 @@ function benchTrain(
   const times: number[] = [];
   const losses: number[] = [];
   for (let step = 0; step < sizes.warmup + sizes.steps; step++) {
-    progress(`train step ${step + 1}/${sizes.warmup + sizes.steps}${step < sizes.warmup ? ' (warm-up)' : ''}`);
+    progress(
+      `train step ${step + 1}/${sizes.warmup + sizes.steps}${step < sizes.warmup ? ' (warm-up)' : ''}`,
+    );
     const t0 = performance.now();
     const { loss, grads } = computeGradients(
       () => model.forward({ inputIds, labels, media }, { logits: false }).loss as tf.Scalar,
@@ -197,7 +201,8 @@ async function benchGenerate(
       }
     }
     const t2 = performance.now();
-    if (produced !== nNew + 1) throw new Error(`bench: generate produced ${produced} tokens, expected ${nNew + 1}`);
+    if (produced !== nNew + 1)
+      throw new Error(`bench: generate produced ${produced} tokens, expected ${nNew + 1}`);
     if (r > 0) {
       prefill.push(t1 - t0);
       decode.push(t2 - t1);
@@ -214,10 +219,11 @@ async function benchGenerate(
   };
 }
 
-/** Threads the active backend computes with (wasm in Node and cpu: one). */
+/** Threads the active backend computes with (wasm: XNNPACK's pool, see useWasmThreads; cpu: one). */
 function backendThreads(requested: number): number {
   const name = tf.getBackend();
-  if (name === 'wasm' || name === 'cpu') return 1;
+  if (name === 'wasm') return wasmThreads();
+  if (name === 'cpu') return 1;
   return requested;
 }
 

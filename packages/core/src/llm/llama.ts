@@ -13,7 +13,7 @@ import { Initializer } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/norm.js';
-import { attention, linear, silu } from '../ops/index.js';
+import { addSameShape, attention, linear, reshape, siluTimes } from '../ops/index.js';
 import type { LlamaConfig } from './config.js';
 import { LlamaKVCache } from './kv-cache.js';
 import { applyRotary, type RotaryAngles, RotaryEmbedding } from './rope.js';
@@ -40,15 +40,15 @@ class ModuleList<M extends Module> extends Module {
 /** [B, T, heads·D] → [B, heads, T, D] (for T = 1 the same memory order: a free reshape). */
 function splitHeads(x: tf.Tensor, heads: number, headDim: number): tf.Tensor4D {
   const [B, T] = x.shape;
-  if (T === 1) return tf.reshape(x, [B, heads, 1, headDim]);
-  return tf.transpose(tf.reshape(x, [B, T, heads, headDim]), [0, 2, 1, 3]);
+  if (T === 1) return reshape(x, [B, heads, 1, headDim]) as tf.Tensor4D;
+  return tf.transpose(reshape(x, [B, T, heads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
 }
 
 /** [B, heads, T, D] → [B, T, heads·D] (free for T = 1, as above). */
 function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   const [B, H, T, D] = x.shape;
-  if (T === 1) return tf.reshape(x, [B, 1, H * D]);
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
+  if (T === 1) return reshape(x, [B, 1, H * D]) as tf.Tensor3D;
+  return reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]) as tf.Tensor3D;
 }
 
 export class LlamaAttention extends Module {
@@ -107,9 +107,7 @@ export class LlamaMLP extends Module {
   }
 
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    return this.downProj.forward(
-      tf.mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)),
-    ) as tf.Tensor3D;
+    return this.downProj.forward(siluTimes(this.gateProj.forward(x), this.upProj.forward(x))) as tf.Tensor3D;
   }
 }
 
@@ -131,11 +129,14 @@ export class LlamaDecoderLayer extends Module {
   }
 
   forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
-    const h = tf.add(
+    const h = addSameShape(
       x,
       this.selfAttn.forward(this.inputLayernorm.forward(x) as tf.Tensor3D, ctx),
     ) as tf.Tensor3D;
-    return tf.add(h, this.mlp.forward(this.postAttentionLayernorm.forward(h) as tf.Tensor3D));
+    return addSameShape(
+      h,
+      this.mlp.forward(this.postAttentionLayernorm.forward(h) as tf.Tensor3D),
+    ) as tf.Tensor3D;
   }
 }
 

@@ -1,6 +1,7 @@
 // Rotary position embeddings in Hugging Face's rotate_half layout: the two halves of each head vector
 // form the (x, y) pairs, and cos/sin tables repeat the D/2 frequencies twice ([f0..f(D/2-1), f0..f(D/2-1)]).
 import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from '../ops/custom-grad.js';
 
 /** cos/sin for one forward, broadcastable against [B, heads, T, D]: [B or 1, 1, T, D]. */
 export interface RotaryAngles {
@@ -95,7 +96,35 @@ export function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
   return tf.concat([tf.neg(x2), x1], 3) as tf.Tensor4D;
 }
 
-/** x · cos + rotate_half(x) · sin, for x [B, heads, T, D]. */
-export function applyRotary(x: tf.Tensor4D, angles: RotaryAngles): tf.Tensor4D {
+/** The adjoint of rotate_half: [g1, g2] → [g2, −g1]. */
+function rotateHalfTransposed(g: tf.Tensor4D): tf.Tensor4D {
+  const half = g.shape[3] / 2;
+  const [g1, g2] = tf.split(g, [half, half], 3);
+  return tf.concat([g2, tf.neg(g1)], 3) as tf.Tensor4D;
+}
+
+function rotate(x: tf.Tensor4D, angles: RotaryAngles): tf.Tensor4D {
   return tf.add(tf.mul(x, angles.cos), tf.mul(rotateHalf(x), angles.sin)) as tf.Tensor4D;
+}
+
+/**
+ * x · cos + rotate_half(x) · sin, for x [B, heads, T, D]. The angles are constants (their gradient is zero),
+ * so the backward dx = dy·cos + rotate_halfᵀ(dy·sin) saves only them; autodiff would also keep x,
+ * rotate_half(x) and both products.
+ */
+const rotaryWithGrad = customGrad(([x, cos, sin]: [tf.Tensor, tf.Tensor, tf.Tensor], save) => {
+  save([cos, sin]); // they die with the forward's scope otherwise
+  return {
+    value: rotate(x as tf.Tensor4D, { cos: cos as tf.Tensor4D, sin: sin as tf.Tensor4D }),
+    gradFunc: (dy, [c, s]) => [
+      tf.add(tf.mul(dy, c), rotateHalfTransposed(tf.mul(dy, s) as tf.Tensor4D)),
+      tf.zerosLike(c),
+      tf.zerosLike(s),
+    ],
+  };
+});
+
+export function applyRotary(x: tf.Tensor4D, angles: RotaryAngles): tf.Tensor4D {
+  if (!tf.engine().isTapeOn()) return rotate(x, angles);
+  return rotaryWithGrad(x, angles.cos, angles.sin) as tf.Tensor4D;
 }

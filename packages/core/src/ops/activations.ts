@@ -1,5 +1,6 @@
 // Activation functions by HF config name.
 import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from './custom-grad.js';
 
 /** GELU, exact erf form (HF "gelu"). */
 export function gelu(x: tf.Tensor): tf.Tensor {
@@ -40,4 +41,29 @@ export function activation(name: ActivationName | string): (x: tf.Tensor) => tf.
         `Unknown activation "${name}": use one of gelu, gelu_pytorch_tanh, quick_gelu, silu, relu`,
       );
   }
+}
+
+/**
+ * SwiGLU's gate: silu(gate) · up, saving only gate and up for the backward (tfjs's autodiff of the same
+ * chain keeps sigmoid(gate), silu(gate) and both products alive: three more [tokens, intermediate] tensors).
+ * dgate = dy·up·σ(g)·(1 + g·(1 − σ(g))), dup = dy·silu(g).
+ */
+const siluTimesWithGrad = customGrad(([gate, up]: [tf.Tensor, tf.Tensor], save) => {
+  save([gate, up]);
+  return {
+    value: tf.mul(silu(gate), up),
+    gradFunc: (dy, [g, u]) => {
+      const s = tf.sigmoid(g);
+      const dsilu = tf.mul(s, tf.add(tf.mul(g, tf.sub(1, s)), 1));
+      return [tf.mul(tf.mul(dy, u), dsilu), tf.mul(dy, tf.mul(g, s))];
+    },
+  };
+});
+
+/** silu(gate) · up (LLaMA's MLP before down_proj); gate and up of the same shape. */
+export function siluTimes(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  if (!tf.util.arraysEqual(gate.shape, up.shape))
+    throw new Error(`siluTimes: gate [${gate.shape}] and up [${up.shape}] must have the same shape`);
+  if (!tf.engine().isTapeOn()) return tf.mul(silu(gate), up);
+  return siluTimesWithGrad(gate, up);
 }

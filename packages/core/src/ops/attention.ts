@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
 import { rawMatmul } from './matmul.js';
 import { opPolicy } from './policy.js';
+import { reshape } from './shape.js';
 
 export interface AttentionOptions {
   /** Causal mask; with queryOffset the query i sits at absolute position queryOffset + i (KV-cache decode). */
@@ -142,9 +143,9 @@ export function attention(
     opPolicy().explicitTranspose && rep * T * D * S >= opPolicy().perSliceMinWork && B * Hkv > 1;
   const core = perBlock ? groupedAttentionPerBlock : groupedAttention;
   const out = core(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
-    tf.reshape(q, [B * Hkv, rep * T, D]),
-    tf.reshape(k, [B * Hkv, S, D]),
-    tf.reshape(v, [B * Hkv, S, D]),
+    reshape(q, [B * Hkv, rep * T, D]),
+    reshape(k, [B * Hkv, S, D]),
+    reshape(v, [B * Hkv, S, D]),
   );
-  return tf.reshape(out, [B, H, T, D]);
+  return reshape(out, [B, H, T, D]) as tf.Tensor4D;
 }

@@ -2,10 +2,38 @@
 // of N values, so no [tokens × vocab] one-hot is ever built (tfjs's oneHot CE builds two).
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
+import { softmaxCrossEntropyGrad, softmaxCrossEntropyLoss } from './kernels/cross-entropy.js';
+import { runJsKernel } from './kernels/js-kernel.js';
+import { opPolicy } from './policy.js';
 
 /** Flat positions i·V + label_i of each row's label in a row-major [N, V] (gather with batchDims is wrong on wasm 4.22). */
 function labelPositions(labels: tf.Tensor1D, N: number, V: number): tf.Tensor1D {
   return tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), labels);
+}
+
+/**
+ * wasm/cpu: p = softmax(x) once (saved for the backward, which is then one JS pass), the loss read from
+ * p[label] by a JS kernel. No exp is computed twice and no [N, V] temporary besides p and the gradient.
+ */
+function crossEntropyFromSoftmax(logits: tf.Tensor2D, labels: tf.Tensor1D, ignoreIndex: number): tf.Scalar {
+  const [N] = logits.shape;
+  const loss = customGrad(([x]: [tf.Tensor], save) => {
+    const valid = tf.notEqual(labels, ignoreIndex);
+    const rowLabels = tf.where(valid, tf.cast(labels, 'int32'), tf.fill([N], -1, 'int32')); // -1 = ignored
+    const weight = tf.cast(valid, 'float32');
+    const count = tf.maximum(tf.sum(weight), 1);
+    const p = tf.softmax(x);
+    const [rowLoss] = runJsKernel(softmaxCrossEntropyLoss, { logits: x, probs: p, labels: rowLabels }, {});
+    save([p, rowLabels, weight, count]);
+    return {
+      value: tf.div(tf.sum(rowLoss), count),
+      gradFunc: (dy, [sp, sLabels, sWeight, sCount]) => {
+        const rowScale = tf.div(tf.mul(sWeight, dy), sCount);
+        return runJsKernel(softmaxCrossEntropyGrad, { probs: sp, labels: sLabels, rowScale }, {});
+      },
+    };
+  });
+  return loss(logits) as tf.Scalar;
 }
 
 /** Mean cross-entropy over positions whose label != ignoreIndex. logits: [N, V], labels: int32 [N]. */
@@ -16,6 +44,8 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, ignoreInd
       `crossEntropy: labels shape [${labels.shape}] must be [N] = [${N}] for logits [${logits.shape}]`,
     );
   }
+  if (opPolicy().jsKernels && logits.dtype === 'float32')
+    return crossEntropyFromSoftmax(logits, labels, ignoreIndex);
   const loss = customGrad(([x]: [tf.Tensor], save) => {
     const valid = tf.notEqual(labels, ignoreIndex);
     const safeLabels = tf.where(valid, tf.cast(labels, 'int32'), tf.zeros([N], 'int32'));

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
 import { opPolicy } from './policy.js';
+import { reshape } from './shape.js';
 import { transposedWeight } from './weight-cache.js';
 
 /** Swaps the last two axes. */
@@ -80,19 +81,25 @@ export function matmul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
     // Fold a's batch into rows: one 2D product, and a 2D gradient for b (tfjs's own is wrong for a broadcast b).
     const A = transposeA ? transposeLast2(a) : a;
     const [M, K] = A.shape.slice(-2) as [number, number];
-    const y = matmul(tf.reshape(A, [-1, K]), b, false, transposeB);
-    return tf.reshape(y, [...A.shape.slice(0, -2), M, y.shape[y.rank - 1]]);
+    const y = matmul(reshape(A, [-1, K]), b, false, transposeB);
+    return reshape(y, [...A.shape.slice(0, -2), M, y.shape[y.rank - 1]]);
   }
   if (!opPolicy().explicitTranspose || !sameBatch(a, b)) return tf.matMul(a, b, transposeA, transposeB);
   return MATMUL[transposeA ? 1 : 0][transposeB ? 1 : 0](a, b);
 }
 
-/** x [N, in] · Wᵀ for W [out, in] given Wᵀ, with gradients dx = dy·W and dW = dyᵀ·x (no transpose flags). */
-const linearExplicit = (wT: tf.Tensor) =>
+/**
+ * x [N, in] · Wᵀ for W [out, in] given Wᵀ, with gradients dx = dy·W and dW = dyᵀ·x (no transpose flags).
+ * A fresh Wᵀ is freed right after the product: on wasm it also drops XNNPACK's packed copy of it, which would
+ * otherwise hold a second and third copy of every trained weight until the step ends.
+ */
+const linearExplicit = (wT: tf.Tensor, freshWT: boolean) =>
   customGrad(([x, w]: [tf.Tensor, tf.Tensor], save) => {
     save([x, w]);
+    const y = tf.matMul(x, wT);
+    if (freshWT) wT.dispose();
     return {
-      value: tf.matMul(x, wT),
+      value: y,
       gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => [
         tf.matMul(dy, sw),
         tf.matMul(tf.transpose(dy), sx),
@@ -108,10 +115,14 @@ export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): t
       `linear: input last dim ${x.shape[x.rank - 1]} != weight in-features ${inDim} (weight [out, in] = [${weight.shape}])`,
     );
   }
-  const x2d = tf.reshape(x, [-1, inDim]);
-  // Wᵀ is fetched out here: inside a customGrad forward the engine reports the tape as off
-  const y = opPolicy().explicitTranspose
-    ? linearExplicit(transposedWeight(weight))(x2d, weight)
-    : tf.matMul(x2d, weight, false, true);
-  return tf.reshape(bias ? tf.add(y, bias) : y, [...x.shape.slice(0, -1), outDim]);
+  const x2d = reshape(x, [-1, inDim]);
+  let y: tf.Tensor;
+  if (opPolicy().explicitTranspose) {
+    // Wᵀ is fetched out here: inside a customGrad forward the engine reports the tape as off
+    const { transposed, fresh } = transposedWeight(weight);
+    y = linearExplicit(transposed, fresh)(x2d, weight);
+  } else {
+    y = tf.matMul(x2d, weight, false, true);
+  }
+  return reshape(bias ? tf.add(y, bias) : y, [...x.shape.slice(0, -1), outDim]);
 }

@@ -20,18 +20,34 @@ export interface OpPolicy {
    * token (the transpose and XNNPACK's repacking of a fresh operand dominate). Costs one copy per weight.
    */
   cacheTransposedWeights: boolean;
+  /**
+   * Use the op layer's JS kernels (ops/kernels: cross-entropy from softmax, embedding scatter-add), which read
+   * and write the backend's memory directly; only wasm and cpu have them registered.
+   */
+  jsKernels: boolean;
 }
 
 const NATIVE: OpPolicy = {
   explicitTranspose: false,
   perSliceMinWork: Number.POSITIVE_INFINITY,
   cacheTransposedWeights: false,
+  jsKernels: false,
 };
 
 const DEFAULTS: Record<string, OpPolicy> = {
-  wasm: { explicitTranspose: true, perSliceMinWork: 64 * 64 * 64, cacheTransposedWeights: true },
+  wasm: {
+    explicitTranspose: true,
+    perSliceMinWork: 64 * 64 * 64,
+    cacheTransposedWeights: true,
+    jsKernels: true,
+  },
   // cpu's JS matMul reads transposed operands by stride: flags measured as fast as explicit transposes, or faster
-  cpu: { explicitTranspose: false, perSliceMinWork: Number.POSITIVE_INFINITY, cacheTransposedWeights: false },
+  cpu: {
+    explicitTranspose: false,
+    perSliceMinWork: Number.POSITIVE_INFINITY,
+    cacheTransposedWeights: false,
+    jsKernels: true,
+  },
 };
 
 const overrides = new Map<string, Partial<OpPolicy>>();

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { adamwUpdate } from '../ops/adamw.js';
 import { Optimizer, type OptimizerOptions } from './optimizer.js';
 
 export interface AdamWOptions extends OptimizerOptions {
@@ -32,12 +33,17 @@ export class AdamW extends Optimizer {
     weightDecay: number,
     step: number,
   ): void {
-    const m = tf.add(tf.mul(expAvg, this.beta1), tf.mul(grad, 1 - this.beta1));
-    const v = tf.add(tf.mul(expAvgSq, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
+    // One fused pass on wasm/cpu (ops/adamw.ts): no parameter-sized temporaries besides the three results.
+    const [p, m, v] = adamwUpdate(param, grad, expAvg, expAvgSq, {
+      lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay,
+      step,
+    });
     expAvg.assign(m);
     expAvgSq.assign(v);
-    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(1 - this.beta2 ** step)), this.eps);
-    const decayed = weightDecay === 0 ? param : tf.mul(param, 1 - lr * weightDecay);
-    param.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / (1 - this.beta1 ** step))));
+    param.assign(p);
   }
 }

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { variableGradsFreeing } from '../ops/backprop.js';
 
 /**
  * Loss and gradients of the trainable parameters among `params`, keyed by parameter name. Frozen ones and
@@ -14,7 +15,8 @@ export function computeGradients(
       'computeGradients: no trainable parameter among the ones given (unfreeze some with trainOnly)',
     );
   }
-  const { value, grads } = tf.variableGrads(
+  // tf.variableGrads would hold every intermediate gradient until the backward pass ends (ops/backprop.ts).
+  const { value, grads } = variableGradsFreeing(
     lossFn,
     trainable.map(([, v]) => v),
   );
