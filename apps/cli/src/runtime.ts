@@ -16,7 +16,7 @@ import {
   Tokenizer,
   tf,
 } from '@vistune/core';
-import type { ImageProcessor } from '@vistune/encoders';
+import type { ImageProcessor, ImageTransform } from '@vistune/encoders';
 import { CliError } from './ui.js';
 
 export interface LoadedModel {
@@ -58,6 +58,8 @@ export interface PreparedPrompt {
   prompt: string;
   inputIds: number[];
   images: tf.Tensor3D[];
+  /** Per image: original ↔ processed pixel coordinates (for box codecs). */
+  transforms: ImageTransform[];
 }
 
 /** Renders the chat template over the conversation, tokenizes, expands image placeholders and preprocesses images. */
@@ -72,6 +74,7 @@ export async function preparePrompt(
   const prompt = loaded.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
   let inputIds = loaded.tokenizer.encode(prompt);
   const images: tf.Tensor3D[] = [];
+  const transforms: ImageTransform[] = [];
   if (loaded.imageToken && loaded.processor) {
     const count = inputIds.filter((id) => id === loaded.imageToken?.id).length;
     if (count !== imagePaths.length) {
@@ -88,9 +91,10 @@ export async function preparePrompt(
       if (!existsSync(path)) throw new CliError(`image not found: ${path}`);
       const p = await loaded.processor.preprocess(path);
       images.push(tf.tensor3d(p.pixelValues, [3, p.height, p.width]));
+      transforms.push(p.transform);
     }
   }
-  return { prompt, inputIds, images };
+  return { prompt, inputIds, images, transforms };
 }
 
 /** One user turn: images first, then the text (LLaVA processors' convention). */

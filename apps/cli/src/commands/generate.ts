@@ -1,4 +1,6 @@
 import { type GenerateResult, generateStream, initBackend } from '@vistune/core';
+import { drawBoxes } from '@vistune/demo-world';
+import type { LocationCodec } from '@vistune/tasks-grounding';
 import { type Command, Option } from 'commander';
 import { builtinRegistry } from '../builtins.js';
 import { backendOption } from '../program.js';
@@ -11,7 +13,7 @@ import {
   type SamplingFlags,
   userMessage,
 } from '../runtime.js';
-import { printJson } from '../ui.js';
+import { CliError, printJson } from '../ui.js';
 
 /** Sampling flags shared by generate and chat. */
 export function addSamplingOptions(cmd: Command): Command {
@@ -27,6 +29,8 @@ export function addSamplingOptions(cmd: Command): Command {
 }
 
 interface GenerateFlags extends SamplingFlags {
+  codec?: string;
+  overlay?: string;
   model: string;
   prompt: string;
   image?: string[];
@@ -52,7 +56,13 @@ export function registerGenerateCommand(program: Command): void {
     )
     .action(async (flags: GenerateFlags, cmd: Command) => {
       await initBackend({ backend: backendOption(cmd), quiet: true });
-      const loaded = await loadModelDir(flags.model, await builtinRegistry());
+      const registry = await builtinRegistry();
+      const codec = flags.codec
+        ? ((await registry.create('codec', { type: flags.codec })) as LocationCodec)
+        : undefined;
+      if (flags.overlay && !codec)
+        throw new CliError('--overlay needs --codec to know how boxes are written', 2);
+      const loaded = await loadModelDir(flags.model, registry);
       const images = flags.image ?? [];
       const prepared = await preparePrompt(loaded, [userMessage(flags.prompt, images.length)], images);
       const { input, dispose } = generationInputs(loaded, prepared);
