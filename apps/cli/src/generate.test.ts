@@ -48,8 +48,24 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
 
   it('--codec parses boxes from the answer (none in gibberish), --overlay without a codec is a usage error', async () => {
     const c = cases.find((k) => k.images.length === 1)!;
-    const args = [bin, 'generate', '--model', fixture, '--prompt', c.question, '--image', `${fixture}${c.images[0]}`];
-    const { stdout } = await run(process.execPath, [...args, '--max-new-tokens', '4', '--codec', 'shikra', '--json']);
+    const args = [
+      bin,
+      'generate',
+      '--model',
+      fixture,
+      '--prompt',
+      c.question,
+      '--image',
+      `${fixture}${c.images[0]}`,
+    ];
+    const { stdout } = await run(process.execPath, [
+      ...args,
+      '--max-new-tokens',
+      '4',
+      '--codec',
+      'shikra',
+      '--json',
+    ]);
     expect(JSON.parse(stdout)).toMatchObject({ boxes: [], points: [], malformedBoxes: 0 });
     const err = await run(process.execPath, [...args, '--overlay', '/tmp/x.png']).catch((e) => e);
     expect(err.code).toBe(2);

@@ -47,8 +47,13 @@ export function registerGenerateCommand(program: Command): void {
       .option('--image <path...>', 'image file(s) (PNG/JPEG/WebP), placed before the text in order'),
   )
     .option(
+      '--codec <name>',
+      'parse boxes from the answer with this location codec (shikra, qwen_vl, minigpt_v2, kosmos2)',
+    )
+    .option('--overlay <png>', 'with --codec: save the first image with the decoded boxes drawn')
+    .option(
       '--json',
-      'print one JSON object {ids, text, prompt, inputIds, finishReason} instead of streaming',
+      'print one JSON object {ids, text, prompt, inputIds, finishReason, boxes?} instead of streaming',
     )
     .addHelpText(
       'after',
