@@ -90,6 +90,12 @@ export function registerGenerateCommand(program: Command): void {
       if (!result) throw new Error('generation ended without a result');
       const ids = result.ids[0];
       const text = loaded.tokenizer.decode(ids, { skipSpecialTokens: true });
+      const located =
+        codec && prepared.transforms[0] ? codec.decodeAll(text, prepared.transforms[0]) : undefined;
+      if (located && flags.overlay && images[0]) {
+        const boxes = located.boxes.map((box, i) => ({ box, label: String(i + 1), color: 'red' as const }));
+        await drawBoxes(images[0], boxes, flags.overlay);
+      }
       if (flags.json) {
         printJson({
           ids,
@@ -97,9 +103,17 @@ export function registerGenerateCommand(program: Command): void {
           prompt: prepared.prompt,
           inputIds: prepared.inputIds,
           finishReason: result.finishReason[0],
+          ...(located
+            ? { boxes: located.boxes, points: located.points, malformedBoxes: located.malformed }
+            : {}),
         });
       } else {
         process.stdout.write('\n');
+        if (located) {
+          const bad = located.malformed ? ` (${located.malformed} malformed)` : '';
+          process.stdout.write(`boxes: ${JSON.stringify(located.boxes)}${bad}\n`);
+        }
+        if (flags.overlay) process.stdout.write(`overlay: ${flags.overlay}\n`);
       }
     });
 }
