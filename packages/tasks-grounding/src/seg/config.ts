@@ -45,7 +45,9 @@ export const lisaSegHeadSchema = z
     diceEps: z.number().positive().default(1e-6),
     lossWeight: z.number().min(0).default(1.0),
     seed: z.number().int().default(0),
-    /** HF initializer_range. */
+    /** `fan_in`: weights ~ N(0, 1/fan_in), embeddings N(0, 1) (PyTorch-default scale, as SAM's decoder);
+     * `fixed`: everything ~ N(0, std²) (HF initializer_range; too small for narrow heads). */
+    init: z.enum(['fan_in', 'fixed']).default('fan_in'),
     std: z.number().positive().default(0.02),
   })
   .superRefine((c, ctx) => {
@@ -92,6 +94,7 @@ export function lisaSegHeadOptions(c: LisaSegHeadConfig): LisaSegHeadOptions {
     diceEps: c.diceEps,
     lossWeight: c.lossWeight,
     seed: c.seed,
+    init: c.init,
     std: c.std,
   };
 }

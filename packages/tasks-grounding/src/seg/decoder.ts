@@ -104,9 +104,11 @@ export class MaskDecoder extends Module {
   readonly hypernetwork: HyperMlp;
   readonly pixelProj: readonly Linear[];
 
+  /** `embeddingStd`: std of the two embedding rows (SAM's nn.Embedding: 1). */
   constructor(
     readonly config: MaskDecoderConfig,
     init: Initializer = new Initializer(),
+    embeddingStd = 1,
   ) {
     super();
     const { dim, upscaleChannels } = config;
@@ -114,8 +116,8 @@ export class MaskDecoder extends Module {
       throw new Error('MaskDecoder: upscaleChannels needs at least one ×2 step (SAM: [dim/4, dim/8])');
     this.imageProj = this.module('image_proj', new Linear(config.visionDim, dim, { init }));
     // SAM's prompt encoder `no_mask_embed` (the dense prompt when no mask is given) and `mask_tokens`.
-    this.noMaskEmbed = this.param('no_mask_embed.weight', init.normal([1, dim]));
-    this.maskToken = this.param('mask_tokens.weight', init.normal([1, dim]));
+    this.noMaskEmbed = this.param('no_mask_embed.weight', init.normal([1, dim], embeddingStd));
+    this.maskToken = this.param('mask_tokens.weight', init.normal([1, dim], embeddingStd));
     this.transformer = this.module('transformer', new TwoWayTransformer(config, init));
     const widths = [dim, ...upscaleChannels];
     const ups = upscaleChannels.map((c, i) => new Linear(widths[i] as number, 4 * c, { init }));

@@ -60,8 +60,21 @@ export interface LisaSegHeadOptions {
   /** Weight of the head's loss in the model's total (LISA's mask terms sit next to ce weight 1). */
   lossWeight: number;
   seed: number;
-  /** Std of the normal init (HF initializer_range). */
+  /** `fan_in`: Linear weights ~ N(0, 1/fan_in) (PyTorch's default scale up to a constant, as SAM's decoder
+   * starts); `fixed`: N(0, std²) everywhere (HF initializer_range). */
+  init: 'fan_in' | 'fixed';
   std: number;
+}
+
+/**
+ * Linear weights ~ N(0, 1/fan_in) (the last axis of [out, in] is fan_in). HF's fixed 0.02 is calibrated for
+ * LLM widths in the thousands: at a decoder width of 32 it scales the signal by ~0.1 per layer, and the
+ * prompt and image paths vanish before training starts.
+ */
+export class FanInInitializer extends Initializer {
+  override normal(shape: number[], std?: number): tf.Tensor {
+    return super.normal(shape, std ?? 1 / Math.sqrt(shape[shape.length - 1] as number));
+  }
 }
 
 export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOutput> {
@@ -79,7 +92,10 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
     this.triggerTokenId = options.triggerTokenId;
     this.readOffset = options.readOffset;
     this.lossWeight = options.lossWeight;
-    const init = new Initializer({ seed: options.seed, std: options.std });
+    const init =
+      options.init === 'fan_in'
+        ? new FanInInitializer({ seed: options.seed })
+        : new Initializer({ seed: options.seed, std: options.std });
     const H = options.llmHiddenSize;
     // LISA: ModuleList([Sequential(Linear(H, H), ReLU, Linear(H, out_dim), Dropout(0))]) → `text_hidden_fcs.0.{0,2}`.
     const first = new Linear(H, H, { init });
@@ -97,7 +113,8 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
         ],
       ]),
     );
-    this.maskDecoder = this.module('mask_decoder', new MaskDecoder(options.decoder, init));
+    const embeddingStd = options.init === 'fan_in' ? 1 : options.std;
+    this.maskDecoder = this.module('mask_decoder', new MaskDecoder(options.decoder, init, embeddingStd));
   }
 
   /**

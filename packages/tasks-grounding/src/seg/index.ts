@@ -26,7 +26,13 @@ export {
   type MaskDecoderConfig,
   pixelUnshuffle2x,
 } from './decoder.js';
-export { LisaSegHead, type LisaSegHeadOptions, type SegHeadOutput, type SegMaskTarget } from './head.js';
+export {
+  FanInInitializer,
+  LisaSegHead,
+  type LisaSegHeadOptions,
+  type SegHeadOutput,
+  type SegMaskTarget,
+} from './head.js';
 export { type DiceOptions, diceLoss, sigmoidBceLoss } from './loss.js';
 export {
   type AttachLisaHeadOptions,

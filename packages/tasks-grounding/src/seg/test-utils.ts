@@ -48,7 +48,6 @@ export function tinyHead(overrides: { pixelSkip?: boolean; seed?: number } = {})
       pixelSkip: overrides.pixelSkip ?? false,
     },
     seed: overrides.seed ?? 5,
-    std: 0.3,
   });
   const head = new LisaSegHead(lisaSegHeadOptions(config));
   head.bindVision(encoder);
