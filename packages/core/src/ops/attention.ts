@@ -2,7 +2,7 @@
 // kv head into one [rep·T, D] block, so K and V are never repeated and each product is larger.
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
-import { rawMatmul } from './matmul.js';
+import { rawMatmul, transposeLast2 } from './matmul.js';
 import { opPolicy } from './policy.js';
 import { reshape } from './shape.js';
 
@@ -85,7 +85,7 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
     const mask = makeMask();
     const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], R, S])) : []; // one per batch row (or shared)
     const qs = tf.unstack(tf.mul(q, scale)); // scaled once: dK = dSᵀ·(q·scale)
-    const kTs = tf.unstack(tf.transpose(k, [0, 2, 1]));
+    const kTs = tf.unstack(transposeLast2(k));
     const vs = tf.unstack(v);
     const ps: tf.Tensor[] = [];
     const os: tf.Tensor[] = [];
@@ -107,16 +107,16 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
         ];
         const dOs = tf.unstack(dO);
         const ks = tf.unstack(sk);
-        const vTs = tf.unstack(tf.transpose(sv, [0, 2, 1]));
+        const vTs = tf.unstack(transposeLast2(sv));
         const dQs: tf.Tensor[] = [];
         const dKs: tf.Tensor[] = [];
         const dVs: tf.Tensor[] = [];
         for (let n = 0; n < N; n++) {
-          dVs.push(tf.matMul(tf.transpose(sps[n]), dOs[n]));
+          dVs.push(tf.matMul(transposeLast2(sps[n]), dOs[n]));
           const dP = tf.matMul(dOs[n], vTs[n]);
           const dS = tf.mul(sps[n], tf.sub(dP, tf.sum(tf.mul(dOs[n], sos[n]), -1, true)));
           dQs.push(tf.matMul(dS, ks[n]));
-          dKs.push(tf.matMul(tf.transpose(dS), sqs[n]));
+          dKs.push(tf.matMul(transposeLast2(dS), sqs[n]));
         }
         return [tf.mul(tf.stack(dQs), scale), tf.stack(dKs), tf.reshape(tf.stack(dVs), [N, S, D])];
       },

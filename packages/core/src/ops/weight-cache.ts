@@ -1,5 +1,6 @@
 // Wᵀ of linear weights whose values are not changing, kept between calls (see OpPolicy.cacheTransposedWeights).
 import * as tf from '@tensorflow/tfjs-core';
+import { transposeLast2 } from './matmul.js';
 import { opPolicy } from './policy.js';
 
 interface Entry {
@@ -17,22 +18,28 @@ function dropDisposedWeights(): void {
   }
 }
 
+/** Whether transposedWeight would transpose afresh (a weight being trained, or not a variable). */
+export function needsFreshTranspose(weight: tf.Tensor2D): boolean {
+  return !(
+    weight instanceof tf.Variable &&
+    opPolicy().cacheTransposedWeights &&
+    !(weight.trainable && tf.engine().isTapeOn())
+  );
+}
+
 /**
  * Wᵀ: cached for a variable that is frozen, or used outside a gradient tape (inference); else a fresh
  * transpose that the caller owns (`fresh`: dispose it once used).
  */
 export function transposedWeight(weight: tf.Tensor2D): { transposed: tf.Tensor2D; fresh: boolean } {
-  const cacheable =
-    weight instanceof tf.Variable &&
-    opPolicy().cacheTransposedWeights &&
-    !(weight.trainable && tf.engine().isTapeOn());
-  if (!cacheable) return { transposed: tf.transpose(weight), fresh: true };
+  if (!(weight instanceof tf.Variable) || needsFreshTranspose(weight))
+    return { transposed: transposeLast2(weight) as tf.Tensor2D, fresh: true };
   const hit = cache.get(weight);
   if (hit && hit.dataId === weight.dataId && !hit.transposed.isDisposed)
     return { transposed: hit.transposed as tf.Tensor2D, fresh: false };
   if (hit) hit.transposed.dispose(); // the variable was assigned new values
   dropDisposedWeights();
-  const transposed = tf.keep(tf.transpose(weight));
+  const transposed = tf.keep(transposeLast2(weight)) as tf.Tensor2D;
   cache.set(weight, { dataId: weight.dataId, transposed });
   return { transposed, fresh: false };
 }

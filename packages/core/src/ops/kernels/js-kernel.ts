@@ -65,6 +65,8 @@ export interface JsKernel<Attrs> {
   inputs: readonly string[];
   outputs: (inputs: tf.TensorInfo[], attrs: Attrs) => OutputSpec[];
   compute: (inputs: Values[], outputs: Values[], attrs: Attrs, inputInfos: tf.TensorInfo[]) => void;
+  /** For kernels used under a gradient tape: the gradient of each input from dy (and the inputs). */
+  grad?: (dy: tf.Tensor, inputs: tf.Tensor[], attrs: Attrs) => tf.Tensor[];
 }
 
 const registered = new Set<string>();
@@ -87,6 +89,17 @@ export function registerJsKernel<Attrs>(kernel: JsKernel<Attrs>): void {
           kernel.compute(ins, os, a, infos),
         );
         return outs.length === 1 ? outs[0] : outs;
+      },
+    });
+  }
+  const grad = kernel.grad;
+  if (grad) {
+    tf.registerGradient({
+      kernelName: kernel.name,
+      inputsToSave: [...kernel.inputs],
+      gradFunc: (dy, saved, attrs) => {
+        const grads = grad(dy as tf.Tensor, saved, attrs as unknown as Attrs);
+        return Object.fromEntries(kernel.inputs.map((n, i) => [n, () => grads[i]]));
       },
     });
   }
