@@ -19,6 +19,30 @@ export interface AttentionOptions {
 /** Added to masked scores: exp(−1e9 − max) is exactly 0 in float32, and no −Infinity reaches a NaN. */
 const MASKED = -1e9;
 
+/**
+ * Causal mask values by (rep, T, S, offset), kept on the host: every layer of every step asks for the same
+ * one, and tfjs's broadcast compare + tile on wasm took ~12 ms per layer to build it. (Host arrays, not
+ * tensors, so nothing outlives the caller's scope.)
+ */
+const causalMaskValues = new Map<string, Float32Array>();
+const CAUSAL_MASKS_KEPT = 8;
+
+/** [1, 1, rep·T, S]: query row r (position offset + r mod T) may see keys ≤ its position. */
+function causalMask(rep: number, T: number, S: number, offset: number): tf.Tensor {
+  const key = `${rep},${T},${S},${offset}`;
+  let values = causalMaskValues.get(key);
+  if (!values) {
+    values = new Float32Array(rep * T * S);
+    for (let r = 0; r < rep * T; r++) {
+      const position = offset + (r % T);
+      values.fill(MASKED, r * S + Math.max(0, Math.min(S, position + 1)), (r + 1) * S);
+    }
+    if (causalMaskValues.size >= CAUSAL_MASKS_KEPT) causalMaskValues.clear();
+    causalMaskValues.set(key, values);
+  }
+  return tf.tensor4d(values, [1, 1, rep * T, S]);
+}
+
 /** Additive mask [B or 1, 1, rep·T, S] (0 = attend, MASKED = not), or null when nothing is masked. */
 function additiveMask(
   B: number,
@@ -27,14 +51,7 @@ function additiveMask(
   S: number,
   opts: AttentionOptions,
 ): tf.Tensor | null {
-  let mask: tf.Tensor | null = null;
-  if (opts.causal) {
-    const offset = opts.queryOffset ?? S - T;
-    const queryPos = tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]);
-    const keyPos = tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]);
-    const causal = tf.mul(tf.cast(tf.greater(keyPos, queryPos), 'float32'), MASKED); // [T, S]
-    mask = tf.reshape(rep === 1 ? causal : tf.tile(causal, [rep, 1]), [1, 1, rep * T, S]);
-  }
+  let mask: tf.Tensor | null = opts.causal ? causalMask(rep, T, S, opts.queryOffset ?? S - T) : null;
   if (opts.keyMask) {
     if (opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== S) {
       throw new Error(

@@ -144,7 +144,7 @@ const linearWide = customGrad(([x, w]: [tf.Tensor, tf.Tensor], save) => {
 function useWideLinear(x2d: tf.Tensor, weight: tf.Tensor2D): boolean {
   const policy = opPolicy();
   return (
-    policy.explicitTranspose &&
+    policy.wideLinear &&
     policy.jsKernels &&
     weight.shape[0] >= 4 * x2d.shape[0] &&
     weight.shape[0] > WIDE_BLOCK &&

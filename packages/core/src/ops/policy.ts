@@ -25,6 +25,11 @@ export interface OpPolicy {
    * and write the backend's memory directly; only wasm and cpu have them registered.
    */
   jsKernels: boolean;
+  /**
+   * Trained linears with out ≥ 4 × rows (LM heads) as (W·xᵀ)ᵀ with a vocabulary-blocked dx (matmul.ts): wasm
+   * packs the right operand of every product, and Wᵀ of a 49152 × 576 head costs a 0.7 s transpose.
+   */
+  wideLinear: boolean;
 }
 
 const NATIVE: OpPolicy = {
@@ -32,6 +37,7 @@ const NATIVE: OpPolicy = {
   perSliceMinWork: Number.POSITIVE_INFINITY,
   cacheTransposedWeights: false,
   jsKernels: false,
+  wideLinear: false,
 };
 
 const DEFAULTS: Record<string, OpPolicy> = {
@@ -40,6 +46,7 @@ const DEFAULTS: Record<string, OpPolicy> = {
     perSliceMinWork: 64 * 64 * 64,
     cacheTransposedWeights: true,
     jsKernels: true,
+    wideLinear: true,
   },
   // cpu's JS matMul reads transposed operands by stride: flags measured as fast as explicit transposes, or faster
   cpu: {
@@ -47,6 +54,7 @@ const DEFAULTS: Record<string, OpPolicy> = {
     perSliceMinWork: Number.POSITIVE_INFINITY,
     cacheTransposedWeights: false,
     jsKernels: true,
+    wideLinear: false,
   },
 };
 
