@@ -2,6 +2,8 @@
 // kv head into one [rep·T, D] block, so K and V are never repeated and each product is larger.
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
+import { runJsKernel } from './kernels/js-kernel.js';
+import { splitRows } from './kernels/split.js';
 import { rawMatmul, transposeLast2 } from './matmul.js';
 import { opPolicy } from './policy.js';
 import { reshape } from './shape.js';
@@ -91,6 +93,14 @@ const groupedAttention = (scale: number, B: number, makeMask: () => tf.Tensor | 
     };
   });
 
+/** tf.unstack along axis 0 (wasm/cpu: one memcpy per slice through a JS kernel; wasm's Unpack is ~9 ns/element). */
+function unstack(x: tf.Tensor): tf.Tensor[] {
+  if (!opPolicy().jsKernels || x.dtype !== 'float32') return tf.unstack(x);
+  const [N, ...rest] = x.shape;
+  const rows = runJsKernel(splitRows, { x: tf.reshape(x, [N, -1]) }, { size: 1 });
+  return rows.map((r) => tf.reshape(r, rest));
+}
+
 /**
  * The same computation one [R, D]·[D, S] block at a time, with every intermediate kept per block: on wasm
  * only 2D products reach XNNPACK, and unstacking [N, R, S] tensors (P, dS) costs more than the products.
@@ -100,10 +110,10 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
     const [N, R, D] = q.shape as [number, number, number];
     const S = (k.shape as [number, number, number])[1];
     const mask = makeMask();
-    const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], R, S])) : []; // one per batch row (or shared)
-    const qs = tf.unstack(tf.mul(q, scale)); // scaled once: dK = dSᵀ·(q·scale)
-    const kTs = tf.unstack(transposeLast2(k));
-    const vs = tf.unstack(v);
+    const masks = mask ? unstack(tf.reshape(mask, [mask.shape[0], R, S])) : []; // one per batch row (or shared)
+    const qs = unstack(tf.mul(q, scale)); // scaled once: dK = dSᵀ·(q·scale)
+    const kTs = unstack(transposeLast2(k));
+    const vs = unstack(v);
     const ps: tf.Tensor[] = [];
     const os: tf.Tensor[] = [];
     for (let n = 0; n < N; n++) {
@@ -122,9 +132,9 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
           saved.slice(2 + N, 2 + 2 * N),
           saved.slice(2 + 2 * N),
         ];
-        const dOs = tf.unstack(dO);
-        const ks = tf.unstack(sk);
-        const vTs = tf.unstack(transposeLast2(sv));
+        const dOs = unstack(dO);
+        const ks = unstack(sk);
+        const vTs = unstack(transposeLast2(sv));
         const dQs: tf.Tensor[] = [];
         const dKs: tf.Tensor[] = [];
         const dVs: tf.Tensor[] = [];
