@@ -202,6 +202,28 @@ describe('LisaSegHead', () => {
     encoder.dispose();
   });
 
+  it('calibrateProjection standardises text_hidden_fcs.0.0 over the given states (data-dependent init)', () => {
+    const { head, encoder } = tinyHead();
+    // States sharing one large common component, differing by a few percent (a fresh LLM's [SEG] states).
+    const states = tf.tidy(() =>
+      tf.add(tf.mul(det([40, TINY_LLM_HIDDEN], 6), 0.03), det([1, TINY_LLM_HIDDEN], 2)),
+    );
+    head.calibrateProjection(states as tf.Tensor2D);
+    const first = head.textHiddenFcs[0];
+    if (!first) throw new Error('no projection');
+    const pre = tf.tidy(() => first.forward(states).arraySync() as number[][]);
+    for (let j = 0; j < (pre[0]?.length ?? 0); j++) {
+      const column = pre.map((row) => row[j] as number);
+      const mean = column.reduce((a, b) => a + b, 0) / column.length;
+      const variance = column.reduce((a, b) => a + (b - mean) ** 2, 0) / column.length;
+      expect(mean).toBeCloseTo(0, 4);
+      expect(variance).toBeCloseTo(1, 3);
+    }
+    tf.dispose(states);
+    head.dispose();
+    encoder.dispose();
+  });
+
   it('names the missing piece when the batch cannot be segmented', () => {
     const { head, encoder } = tinyHead();
     expect(() => head.forward({ hidden, sample, position })).toThrow(/no media "image"/);

@@ -131,6 +131,24 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
     this.vision = encoder;
   }
 
+  /**
+   * Data-dependent init of text_hidden_fcs.0.0 (Salimans & Kingma 2016): rescales its rows and sets its bias
+   * so that its pre-activations over `hidden` (trigger states of a few batches) have zero mean and unit
+   * variance per unit. A randomly initialised LLM's trigger states share one large common component and
+   * differ by a few percent; without this the decoder first learns to ignore the prompt.
+   */
+  calibrateProjection(hidden: tf.Tensor2D): void {
+    const [first] = this.textHiddenFcs as [Linear];
+    tf.tidy(() => {
+      const pre = first.forward(hidden);
+      const { mean, variance } = tf.moments(pre, 0);
+      const scale = tf.rsqrt(tf.maximum(variance, 1e-12)); // a constant unit stays 0 after centring
+      first.weight.assign(tf.mul(first.weight, tf.reshape(scale, [-1, 1])));
+      const bias = first.bias ?? tf.zeros([first.outFeatures]);
+      first.bias?.assign(tf.mul(tf.sub(bias, mean), scale));
+    });
+  }
+
   /** text_hidden_fcs: [K, llmHidden] → [K, decoder dim]. */
   project(hidden: tf.Tensor2D): tf.Tensor2D {
     const [first, second] = this.textHiddenFcs as [Linear, Linear];

@@ -38,8 +38,8 @@ beforeAll(async () => {
     seed: 4,
     counts: { train: 8, val: 0, test: 3 },
     imageSize: 32,
-    kinds: ['segmentation'],
-    questionsPerImage: 2,
+    kinds: ['segmentation', 'segmentation', 'vqa_color'],
+    questionsPerImage: 3,
   });
   await writeWorldTokenizer(join(dir, 'tok'), worldVocabulary(undefined, { segmentation: true }));
   await writeFile(
@@ -58,6 +58,8 @@ beforeAll(async () => {
     `model:
   tokenizer: ./tok
   preprocessor: ./pre.json
+  textStages: [text]
+  calibrationExamples: 8
   model_type: llava
   image_token_index: 4
   vision_feature_layer: -1
@@ -67,6 +69,7 @@ beforeAll(async () => {
     decoder: { dim: 16, heads: 2, depth: 1, mlpDim: 32, upscaleChannels: [8, 4], pixelSkip: true }
 data: { train: ./world/train.json, images: ./world, template: vicuna_v1, systemPrompt: '', maxLength: 96, batchSize: 4 }
 stages:
+  - { name: text, train: ['*'], lr: 1.0e-2, steps: 4, schedule: constant }
   - { name: seg, train: ['*'], lr: 1.0e-2, steps: 30, warmupSteps: 2, schedule: constant_with_warmup }
 checkpoint: { every: 0 }
 output: ./run
@@ -141,12 +144,18 @@ describe('LISA on the demo world', () => {
     tf.dispose(Object.values(batch.media ?? {}).flat(2));
   });
 
-  it('trains with core’s Trainer (loss falls), then scores gIoU / cIoU and segments generated answers', async () => {
+  it('trains with core’s Trainer (text stage, then segmentation: loss falls), then scores gIoU / cIoU', async () => {
+    // The text stage reads only the records without masks; the segmentation stage reads all of them.
+    expect(run.textSource?.examples.length).toBeGreaterThan(0);
+    expect(run.textSource?.examples.every((e) => e.masks.length === 0)).toBe(true);
+    const withMasks = run.source.examples.filter((e) => e.masks.length > 0).length;
+    expect(withMasks).toBeGreaterThan(8);
+    expect(run.source.examples.length).toBe((run.textSource?.examples.length ?? 0) + withMasks);
     const before = tf.memory().numTensors;
     const result = await trainLisa(recipe, run);
     expect(result.status).toBe('completed');
-    const losses = result.metrics.map((m) => m.loss);
-    expect(losses.length).toBe(30);
+    expect(result.metrics.map((m) => m.stage)).toEqual([...Array(4).fill('text'), ...Array(30).fill('seg')]);
+    const losses = result.metrics.filter((m) => m.stage === 'seg').map((m) => m.loss);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(losses.slice(-5))).toBeLessThan(0.6 * mean(losses.slice(0, 3)));
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 2);

@@ -4,6 +4,7 @@
 import {
   LlamaForCausalLM,
   type MediaInputs,
+  type MultimodalBatch,
   MultimodalModel,
   type Registry,
   type Tokenizer,
@@ -70,6 +71,26 @@ export async function attachLisaHead(
   if (llm !== base.llm) base.llm.dispose();
   model.train(base.training);
   return { model, head, segTokenId };
+}
+
+/** The last hidden states the head reads in `batch` ([K, llmHidden], sample-major), without running the head. */
+export function triggerStates(
+  model: MultimodalModel,
+  head: LisaSegHead,
+  batch: MultimodalBatch,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const embeds = model.embedInputs(batch.inputIds, batch.media, batch.attentionMask);
+    const { hidden } = model.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask });
+    const [B, T, H] = hidden.shape;
+    const ids = batch.inputIds.dataSync();
+    const rows: number[] = [];
+    for (let i = 0; i < B * T; i++) {
+      const p = (i % T) + head.readOffset;
+      if (ids[i] === head.triggerTokenId && p >= 0) rows.push(Math.floor(i / T) * T + p);
+    }
+    return tf.gather(tf.reshape(hidden, [B * T, H]), tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+  });
 }
 
 /** Mask logits [K, H, W] (processed frame) for the [SEG] tokens already in `inputIds`, or null when none. */

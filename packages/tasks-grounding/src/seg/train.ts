@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   createLlava,
+  disposeMultimodalBatch,
   getTemplate,
   type MultimodalModel,
   type Recipe,
@@ -27,7 +28,7 @@ import {
   type SegmentationRecord,
 } from './data.js';
 import type { LisaSegHead } from './head.js';
-import { attachLisaHead, generateAndSegment, segmentText } from './model.js';
+import { attachLisaHead, generateAndSegment, segmentText, triggerStates } from './model.js';
 import { toOriginalFrame } from './resample.js';
 
 /** The recipe's inline model config, as this runner reads it. */
@@ -35,6 +36,10 @@ interface LisaModelConfig {
   tokenizer?: string;
   preprocessor?: string;
   segHead?: Omit<LisaSegHeadInput, 'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'>;
+  /** Stages trained on the records without masks (visual instruction tuning first, as LISA starts from LLaVA). */
+  textStages?: string[];
+  /** Examples whose trigger states initialise text_hidden_fcs at the start of each segmentation stage (0: off). */
+  calibrationExamples?: number;
   [hf: string]: unknown;
 }
 
@@ -48,7 +53,12 @@ export interface LisaRun {
     file: string,
     imageFolder?: string,
   ): Promise<{ examples: SegmentationExample[]; skipped: string[] }>;
+  /** Training batches of the segmentation stages (every training record) … */
   source: SegmentationBatchSource;
+  /** … and of the text stages (the records without masks), when the recipe names text stages. */
+  textSource: SegmentationBatchSource | null;
+  textStages: ReadonlySet<string>;
+  calibrationExamples: number;
   trainSkipped: string[];
 }
 
@@ -74,10 +84,22 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
     );
   const baseDir = dirname(resolve(recipe.source));
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const { tokenizer: tokDir, preprocessor, segHead, ...hf } = recipe.model.config as LisaModelConfig;
+  const {
+    tokenizer: tokDir,
+    preprocessor,
+    segHead,
+    textStages = [],
+    calibrationExamples = 64,
+    ...hf
+  } = recipe.model.config as LisaModelConfig;
   if (!tokDir) throw new Error(`${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json)`);
   if (!preprocessor)
     throw new Error(`${recipe.source}: model.preprocessor: missing (a preprocessor_config.json path)`);
+  const unknownStages = textStages.filter((n) => !recipe.stages.some((s) => s.name === n));
+  if (unknownStages.length)
+    throw new Error(
+      `${recipe.source}: model.textStages names ${unknownStages.join(', ')}, which the recipe's stages do not have`,
+    );
   const tokenizer = await Tokenizer.fromDir(at(tokDir));
   const processor = (await registry.create('processor', {
     type: 'clip',
@@ -106,24 +128,69 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
   const train = await examples(recipe.data.train, recipe.data.images);
   const loadImage = processorImageLoader(processor);
   const padTokenId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
-  const source = new SegmentationBatchSource(train.examples, {
-    batchSize: recipe.data.batchSize,
-    padTokenId,
+  const batches = (examples: SegmentationExample[]) =>
+    new SegmentationBatchSource(examples, {
+      batchSize: recipe.data.batchSize,
+      padTokenId,
+      loadImage,
+      headName: head.name,
+      seed: recipe.seed,
+    });
+  const textExamples = train.examples.filter((e) => e.masks.length === 0);
+  if (textStages.length && textExamples.length === 0)
+    throw new Error(
+      `${recipe.source}: model.textStages is set but ${recipe.data.train} has no record without masks`,
+    );
+  return {
+    model,
+    head,
+    tokenizer,
     loadImage,
-    headName: head.name,
-    seed: recipe.seed,
-  });
-  return { model, head, tokenizer, loadImage, examples, source, trainSkipped: train.skipped };
+    examples,
+    source: batches(train.examples),
+    textSource: textStages.length ? batches(textExamples) : null,
+    textStages: new Set(textStages),
+    calibrationExamples,
+    trainSkipped: train.skipped,
+  };
 }
 
-/** Trains the prepared run with core's Trainer (stages, schedule, clipping, checkpoints, metrics.jsonl). */
+/**
+ * Trains the prepared run with core's Trainer (stages, schedule, clipping, checkpoints, metrics.jsonl). Text
+ * stages read the records without masks; at the start of every other stage the head's text projection is
+ * re-initialised from the current trigger states (calibrationExamples; fresh stages only, not on resume).
+ */
 export async function trainLisa(
   recipe: Recipe,
   run: LisaRun,
-  opts: { onStep?: (m: StepMetrics) => void; maxSteps?: number } = {},
+  opts: { onStep?: (m: StepMetrics) => void; maxSteps?: number; resumeFrom?: string } = {},
 ): Promise<TrainResult> {
-  const trainer = new Trainer({ model: run.model, recipe, data: () => run.source, onStep: opts.onStep });
-  return trainer.run({ maxSteps: opts.maxSteps });
+  // The calibration batch is decoded ahead: the Trainer's stage-start event is synchronous.
+  const calibration =
+    run.calibrationExamples > 0
+      ? await run.source.collate(
+          run.source.examples.filter((e) => e.masks.length > 0).slice(0, run.calibrationExamples),
+        )
+      : null;
+  const trainer = new Trainer({
+    model: run.model,
+    recipe,
+    data: (stage) => (run.textStages.has(stage.name) && run.textSource ? run.textSource : run.source),
+    onStep: opts.onStep,
+    onEvent: (event) => {
+      if (event.type !== 'stage-start' || event.resumed || !calibration || run.textStages.has(event.stage))
+        return;
+      if (!run.head.textHiddenFcs[0]?.weight.trainable) return; // a stage that does not train the head keeps it
+      const states = triggerStates(run.model, run.head, calibration);
+      run.head.calibrateProjection(states);
+      states.dispose();
+    },
+  });
+  try {
+    return await trainer.run({ maxSteps: opts.maxSteps, resumeFrom: opts.resumeFrom });
+  } finally {
+    if (calibration) disposeMultimodalBatch(calibration);
+  }
 }
 
 export interface SegmentationScores {

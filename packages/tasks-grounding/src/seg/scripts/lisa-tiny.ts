@@ -40,14 +40,15 @@ if (!existsSync(join(world, 'manifest.json'))) {
     seed: Number(values.seed),
     counts: { train: Number(values.train), val: 0, test: Number(values.test) },
     imageSize: 64,
-    kinds: ['segmentation'],
-    questionsPerImage: 1,
+    // Segmentation records plus instruction records for the text stage (LISA mixes VQA in as well).
+    kinds: ['segmentation', 'segmentation', 'grounding', 'vqa_color', 'vqa_shape'],
+    questionsPerImage: 3,
   });
   await writeWorldTokenizer(join(world, 'tokenizer'), worldVocabulary(undefined, { segmentation: true }));
 }
 // The recipe's relative paths resolve next to the world: copy it (with a step override) into the run folder.
 let yaml = await readFile(recipeSource, 'utf8');
-if (values.steps) yaml = yaml.replace(/^(\s+steps:) \d+/m, `$1 ${values.steps}`);
+if (values.steps) yaml = yaml.replace(/^(\s+steps:) \d+/gm, `$1 ${values.steps}`);
 await writeFile(join(out, 'lisa-tiny.yaml'), yaml);
 await copyFile(
   join(dirname(recipeSource), 'preprocessor_config.json'),
@@ -67,14 +68,15 @@ const result = await trainLisa(recipe, run, {
   onStep: (m) => {
     if (m.step % 25 === 0 || m.step === 1)
       process.stderr.write(
-        `step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} (${m.stepSeconds.toFixed(2)} s)\n`,
+        `${m.stage} step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} (${m.stepSeconds.toFixed(2)} s)\n`,
       );
     last = m.loss;
   },
 });
 const trained = performance.now();
 const test = await run.examples(join(world, 'test.json'));
-const scores = await evaluateSegmentation(run, test.examples, { generate: values.generate as boolean });
+const segTest = test.examples.filter((e) => e.masks.length > 0);
+const scores = await evaluateSegmentation(run, segTest, { generate: values.generate as boolean });
 const done = performance.now();
 console.log(
   JSON.stringify(
@@ -82,7 +84,7 @@ console.log(
       recipe: recipeSource,
       trainExamples: run.source.examples.length,
       trainSkipped: run.trainSkipped.length,
-      testExamples: test.examples.length,
+      testExamples: segTest.length,
       steps: result.step,
       finalLoss: last,
       parameters: run.model.numParameters(),
