@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { registerBackendsCommand } from './commands/backends.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerChatCommand } from './commands/chat.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerRegistryCommand(program);
   registerGenerateCommand(program);
   registerChatCommand(program);
+  registerDemoCommand(program);
   registerTrainCommand(program);
   registerEvalCommand(program);
   registerBenchCommand(program);
