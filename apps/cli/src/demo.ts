@@ -29,10 +29,13 @@ import { evaluate } from './evaluate.js';
 import type { LoadedModel } from './runtime.js';
 import { modelSaver } from './training.js';
 
+export type DemoSize = 'smoke' | 'quick' | 'full';
+
 export interface DemoOptions {
   out: string;
   seed: number;
-  quick: boolean;
+  /** smoke: a few steps to check the wiring (tests); quick: ~3 minutes; full: sized to learn. */
+  size: DemoSize;
   onLog: (line: string) => void;
   onStep?: (m: StepMetrics) => void;
   onStage?: (name: string, steps: number) => void;
@@ -48,8 +51,9 @@ export interface DemoResult {
 }
 
 /** Sizes: the quick run shows the loop in ~2-3 minutes; the default run is sized to learn within ~15. */
-function plan(quick: boolean) {
-  return quick
+function plan(size: DemoSize) {
+  if (size === 'smoke') return { images: 12, test: 6, alignSteps: 2, tuneSteps: 3, batch: 4 };
+  return size === 'quick'
     ? { images: 400, test: 60, alignSteps: 40, tuneSteps: 260, batch: 8 }
     : { images: 2400, test: 200, alignSteps: 150, tuneSteps: 1500, batch: 8 };
 }
@@ -108,7 +112,7 @@ function mergeByImage(records: readonly WorldRecord[]) {
 
 export async function runDemo(registry: Registry, opts: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now();
-  const p = plan(opts.quick);
+  const p = plan(opts.size);
   const out = resolve(opts.out);
   const worldDir = join(out, 'world');
   opts.onLog(`generating the world: ${p.images} training images of coloured shapes, ${p.test} held out`);

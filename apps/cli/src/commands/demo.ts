@@ -1,6 +1,6 @@
 import { initBackend } from '@vistune/core';
 import { formatWorldScores } from '@vistune/demo-world';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { builtinRegistry } from '../builtins.js';
 import { runDemo } from '../demo.js';
 import { backendOption } from '../program.js';
@@ -10,6 +10,7 @@ interface DemoFlags {
   out: string;
   seed: string;
   quick?: boolean;
+  smoke?: boolean;
   json?: boolean;
 }
 
@@ -22,6 +23,12 @@ export function registerDemoCommand(program: Command): void {
     .option('--out <dir>', 'where the world, the run and the model go', 'runs/demo')
     .option('--seed <n>', 'seed of the world and the model', '7')
     .option('--quick', 'a smaller world and fewer steps (about 3 minutes)')
+    .addOption(
+      new Option(
+        '--smoke',
+        'a few steps on a handful of images: checks the wiring, learns nothing',
+      ).hideHelp(),
+    )
     .option('--json', 'print the metrics as one JSON object')
     .addHelpText(
       'after',
@@ -37,7 +44,7 @@ export function registerDemoCommand(program: Command): void {
       const result = await runDemo(await builtinRegistry(), {
         out: flags.out,
         seed: Number(flags.seed),
-        quick: Boolean(flags.quick),
+        size: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
         onLog: log,
         onStage: (name, steps) => {
           bar?.stop();

@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const bin = new URL('../dist/bin.js', import.meta.url).pathname;
+const run = promisify(execFile);
+
+describe('vistune demo', () => {
+  it('runs the whole loop on a handful of images and leaves a model that generate loads', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'vistune-demo-'));
+    const { stdout } = await run(process.execPath, [bin, 'demo', '--smoke', '--out', out, '--json']);
+    const m = JSON.parse(stdout);
+    expect(m.perKind.map((r: { kind: string }) => r.kind)).toContain('grounding');
+    expect(m.overall.turns).toBeGreaterThan(0);
+    for (const key of ['vqaExactMatch', 'countAccuracy', 'groundingAcc50']) expect(m).toHaveProperty(key);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json']) {
+      expect(existsSync(join(m.modelDir, f)), f).toBe(true);
+    }
+    expect(existsSync(join(out, 'run', 'loss.html'))).toBe(true);
+    const image = join(out, 'world', 'images', 'test-00000.png');
+    const gen = await run(process.execPath, [
+      bin,
+      'generate',
+      '--model',
+      m.modelDir,
+      '--image',
+      image,
+      '--prompt',
+      'What colour is the circle?',
+      '--max-new-tokens',
+      '2',
+      '--no-eos',
+      '--json',
+    ]);
+    expect(JSON.parse(gen.stdout).ids).toHaveLength(2);
+  });
+});
