@@ -91,3 +91,4 @@ export {
   type WorldManifest,
   type WorldOptions,
 } from './world.js';
+export * from './demo/index.js';

@@ -1,10 +1,17 @@
+// `vistune demo`: the embedded demo (packages/demo-world/src/demo) with progress, the report and sample
+// conversations on the terminal, or the metrics as JSON.
 import { initBackend } from '@vistune/core';
-import { formatWorldScores } from '@vistune/demo-world';
+import {
+  type DemoResult,
+  type DemoSize,
+  formatDemoHeadline,
+  formatWorldScores,
+  runDemo,
+} from '@vistune/demo-world';
 import { type Command, Option } from 'commander';
 import { builtinRegistry } from '../builtins.js';
-import { runDemo } from '../demo.js';
 import { backendOption } from '../program.js';
-import { color, type Progress, printJson, progress } from '../ui.js';
+import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 
 interface DemoFlags {
   out: string;
@@ -14,94 +21,127 @@ interface DemoFlags {
   json?: boolean;
 }
 
+/** The metrics --json prints: headline figures, per-kind rows, timings and where everything is. */
+export function demoJson(result: DemoResult) {
+  const m = result.metrics;
+  return {
+    size: result.plan.size,
+    seed: result.seed,
+    vqaExactMatch: m.vqaExactMatch,
+    countAccuracy: m.countAccuracy,
+    groundingAcc50: m.groundingAcc50,
+    meetsTargets: m.meetsTargets,
+    perKind: m.perQuestionKind.filter((r) => r.kind !== 'overall'),
+    overall: m.perQuestionKind.find((r) => r.kind === 'overall'),
+    perRecordKind: m.perRecordKind.rows,
+    evalTurns: result.evalTurns,
+    losses: result.losses,
+    parameters: result.parameters,
+    imageTokens: result.imageTokens,
+    seconds: result.seconds,
+    modelDir: result.paths.model,
+    paths: result.paths,
+    samples: result.samples,
+  };
+}
+
+function printReport(result: DemoResult): void {
+  const write = (text: string) => process.stdout.write(`${text}\n`);
+  const s = result.seconds;
+  write('');
+  write(color.bold('Held-out test split: accuracy per question kind (turns inside conversations included)'));
+  write(
+    formatWorldScores({
+      rows: result.metrics.perQuestionKind.slice(0, -1),
+      overall: result.metrics.perQuestionKind.at(-1) ?? result.metrics.perRecordKind.overall,
+    }),
+  );
+  write('');
+  write(formatDemoHeadline(result.metrics));
+  write('');
+  for (const l of result.losses)
+    write(`stage ${l.stage}: ${l.steps} steps, loss ${l.first.toFixed(3)} → ${l.last.toFixed(3)}`);
+  write(
+    `time: world ${s.world.toFixed(0)} s, training ${s.train.toFixed(0)} s, evaluation ${s.eval.toFixed(0)} s, total ${s.total.toFixed(0)} s`,
+  );
+  write('');
+  write(color.bold('Sample conversations (model answer, then the truth)'));
+  for (const sample of result.samples) {
+    write(color.dim(`${sample.image} → ${sample.picture} (true boxes green, predicted red)`));
+    for (const t of sample.turns) {
+      const right = t.answer.trim() === t.truth;
+      const mark = right ? color.green('✓') : color.red('✗');
+      write(`  user:  ${t.question}`);
+      write(`  model: ${t.answer || '(nothing)'} ${mark}${right ? '' : color.dim(`   truth: ${t.truth}`)}`);
+    }
+  }
+  const image = result.samples[0] ? `${result.paths.out}/world/${result.samples[0].image}` : 'IMAGE.png';
+  write('');
+  write(color.bold('Talk to it'));
+  write(
+    `  vistune generate --model ${result.paths.model} --image ${image} --prompt "How many objects are there?"`,
+  );
+  write(`  vistune chat --model ${result.paths.model}      (then /image ${image})`);
+  write(
+    color.dim(
+      `run folder ${result.paths.out}: world/, checkpoints/, model/, metrics.jsonl, loss.html, report.json, samples/`,
+    ),
+  );
+}
+
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'Generate a world of shapes, build a tiny LLaVA from scratch, tune it on visual instructions, evaluate it and talk to it',
+      'Build a tiny LLaVA from scratch, tune it on a generated world of shapes, evaluate it and talk to it (offline)',
     )
-    .option('--out <dir>', 'where the world, the run and the model go', 'runs/demo')
-    .option('--seed <n>', 'seed of the world and the model', '7')
-    .option('--quick', 'a smaller world and fewer steps (about 3 minutes)')
+    .option('--out <dir>', 'run folder: world, checkpoints, model, metrics, loss curve, samples', 'runs/demo')
+    .option('--seed <n>', 'seed of the worlds and the model', '7')
+    .option('--quick', 'smaller world, fewer steps: under 3 minutes, learns less')
     .addOption(
       new Option(
         '--smoke',
         'a few steps on a handful of images: checks the wiring, learns nothing',
       ).hideHelp(),
     )
-    .option('--json', 'print the metrics as one JSON object')
+    .option('--json', 'print the metrics as one JSON object (progress goes to stderr)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune demo --quick\n  $ vistune demo --out runs/demo && vistune chat --model runs/demo/run/model',
+      '\nExamples:\n  $ vistune demo --quick\n  $ vistune demo --out runs/demo && vistune chat --model runs/demo/model',
     )
     .action(async (flags: DemoFlags, cmd: Command) => {
+      const seed = Number(flags.seed);
+      if (!Number.isInteger(seed)) throw new CliError(`--seed must be an integer, got "${flags.seed}"`, 2);
+      const size: DemoSize = flags.smoke ? 'tiny' : flags.quick ? 'quick' : 'default';
       const info = await initBackend({ backend: backendOption(cmd), quiet: true });
-      const log = (line: string) => {
-        if (!flags.json) process.stderr.write(`${line}\n`);
-      };
-      log(color.bold(`vistune demo${flags.quick ? ' --quick' : ''} on ${info.name} (${info.detail})`));
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(color.bold(`vistune demo (${size}) on ${info.name}: ${info.detail}`));
       let bar: Progress | undefined;
       const result = await runDemo(await builtinRegistry(), {
         out: flags.out,
-        seed: Number(flags.seed),
-        size: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
+        seed,
+        size,
         onLog: log,
-        onStage: (name, steps) => {
+        onStageStart: (stage, steps) => {
           bar?.stop();
-          log(color.bold(`stage ${name}: ${steps} steps`));
-          bar = flags.json ? undefined : progress(name, steps, ['loss', 'tok_s']);
+          log(color.bold(`stage ${stage}: ${steps} steps`));
+          bar = progress(stage, steps, ['loss', 'tok_s']);
         },
         onStep: (m) => {
           bar?.update(m.stageStep, { loss: m.loss.toFixed(3), tok_s: m.tokensPerSec.toFixed(0) });
-          if (!process.stderr.isTTY && m.stageStep % 50 === 0)
+          if (!process.stderr.isTTY && (m.stageStep % 50 === 0 || m.stageStep === m.stageSteps))
             log(
-              `  ${m.stage} step ${m.stageStep}/${m.stageSteps} loss ${m.loss.toFixed(3)} ${m.tokensPerSec.toFixed(0)} tok/s`,
+              `  ${m.stage} ${m.stageStep}/${m.stageSteps} loss ${m.loss.toFixed(3)} ${m.tokensPerSec.toFixed(0)} tok/s, ${m.eta.toFixed(0)} s left`,
             );
         },
-        onEval: (done, total) => {
-          if (done === 1) {
-            bar?.stop();
-            bar = flags.json ? undefined : progress('eval', total);
-          }
-          bar?.update(done);
+        onEvalStart: (total) => {
+          bar?.stop();
+          bar = progress('eval', total);
         },
+        onEvalProgress: (done) => bar?.update(done),
       });
       bar?.stop();
-      const s = result.scores;
-      const metrics = {
-        vqaExactMatch: vqaExactMatch(s),
-        countAccuracy: s.rows.find((r) => r.kind === 'vqa_count')?.countAccuracy ?? null,
-        groundingAcc50: s.rows.find((r) => r.kind === 'grounding')?.groundingAcc50 ?? null,
-        perKind: s.rows,
-        overall: s.overall,
-        trainSeconds: result.trainSeconds,
-        totalSeconds: result.totalSeconds,
-        modelDir: result.modelDir,
-      };
-      if (flags.json) return printJson(metrics);
-      const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
-      process.stdout.write(`\n${color.bold('held-out report')}\n${formatWorldScores(s)}\n\n`);
-      process.stdout.write(
-        `VQA exact match ${pct(metrics.vqaExactMatch)} · counting ${pct(metrics.countAccuracy)} · grounding Acc@0.5 ${pct(metrics.groundingAcc50)}\n`,
-      );
-      process.stdout.write(
-        `trained in ${result.trainSeconds.toFixed(0)} s, whole demo ${result.totalSeconds.toFixed(0)} s\n\n`,
-      );
-      process.stdout.write(`${color.bold('sample conversations')}\n`);
-      for (const c of result.samples) {
-        process.stdout.write(
-          `${color.dim(c.image)}\n  user: ${c.question}\n  model: ${c.answer || '(nothing)'}   ${color.dim(`truth: ${c.truth}`)}\n`,
-        );
-      }
-      process.stdout.write(
-        `\ntalk to it: vistune chat --model ${result.modelDir} --image ${result.samples[0]?.image ?? 'IMG'}\n`,
-      );
+      if (flags.json) printJson(demoJson(result));
+      else printReport(result);
     });
-}
-
-/** Exact match over the short-answer VQA kinds (colour, shape, size, count, position, relation, existence). */
-function vqaExactMatch(s: { rows: { kind: string; turns: number; exactMatch: number }[] }): number | null {
-  const vqa = s.rows.filter((r) => r.kind.startsWith('vqa_'));
-  const turns = vqa.reduce((n, r) => n + r.turns, 0);
-  return turns ? vqa.reduce((n, r) => n + r.exactMatch * r.turns, 0) / turns : null;
 }

@@ -1,0 +1,145 @@
+// The demo's model and run sizes. A LLaVA small enough to train from scratch on two CPU cores: a CLIP-style
+// ViT, the LLaVA-1.5 MLP projector and a LLaMA decoder over the world's 302-token vocabulary.
+export type DemoSize = 'default' | 'quick' | 'tiny';
+
+export interface DemoModelSize {
+  imageSize: number;
+  patchSize: number;
+  visionHidden: number;
+  visionLayers: number;
+  visionHeads: number;
+  textHidden: number;
+  textLayers: number;
+  textHeads: number;
+  textIntermediate: number;
+}
+
+export interface DemoStagePlan {
+  steps: number;
+  lr: number;
+  batchSize: number;
+}
+
+export interface DemoPlan {
+  size: DemoSize;
+  model: DemoModelSize;
+  /** Images per split of the main world (1–5 objects per scene). */
+  images: { train: number; val: number; test: number };
+  /** Images of the stage-1 world (1–2 objects per scene). */
+  alignImages: number;
+  /** Records per image. */
+  questionsPerImage: number;
+  align: DemoStagePlan;
+  instruct: DemoStagePlan;
+  /** Sample conversations shown at the end. */
+  samples: number;
+}
+
+const MODEL: DemoModelSize = {
+  imageSize: 64,
+  patchSize: 16,
+  visionHidden: 64,
+  visionLayers: 2,
+  visionHeads: 2,
+  textHidden: 128,
+  textLayers: 4,
+  textHeads: 4,
+  textIntermediate: 256,
+};
+
+/** Run sizes: `default` meets the report's targets in under 15 minutes on 2 cores, `quick` runs in under 3, `tiny` checks the wiring. */
+export function demoPlan(size: DemoSize): DemoPlan {
+  if (size === 'tiny') {
+    return {
+      size,
+      model: { ...MODEL, visionLayers: 1, textLayers: 1, textHidden: 32, textIntermediate: 64, textHeads: 2 },
+      images: { train: 8, val: 2, test: 4 },
+      alignImages: 8,
+      questionsPerImage: 4,
+      align: { steps: 6, lr: 3e-3, batchSize: 4 },
+      instruct: { steps: 10, lr: 3e-3, batchSize: 4 },
+      samples: 1,
+    };
+  }
+  if (size === 'quick') {
+    return {
+      size,
+      model: MODEL,
+      images: { train: 1500, val: 20, test: 100 },
+      alignImages: 1000,
+      questionsPerImage: 4,
+      align: { steps: 150, lr: 3e-4, batchSize: 16 },
+      instruct: { steps: 250, lr: 3e-4, batchSize: 16 },
+      samples: 2,
+    };
+  }
+  return {
+    size,
+    model: MODEL,
+    images: { train: 4000, val: 20, test: 200 },
+    alignImages: 2000,
+    questionsPerImage: 4,
+    align: { steps: 400, lr: 3e-4, batchSize: 16 },
+    instruct: { steps: 1200, lr: 3e-4, batchSize: 16 },
+    samples: 3,
+  };
+}
+
+/** Hugging Face LlavaConfig of the demo model (image tokens = (imageSize / patchSize)², CLS dropped). */
+export function demoLlavaConfig(model: DemoModelSize, tokens: { vocabSize: number; imageTokenId: number }) {
+  return {
+    architectures: ['LlavaForConditionalGeneration'],
+    model_type: 'llava',
+    image_token_index: tokens.imageTokenId,
+    // The last layer, not LLaVA's -2: a tower trained with the LLM has no contrastive head to avoid.
+    vision_feature_layer: -1,
+    vision_feature_select_strategy: 'default',
+    projector_hidden_act: 'gelu',
+    multimodal_projector_bias: true,
+    text_config: {
+      model_type: 'llama',
+      vocab_size: tokens.vocabSize,
+      hidden_size: model.textHidden,
+      intermediate_size: model.textIntermediate,
+      num_hidden_layers: model.textLayers,
+      num_attention_heads: model.textHeads,
+      num_key_value_heads: model.textHeads,
+      max_position_embeddings: 512,
+      rms_norm_eps: 1e-5,
+      tie_word_embeddings: true,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      pad_token_id: 3,
+    },
+    vision_config: {
+      model_type: 'clip_vision_model',
+      hidden_size: model.visionHidden,
+      intermediate_size: 4 * model.visionHidden,
+      num_hidden_layers: model.visionLayers,
+      num_attention_heads: model.visionHeads,
+      num_channels: 3,
+      image_size: model.imageSize,
+      patch_size: model.patchSize,
+      hidden_act: 'gelu',
+      layer_norm_eps: 1e-5,
+    },
+  };
+}
+
+/** preprocessor_config.json: the world's images are already model-sized, so only rescale and normalise to [-1, 1]. */
+export function demoPreprocessorConfig(imageSize: number) {
+  return {
+    image_processor_type: 'CLIPImageProcessor',
+    processor_class: 'LlavaProcessor',
+    do_resize: false,
+    size: { shortest_edge: imageSize },
+    do_center_crop: false,
+    crop_size: { height: imageSize, width: imageSize },
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+    do_convert_rgb: true,
+  };
+}

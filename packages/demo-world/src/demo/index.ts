@@ -1,0 +1,30 @@
+// The embedded demo: model and run sizes, stage data, held-out evaluation, report and sample conversations.
+export {
+  type DemoModelSize,
+  type DemoPlan,
+  type DemoSize,
+  type DemoStagePlan,
+  demoLlavaConfig,
+  demoPlan,
+  demoPreprocessorConfig,
+} from './config.js';
+export {
+  cachedImageLoader,
+  captionRecords,
+  type LlavaRecord,
+  mergeByImage,
+  type PixelProcessor,
+  writeMergedTrain,
+  writeRecords,
+} from './data.js';
+export {
+  type EvalPrompt,
+  evalPrompts,
+  type GenerateAnswersOptions,
+  generateAnswers,
+  messagesBeforeTurn,
+  splitTurns,
+} from './evaluate.js';
+export { DEMO_TARGETS, type DemoMetrics, demoMetrics, formatDemoHeadline, VQA_KINDS } from './report.js';
+export { DEMO_STAGES, type DemoOptions, type DemoResult, runDemo } from './run.js';
+export { type SampleConversation, type SampleTurn, sampleConversations } from './samples.js';

@@ -1,0 +1,264 @@
+// The embedded demo, end to end: generate the worlds → build a LLaVA from scratch → stage 1 (alignment on
+// simple scenes) → stage 2 (visual instruction tuning) with core's Trainer → greedy answers on the held-out
+// split → per-kind report → sample conversations with boxes drawn. Nothing is downloaded.
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  createLlava,
+  InstructionDataLoader,
+  LlavaForConditionalGeneration,
+  parseRecipe,
+  type Recipe,
+  type Registry,
+  type StageRecipe,
+  type StepMetrics,
+  saveLlava,
+  type Tokenizer,
+  Trainer,
+} from '@vistune/core';
+import { writeWorldTokenizer } from '../tokenizer.js';
+import { generateWorld, loadWorldSplit } from '../world.js';
+import { type DemoPlan, type DemoSize, demoLlavaConfig, demoPlan, demoPreprocessorConfig } from './config.js';
+import { cachedImageLoader, mergeByImage, type PixelProcessor, writeRecords } from './data.js';
+import { evalPrompts, generateAnswers } from './evaluate.js';
+import { type DemoMetrics, demoMetrics } from './report.js';
+import { type SampleConversation, sampleConversations } from './samples.js';
+
+export interface DemoOptions {
+  /** Run folder: world/, world-align/, checkpoints/, model/, samples/, metrics.jsonl, loss.html, report.json. */
+  out: string;
+  seed: number;
+  size: DemoSize;
+  /** Progress lines for people (world sizes, model, stages). */
+  onLog?: (line: string) => void;
+  onStageStart?: (stage: string, steps: number) => void;
+  onStep?: (metrics: StepMetrics) => void;
+  /** Held-out answers to generate (one per assistant turn), before the first is generated. */
+  onEvalStart?: (answers: number) => void;
+  onEvalProgress?: (done: number, total: number) => void;
+}
+
+export interface DemoResult {
+  plan: DemoPlan;
+  seed: number;
+  parameters: { visionTower: number; projector: number; llm: number; total: number };
+  imageTokens: number;
+  /** First and last logged loss of each stage. */
+  losses: { stage: string; steps: number; first: number; last: number }[];
+  metrics: DemoMetrics;
+  /** Prompts answered on the held-out split (one per assistant turn). */
+  evalTurns: number;
+  samples: SampleConversation[];
+  seconds: { world: number; train: number; eval: number; total: number };
+  paths: { out: string; model: string; metrics: string; lossPlot: string; report: string; samples: string };
+}
+
+/** Stage names; stage 2 trains everything, stage 1 everything but the word embeddings (see docs/demo.md). */
+export const DEMO_STAGES = { align: 'align', instruct: 'instruct' } as const;
+
+function demoRecipe(
+  plan: DemoPlan,
+  hf: Record<string, unknown>,
+  files: Record<string, string>,
+  out: string,
+  seed: number,
+): Recipe {
+  const stage = (name: string, p: DemoPlan['align']) => ({
+    name,
+    train: ['*'],
+    lr: p.lr,
+    steps: p.steps,
+    batchSize: p.batchSize,
+    warmupRatio: 0.05,
+    schedule: 'cosine_with_min_lr' as const,
+    minLrRatio: 0.1,
+  });
+  return parseRecipe(
+    {
+      model: hf,
+      data: {
+        train: files.instruct,
+        template: 'vicuna_v1',
+        maxLength: 512,
+        batchSize: plan.instruct.batchSize,
+      },
+      stages: [stage(DEMO_STAGES.align, plan.align), stage(DEMO_STAGES.instruct, plan.instruct)],
+      optimizer: { weightDecay: 0, clip: 1.0 },
+      checkpoint: { every: 0, keep: 2 },
+      seed,
+      output: out,
+    },
+    { source: 'vistune demo' },
+  );
+}
+
+function countParameters(model: LlavaForConditionalGeneration): DemoResult['parameters'] {
+  const sum = (prefix: string) =>
+    model
+      .namedParameters()
+      .filter(([name]) => name.startsWith(prefix))
+      .reduce((n, [, p]) => n + p.size, 0);
+  const visionTower = sum('modalities.image.encoder.');
+  const projector = sum('modalities.image.adapter.');
+  const llm = sum('llm.');
+  return { visionTower, projector, llm, total: visionTower + projector + llm };
+}
+
+/** A LLaVA model folder `vistune generate` / `chat` load: weights + config, tokenizer (with chat template), preprocessor. */
+function folderSaver(tokenizer: Tokenizer, preprocessorPath: string) {
+  return async (model: unknown, dir: string): Promise<void> => {
+    if (!(model instanceof LlavaForConditionalGeneration))
+      throw new Error('vistune demo: the trained model is not a LlavaForConditionalGeneration');
+    await saveLlava(model, dir);
+    await tokenizer.saveTo(dir);
+    await copyFile(preprocessorPath, join(dir, 'preprocessor_config.json'));
+  };
+}
+
+export async function runDemo(registry: Registry, opts: DemoOptions): Promise<DemoResult> {
+  const started = performance.now();
+  const seconds = (from: number) => (performance.now() - from) / 1000;
+  const log = opts.onLog ?? (() => {});
+  const plan = demoPlan(opts.size);
+  const out = resolve(opts.out);
+  const worldDir = join(out, 'world');
+  const alignDir = join(out, 'world-align');
+
+  log(
+    `world: ${plan.images.train} training images of 1–5 coloured shapes (${plan.questionsPerImage} questions each), ` +
+      `${plan.images.test} held out; ${plan.alignImages} simpler images of 1–2 shapes for stage 1`,
+  );
+  const worldStart = performance.now();
+  const { imageSize } = plan.model;
+  await generateWorld({
+    outDir: worldDir,
+    seed: opts.seed,
+    imageSize,
+    questionsPerImage: plan.questionsPerImage,
+    counts: plan.images,
+  });
+  // Stage 1's own world: a different seed stream, so its scenes are not the main world's.
+  await generateWorld({
+    outDir: alignDir,
+    seed: `${opts.seed}-align`,
+    imageSize,
+    questionsPerImage: plan.questionsPerImage,
+    counts: { train: plan.alignImages, val: 0, test: 0 },
+    minObjects: 1,
+    maxObjects: 2,
+  });
+  const tokenizer = await writeWorldTokenizer(join(worldDir, 'tokenizer'));
+  const preprocessorPath = join(worldDir, 'preprocessor_config.json');
+  await writeFile(preprocessorPath, `${JSON.stringify(demoPreprocessorConfig(imageSize), null, 2)}\n`);
+  const files = {
+    align: await writeRecords(
+      join(alignDir, 'train-merged.json'),
+      mergeByImage(await loadWorldSplit(join(alignDir, 'train.json'))),
+    ),
+    instruct: await writeRecords(
+      join(worldDir, 'train-merged.json'),
+      mergeByImage(await loadWorldSplit(join(worldDir, 'train.json'))),
+    ),
+  };
+  const worldSeconds = seconds(worldStart);
+
+  const imageTokenId = tokenizer.tokenToId('<image>');
+  if (imageTokenId === undefined) throw new Error('vistune demo: the world tokenizer has no <image> token');
+  const hf = demoLlavaConfig(plan.model, { vocabSize: tokenizer.vocabSize, imageTokenId });
+  const processor = (await registry.create('processor', {
+    type: 'clip',
+    pretrained: preprocessorPath,
+  })) as unknown as PixelProcessor;
+  const loadImage = cachedImageLoader(processor);
+  const model = await createLlava(hf, registry, { seed: opts.seed });
+  try {
+    const parameters = countParameters(model);
+    const m = plan.model;
+    log(
+      `model: ViT ${m.visionHidden}-d × ${m.visionLayers} (${m.patchSize} px patches) → MLP projector → ` +
+        `LLaMA ${m.textHidden}-d × ${m.textLayers}; ${(parameters.total / 1e6).toFixed(2)} M parameters, ` +
+        `${model.imageSeqLength} image tokens; all from scratch`,
+    );
+
+    const recipe = demoRecipe(plan, hf, files, out, opts.seed);
+    const data = (stage: StageRecipe) =>
+      InstructionDataLoader.fromFiles({
+        files: stage.name === DEMO_STAGES.align ? files.align : files.instruct,
+        tokenizer,
+        template: 'vicuna_v1',
+        templateOptions: { systemPrompt: '' },
+        imageToken: { id: imageTokenId, slots: model.imageSeqLength },
+        maxLength: 512,
+        batchSize: stage.batchSize ?? recipe.data.batchSize,
+        loadImage,
+        seed: opts.seed,
+      });
+    const trainStart = performance.now();
+    const trainer = new Trainer({
+      model,
+      recipe,
+      data,
+      saveModel: folderSaver(tokenizer, preprocessorPath),
+      onStep: opts.onStep,
+      onEvent: (event) => {
+        if (event.type === 'stage-start') opts.onStageStart?.(event.stage, event.steps);
+      },
+    });
+    const trained = await trainer.run();
+    const trainSeconds = seconds(trainStart);
+    const losses = recipe.stages.map((stage) => {
+      const records = trained.metrics.filter((r) => r.stage === stage.name);
+      return {
+        stage: stage.name,
+        steps: records.length,
+        first: records[0]?.loss ?? Number.NaN,
+        last: records[records.length - 1]?.loss ?? Number.NaN,
+      };
+    });
+
+    const evalStart = performance.now();
+    const test = await loadWorldSplit(join(worldDir, 'test.json'));
+    const prompts = evalPrompts(test, tokenizer, { tokenId: imageTokenId, slots: model.imageSeqLength });
+    log(`evaluating on ${test.length} held-out records (${prompts.length} answers)`);
+    opts.onEvalStart?.(prompts.length);
+    const predictions = await generateAnswers(model, prompts, {
+      tokenizer,
+      loadImage: (image) => loadImage(join(worldDir, image)),
+      onProgress: opts.onEvalProgress,
+    });
+    const metrics = demoMetrics(test, predictions);
+    await writeFile(join(out, 'predictions.json'), `${JSON.stringify(predictions)}\n`);
+    const samplesDir = join(out, 'samples');
+    const samples = await sampleConversations(test, predictions, {
+      worldDir,
+      outDir: samplesDir,
+      count: plan.samples,
+    });
+    const evalSeconds = seconds(evalStart);
+
+    const paths = {
+      out,
+      model: trained.modelDir ?? join(out, 'model'),
+      metrics: join(out, 'metrics.jsonl'),
+      lossPlot: join(out, 'loss.html'),
+      report: join(out, 'report.json'),
+      samples: samplesDir,
+    };
+    const result: DemoResult = {
+      plan,
+      seed: opts.seed,
+      parameters,
+      imageTokens: model.imageSeqLength,
+      losses,
+      metrics,
+      evalTurns: prompts.length,
+      samples,
+      seconds: { world: worldSeconds, train: trainSeconds, eval: evalSeconds, total: seconds(started) },
+      paths,
+    };
+    await writeFile(paths.report, `${JSON.stringify(result, null, 2)}\n`);
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
