@@ -157,8 +157,8 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
 
 /**
  * Trains the prepared run with core's Trainer (stages, schedule, clipping, checkpoints, metrics.jsonl). Text
- * stages read the records without masks; at the start of every other stage the head's text projection is
- * re-initialised from the current trigger states (calibrationExamples; fresh stages only, not on resume).
+ * stages read the records without masks; when the first segmentation stage that trains the head starts, the
+ * head's text projection is initialised from the current trigger states (calibrationExamples; not on resume).
  */
 export async function trainLisa(
   recipe: Recipe,
@@ -166,7 +166,7 @@ export async function trainLisa(
   opts: { onStep?: (m: StepMetrics) => void; maxSteps?: number; resumeFrom?: string } = {},
 ): Promise<TrainResult> {
   // The calibration batch is decoded ahead: the Trainer's stage-start event is synchronous.
-  const calibration =
+  let calibration =
     run.calibrationExamples > 0
       ? await run.source.collate(
           run.source.examples.filter((e) => e.masks.length > 0).slice(0, run.calibrationExamples),
@@ -184,6 +184,8 @@ export async function trainLisa(
       const states = triggerStates(run.model, run.head, calibration);
       run.head.calibrateProjection(states);
       states.dispose();
+      disposeMultimodalBatch(calibration);
+      calibration = null; // once: later stages keep what the head has learnt
     },
   });
   try {
@@ -222,7 +224,8 @@ export async function evaluateSegmentation(
         const logits = segmentText(model, head, ids, media);
         ids.dispose();
         if (logits) {
-          const [K, H, W] = logits.shape;
+          // buildSegmentationExamples checked that the ids hold one [SEG] per mask.
+          const [, H, W] = logits.shape;
           ex.masks.forEach((m, k) => {
             const values = tf.tidy(() =>
               toOriginalFrame(tf.slice(logits, [k, 0, 0], [1, H, W]) as tf.Tensor3D, [H, W], {
@@ -236,8 +239,6 @@ export async function evaluateSegmentation(
               height: m.height,
             });
           });
-          if (K !== ex.masks.length)
-            throw new Error(`evaluateSegmentation: ${K} masks for ${ex.masks.length} targets`);
           logits.dispose();
         }
         if (!opts.generate) continue;
