@@ -17,10 +17,11 @@ describe('vistune demo', () => {
     expect(m.perKind.map((r: { kind: string }) => r.kind)).toContain('grounding');
     expect(m.overall.turns).toBeGreaterThan(0);
     for (const key of ['vqaExactMatch', 'countAccuracy', 'groundingAcc50']) expect(m).toHaveProperty(key);
+    const modelDir = join(out, 'model');
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json']) {
-      expect(existsSync(join(m.modelDir, f)), f).toBe(true);
+      expect(existsSync(join(modelDir, f)), f).toBe(true);
     }
-    expect(existsSync(join(out, 'run', 'loss.html'))).toBe(true);
+    expect(existsSync(join(out, 'loss.html'))).toBe(true);
     const image = join(out, 'world', 'images', 'test-00000.png');
     const gen = await run(process.execPath, [
       bin,
