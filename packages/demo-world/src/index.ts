@@ -1,5 +1,6 @@
 // @vistune/demo-world: procedural scenes of coloured shapes and the visual instruction data built from them.
 export { BoxCodec, type BoxFormat, boxIou, DEFAULT_BOX_FORMAT } from './box-codec.js';
+export * from './demo/index.js';
 export { type BoxColour, type DrawBoxesOptions, drawBoxes, type LabelledBox } from './draw-boxes.js';
 export {
   ALL_RECORD_KINDS,
@@ -49,9 +50,11 @@ export {
 export {
   askSegmentation,
   SEG_TOKEN,
+  SEGMENTATION_ANSWER_STYLES,
   SEGMENTATION_ANSWERS,
   SEGMENTATION_QUESTIONS,
   type SegmentationAnswer,
+  type SegmentationAnswerStyle,
   segmentationTextSources,
 } from './segmentation.js';
 export {
@@ -91,4 +94,3 @@ export {
   type WorldManifest,
   type WorldOptions,
 } from './world.js';
-export * from './demo/index.js';

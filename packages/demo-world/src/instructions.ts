@@ -5,7 +5,7 @@ import type { BoxCodec } from './box-codec.js';
 import type { MaskRle } from './masks.js';
 import type { Rng } from './random.js';
 import { type SceneLayout, type SceneObject, thirdOf } from './scene.js';
-import { askSegmentation } from './segmentation.js';
+import { askSegmentation, type SegmentationAnswerStyle } from './segmentation.js';
 import { COLOUR_NAMES, type PixelBox, SHAPE_PLURALS, SHAPES, SIZES } from './shapes.js';
 
 export const QUESTION_KINDS = [
@@ -368,6 +368,8 @@ export interface SceneRecordOptions {
   codec: BoxCodec;
   /** Turns in a conversation record (default [2, 4]). */
   conversationTurns?: readonly [number, number];
+  /** How [SEG] appears in segmentation answers (default 'lisa'). */
+  segmentationAnswers?: SegmentationAnswerStyle;
 }
 
 function conversationRecord(
@@ -420,7 +422,7 @@ export function recordsForScene(layout: SceneLayout, rng: Rng, options: SceneRec
       kind === 'conversation'
         ? conversationRecord(layout, rng, options)
         : kind === 'segmentation'
-          ? [{ kind, ...askSegmentation(layout, rng) }]
+          ? [{ kind, ...askSegmentation(layout, rng, options.segmentationAnswers) }]
           : [askQuestion(kind, layout, rng, options.codec)];
     if (qas === null || qas.some((qa) => qa === null)) continue;
     const valid = qas as QuestionAnswer[];

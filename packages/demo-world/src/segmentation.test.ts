@@ -64,6 +64,34 @@ describe('segmentation records', () => {
     expect(pairs).toBeGreaterThan(3);
   });
 
+  it('labelled answers name each object after its [SEG]; question and masks stay those of the LISA form', () => {
+    for (let i = 0; i < 30; i++) {
+      const make = (style: 'lisa' | 'labelled') => {
+        const rng = createRng('segmentation-style', i);
+        const layout = generateLayout(rng, { imageSize: 64 });
+        return recordsForScene(layout, rng, {
+          image: 'x.png',
+          idPrefix: 's',
+          kinds: ['segmentation'],
+          questionsPerImage: 1,
+          codec: new BoxCodec(),
+          segmentationAnswers: style,
+        })[0];
+      };
+      const lisa = make('lisa');
+      const labelled = make('labelled');
+      expect(labelled?.conversations[0]).toEqual(lisa?.conversations[0]);
+      expect(labelled?.truth[0]?.masks).toEqual(lisa?.truth[0]?.masks);
+      const question = lisa?.conversations[0]?.value ?? '';
+      const names = [...question.matchAll(/the ((?:\w+ )?\w+)(?= and|\.| in this|\?)/g)].map((m) => m[1]);
+      const expected = names.reduce(
+        (text, name) => text.replace('[SEG]', `[SEG#] ${name}`),
+        lisa?.conversations[1]?.value ?? '',
+      );
+      expect(labelled?.conversations[1]?.value).toBe(expected.replaceAll('[SEG#]', '[SEG]'));
+    }
+  });
+
   it('are never drawn by default, and the default vocabulary is a prefix of the segmentation one', () => {
     expect(RECORD_KINDS).not.toContain('segmentation');
     const base = worldVocabulary();

@@ -22,6 +22,14 @@ export const SEGMENTATION_QUESTIONS = {
 /** LISA's answer forms; `{seg}` is one [SEG] per object ("[SEG] and [SEG]" for two). */
 export const SEGMENTATION_ANSWERS = ['Sure, {seg}.', 'It is {seg}.', 'Sure, it is {seg}.'] as const;
 
+/**
+ * How each [SEG] appears in the answer: `lisa` alone ("Sure, [SEG]."); `labelled` followed by the name used
+ * in the question ("Sure, [SEG] red circle."), so that predicting the next token makes the [SEG] state carry
+ * the referent (a small LLM trained from scratch does not carry it into the state before a bare [SEG]).
+ */
+export const SEGMENTATION_ANSWER_STYLES = ['lisa', 'labelled'] as const;
+export type SegmentationAnswerStyle = (typeof SEGMENTATION_ANSWER_STYLES)[number];
+
 /** Text the world tokenizer needs for segmentation records (without the [SEG] token itself). */
 export function segmentationTextSources(): string[] {
   return [
@@ -51,7 +59,11 @@ function referringNames(layout: SceneLayout, object: SceneObject): string[] {
 }
 
 /** A segmentation question about one object, or two when the scene has two and the draw says so. */
-export function askSegmentation(layout: SceneLayout, rng: Rng): SegmentationAnswer {
+export function askSegmentation(
+  layout: SceneLayout,
+  rng: Rng,
+  style: SegmentationAnswerStyle = 'lisa',
+): SegmentationAnswer {
   const masks = renderObjectMasks(layout).map(encodeMaskRle);
   const pair = layout.objects.length >= 2 && rng.chance(0.25);
   const first = rng.int(0, layout.objects.length - 1);
@@ -63,7 +75,8 @@ export function askSegmentation(layout: SceneLayout, rng: Rng): SegmentationAnsw
   const names = indices.map((i) => rng.pick(referringNames(layout, layout.objects[i] as SceneObject)));
   const template = rng.pick(pair ? SEGMENTATION_QUESTIONS.two : SEGMENTATION_QUESTIONS.one);
   const question = template.replace('{object}', names[0] as string).replace('{other}', names[1] ?? '');
-  const seg = indices.map(() => SEG_TOKEN).join(' and ');
+  // Both styles draw the same random numbers: only the answer text differs.
+  const seg = names.map((name) => (style === 'labelled' ? `${SEG_TOKEN} ${name}` : SEG_TOKEN)).join(' and ');
   const answer = rng.pick(SEGMENTATION_ANSWERS).replace('{seg}', seg);
   return { question, answer, masks: indices.map((i) => masks[i] as MaskRle) };
 }

@@ -16,6 +16,7 @@ import { instanceMapToPng } from './masks.js';
 import { createRng } from './random.js';
 import { renderScene } from './render.js';
 import { generateLayout, type SceneLayout } from './scene.js';
+import type { SegmentationAnswerStyle } from './segmentation.js';
 
 export const SPLITS = ['train', 'val', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -34,6 +35,8 @@ export interface WorldOptions {
   /** Objects per scene (default 1 and 5). */
   minObjects?: number;
   maxObjects?: number;
+  /** Segmentation records only: `lisa` ("Sure, [SEG].", default) or `labelled` ("Sure, [SEG] red circle."). */
+  segmentationAnswers?: SegmentationAnswerStyle;
 }
 
 export interface GenerateWorldOptions extends WorldOptions {
@@ -70,6 +73,8 @@ export interface WorldManifest {
   imagesDir: 'images';
   /** Present when `maskFiles` was set: the folder of the instance-map PNGs. */
   masksDir?: 'masks';
+  /** Present when segmentation answers are not LISA's plain form. */
+  segmentationAnswers?: SegmentationAnswerStyle;
   /** Layouts of every scene, keyed by image path. */
   scenesFile: 'scenes.json';
   splits: Record<SplitName, SplitSummary>;
@@ -90,6 +95,7 @@ interface ResolvedOptions {
   codec: BoxCodec;
   minObjects: number;
   maxObjects: number;
+  segmentationAnswers: SegmentationAnswerStyle;
 }
 
 function resolveOptions(options: WorldOptions): ResolvedOptions {
@@ -114,6 +120,7 @@ function resolveOptions(options: WorldOptions): ResolvedOptions {
     codec: new BoxCodec(options.boxFormat ?? DEFAULT_BOX_FORMAT),
     minObjects: options.minObjects ?? 1,
     maxObjects: options.maxObjects ?? 5,
+    segmentationAnswers: options.segmentationAnswers ?? 'lisa',
   };
 }
 
@@ -137,6 +144,7 @@ function sceneFor(options: ResolvedOptions, split: SplitName, index: number): Ge
     kinds: options.kinds,
     questionsPerImage: options.questionsPerImage,
     codec: options.codec,
+    segmentationAnswers: options.segmentationAnswers,
   });
   return { image, layout, records };
 }
@@ -216,6 +224,7 @@ export async function generateWorld(options: GenerateWorldOptions): Promise<Worl
     maxObjects: resolved.maxObjects,
     imagesDir: 'images',
     ...(options.maskFiles ? { masksDir: 'masks' as const } : {}),
+    ...(resolved.segmentationAnswers === 'lisa' ? {} : { segmentationAnswers: resolved.segmentationAnswers }),
     scenesFile: 'scenes.json',
     splits,
   };
