@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -70,6 +73,31 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
     const err = await run(process.execPath, [...args, '--overlay', '/tmp/x.png']).catch((e) => e);
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/--overlay needs --codec/);
+  });
+
+  it('a tokenizer larger than the embedding table is refused with both files named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-vocab-'));
+    await cp(fixture, dir, { recursive: true });
+    const tokPath = join(dir, 'tokenizer.json');
+    const tok = JSON.parse(readFileSync(tokPath, 'utf8')) as {
+      added_tokens: { id: number; content: string }[];
+    };
+    const extra = Array.from({ length: 100 }, (_, i) => ({
+      id: 32002 + i,
+      content: `<extra_${i}>`,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    }));
+    tok.added_tokens.push(...extra);
+    await writeFile(tokPath, JSON.stringify(tok));
+    const err = await run(process.execPath, [bin, 'generate', '--model', dir, '--prompt', 'hi']).catch(
+      (e) => e,
+    );
+    expect(err.code).toBe(1);
+    expect(err.stderr).toMatch(/tokenizer\.json has 32102 tokens but .*config\.json vocab_size is 32064/);
   });
 
   it('an image count that does not match the placeholders is refused', async () => {

@@ -38,8 +38,13 @@ export async function loadModelDir(dir: string, registry: Registry): Promise<Loa
   }
   const config = (await readJsonFile(join(dir, 'config.json'), 'model config')) as { model_type?: string };
   const tokenizer = await Tokenizer.fromDir(dir);
-  if (config.model_type !== 'llava') return { dir, model: await loadCausalLM(dir), tokenizer };
+  if (config.model_type !== 'llava') {
+    const llm = await loadCausalLM(dir);
+    checkVocabulary(dir, tokenizer, llm);
+    return { dir, model: llm, tokenizer };
+  }
   const model = await loadLlava(dir, registry);
+  checkVocabulary(dir, tokenizer, model.llm);
   const processor = (await registry.create('processor', {
     type: 'clip',
     pretrained: dir,
@@ -52,6 +57,17 @@ export async function loadModelDir(dir: string, registry: Registry): Promise<Loa
     processor,
     imageToken: { id: model.config.imageTokenId, text, slots: model.imageSeqLength },
   };
+}
+
+/** Every token id the tokenizer can produce must have an embedding row. */
+function checkVocabulary(dir: string, tokenizer: Tokenizer, llm: LlamaForCausalLM): void {
+  if (tokenizer.vocabSize > llm.vocabSize) {
+    llm.dispose();
+    throw new CliError(
+      `${join(dir, 'tokenizer.json')} has ${tokenizer.vocabSize} tokens but ${join(dir, 'config.json')} vocab_size is ${llm.vocabSize}: ` +
+        'use the tokenizer the model was trained with, or resize the embeddings (resizeTokenEmbeddings in @vistune/tasks-grounding)',
+    );
+  }
 }
 
 export interface PreparedPrompt {
