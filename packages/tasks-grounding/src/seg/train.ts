@@ -89,7 +89,7 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
     preprocessor,
     segHead,
     textStages = [],
-    calibrationExamples = 64,
+    calibrationExamples = 0,
     ...hf
   } = recipe.model.config as LisaModelConfig;
   if (!tokDir) throw new Error(`${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json)`);

@@ -3,6 +3,7 @@
 //   npx esbuild src/seg/scripts/lisa-tiny.ts --bundle --platform=node --format=esm --packages=external \
 //     --outfile=node_modules/.cache/lisa-tiny.mjs && node node_modules/.cache/lisa-tiny.mjs --out /tmp/lisa-tiny \
 //     [--recipe src/seg/recipes/lisa-tiny.yaml] [--steps N] [--train N] [--test N] [--no-generate]
+//     [--kinds segmentation,grounding,…] [--questions N] [--answers labelled|lisa]
 // (the bundle must sit inside the package so that its @vistune/* imports resolve).
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,7 +11,13 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { register as registerAdapters } from '@vistune/adapters';
 import { createRegistry, initBackend, loadRecipe, register as registerCore } from '@vistune/core';
-import { generateWorld, worldVocabulary, writeWorldTokenizer } from '@vistune/demo-world';
+import {
+  generateWorld,
+  type RecordKind,
+  type SegmentationAnswerStyle,
+  worldVocabulary,
+  writeWorldTokenizer,
+} from '@vistune/demo-world';
 import { register as registerEncoders } from '@vistune/encoders';
 import { register as registerGrounding } from '../../register.js';
 import { evaluateSegmentation, prepareLisaRun, trainLisa } from '../train.js';
@@ -24,6 +31,11 @@ const { values } = parseArgs({
     test: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
     generate: { type: 'boolean', default: true },
+    /** World record kinds (comma-separated; add e.g. grounding,vqa_color for a recipe with textStages). */
+    kinds: { type: 'string', default: 'segmentation' },
+    questions: { type: 'string', default: '1' },
+    /** lisa ("Sure, [SEG].") or labelled ("Sure, [SEG] red circle."); the recipe's readOffset must match. */
+    answers: { type: 'string', default: 'labelled' },
   },
   allowNegative: true,
 });
@@ -40,9 +52,9 @@ if (!existsSync(join(world, 'manifest.json'))) {
     seed: Number(values.seed),
     counts: { train: Number(values.train), val: 0, test: Number(values.test) },
     imageSize: 64,
-    // Segmentation records plus instruction records for the text stage (LISA mixes VQA in as well).
-    kinds: ['segmentation', 'segmentation', 'grounding', 'vqa_color', 'vqa_shape'],
-    questionsPerImage: 3,
+    kinds: (values.kinds as string).split(',') as RecordKind[],
+    questionsPerImage: Number(values.questions),
+    segmentationAnswers: values.answers as SegmentationAnswerStyle,
   });
   await writeWorldTokenizer(join(world, 'tokenizer'), worldVocabulary(undefined, { segmentation: true }));
 }
