@@ -130,7 +130,6 @@ export function demoLlavaConfig(model: DemoModelSize, tokens: { vocabSize: numbe
 export function demoPreprocessorConfig(imageSize: number) {
   return {
     image_processor_type: 'CLIPImageProcessor',
-    processor_class: 'LlavaProcessor',
     do_resize: false,
     size: { shortest_edge: imageSize },
     do_center_crop: false,

@@ -1,6 +1,6 @@
 // The demo's headline figures from per-turn scores: VQA exact match, counting accuracy, grounding Acc@0.5,
 // and the per-question-kind table, with the thresholds the default run is expected to meet.
-import type { QuestionKind, WorldRecord } from '../instructions.js';
+import type { TurnKind, WorldRecord } from '../instructions.js';
 import {
   type KindScore,
   scoreWorldPredictions,
@@ -10,7 +10,7 @@ import {
 import { splitTurns } from './evaluate.js';
 
 /** Short-answer kinds scored by exact match ("VQA"); counting and boxes have their own metrics. */
-export const VQA_KINDS: readonly QuestionKind[] = [
+export const VQA_KINDS: readonly TurnKind[] = [
   'vqa_color',
   'vqa_shape',
   'vqa_size',
@@ -45,7 +45,7 @@ export function demoMetrics(records: readonly WorldRecord[], predictions: WorldP
   let exact = 0;
   let vqaTurns = 0;
   for (const row of rows) {
-    if (!VQA_KINDS.includes(row.kind as QuestionKind)) continue;
+    if (!VQA_KINDS.includes(row.kind as TurnKind)) continue;
     exact += row.exactMatch * row.turns;
     vqaTurns += row.turns;
   }

@@ -1,0 +1,131 @@
+import { buildExample, getTemplate, IGNORE_INDEX, parseRecord, Tokenizer } from '@vistune/core';
+import { describe, expect, it } from 'vitest';
+import type { WorldRecord } from '../instructions.js';
+import { buildWorldTokenizer, worldVocabulary } from '../tokenizer.js';
+import { generateScene } from '../world.js';
+import { mergeByImage } from './data.js';
+import { evalPrompts, splitTurns } from './evaluate.js';
+import { demoMetrics, VQA_KINDS } from './report.js';
+
+const SLOTS = 16;
+
+function worldRecords(images: number, questionsPerImage = 4): WorldRecord[] {
+  return Array.from(
+    { length: images },
+    (_, i) => generateScene({ seed: 3, questionsPerImage }, 'test', i).records,
+  ).flat();
+}
+
+function worldTokenizer(): Tokenizer {
+  const { tokenizerJson, tokenizerConfig } = buildWorldTokenizer(worldVocabulary());
+  return Tokenizer.fromJSON(tokenizerJson, tokenizerConfig);
+}
+
+describe('mergeByImage', () => {
+  it('puts every question about an image into one conversation with a single <image> marker', () => {
+    const records = worldRecords(5);
+    const merged = mergeByImage(records);
+    expect(merged).toHaveLength(5);
+    for (const sample of merged) {
+      const own = records.filter((r) => r.image === sample.image);
+      expect(sample.conversations).toHaveLength(own.reduce((n, r) => n + r.conversations.length, 0));
+      const markers = sample.conversations.filter((t) => t.value.includes('<image>'));
+      expect(markers).toEqual([sample.conversations[0]]);
+      const gpt = sample.conversations.filter((t) => t.from === 'gpt').map((t) => t.value);
+      expect(gpt).toEqual(own.flatMap((r) => r.truth.map((t) => t.answer)));
+    }
+  });
+});
+
+describe('evalPrompts', () => {
+  it('asks each turn exactly as training showed it: the vicuna_v1 ids before that answer', () => {
+    const tokenizer = worldTokenizer();
+    const imageId = tokenizer.tokenToId('<image>') as number;
+    const records = worldRecords(12).filter((r) => r.truth.length >= 2);
+    expect(records.length).toBeGreaterThan(0);
+    const template = getTemplate('vicuna_v1', { systemPrompt: '' });
+    for (const record of records) {
+      const parsed = parseRecord(record, { file: 'test.json', index: 0 }, { imageFolder: '/world' });
+      if (!parsed.ok) throw new Error(parsed.message);
+      const built = buildExample(parsed.sample, {
+        tokenizer,
+        template,
+        imageToken: { id: imageId, slots: SLOTS },
+        maxLength: 1024,
+      });
+      if (!built.ok) throw new Error(built.message);
+      const { inputIds, labels } = built.example;
+      // Each answer starts where a run of supervised labels starts.
+      const starts: number[] = [];
+      for (let t = 1; t < labels.length; t++)
+        if (labels[t] !== IGNORE_INDEX && labels[t - 1] === IGNORE_INDEX) starts.push(t);
+      const prompts = evalPrompts([record], tokenizer, { tokenId: imageId, slots: SLOTS });
+      expect(prompts.map((p) => p.turn)).toEqual(record.truth.map((_, k) => k));
+      prompts.forEach((p, k) => {
+        expect(p.ids).toEqual(Array.from(inputIds.subarray(0, starts[k])));
+        expect(p.kind).toBe(record.truth[k]?.kind);
+      });
+    }
+  });
+});
+
+describe('demoMetrics', () => {
+  it('scores per question kind across records and conversations, with the headline figures', () => {
+    const records = worldRecords(40);
+    const predictions: Record<string, string[]> = {};
+    let vqa = 0;
+    let vqaWrong = 0;
+    let counts = 0;
+    let countsWrong = 0;
+    let boxes = 0;
+    let boxesWrong = 0;
+    for (const r of records) {
+      predictions[r.id] = r.truth.map((t) => {
+        if (VQA_KINDS.includes(t.kind)) {
+          vqa++;
+          // Every third VQA answer is wrong; the others carry noise the normalisation removes.
+          if (vqa % 3 === 0) {
+            vqaWrong++;
+            return 'purple-ish';
+          }
+          return ` ${t.answer.toUpperCase()}.`;
+        }
+        if (t.kind === 'vqa_count') {
+          counts++;
+          if (counts % 4 === 0) {
+            countsWrong++;
+            return String(Number(t.answer) + 1);
+          }
+          return `There are ${['zero', 'one', 'two', 'three', 'four', 'five'][Number(t.answer)]} of them.`;
+        }
+        if (t.kind === 'grounding') {
+          boxes++;
+          if (boxes % 2 === 0) {
+            boxesWrong++;
+            return '[0,0,1,1]';
+          }
+        }
+        return t.answer;
+      });
+    }
+    expect(vqa * counts * boxes).toBeGreaterThan(0);
+    const m = demoMetrics(records, predictions);
+    expect(m.vqaExactMatch).toBeCloseTo((vqa - vqaWrong) / vqa, 10);
+    expect(m.countAccuracy).toBeCloseTo((counts - countsWrong) / counts, 10);
+    expect(m.groundingAcc50).toBeCloseTo((boxes - boxesWrong) / boxes, 10);
+    const overall = m.perQuestionKind.at(-1);
+    expect(overall?.kind).toBe('overall');
+    expect(overall?.turns).toBe(records.reduce((n, r) => n + r.truth.length, 0));
+    expect(m.perRecordKind.overall.turns).toBe(overall?.turns);
+    expect(m.meetsTargets.vqaExactMatch).toBe((vqa - vqaWrong) / vqa >= 0.8);
+  });
+
+  it('splitTurns keys one-turn records by turn and keeps missing answers missing', () => {
+    const records = worldRecords(3).filter((r) => r.truth.length >= 2);
+    const first = records[0] as WorldRecord;
+    const split = splitTurns([first], { [first.id]: ['only the first'] });
+    expect(split.records.map((r) => r.id)).toEqual(first.truth.map((_, k) => `${first.id}#${k}`));
+    expect(split.records.map((r) => r.kind)).toEqual(first.truth.map((t) => t.kind));
+    expect(split.predictions).toEqual({ [`${first.id}#0`]: 'only the first' });
+  });
+});
