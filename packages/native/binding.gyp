@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "vistune_native",
+      "sources": ["src/addon.cc", "src/sgemm.cc"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O3", "-pthread", "-fvisibility=hidden"],
+      "cflags_cc": ["-O3", "-std=c++17", "-pthread", "-fvisibility=hidden"],
+      "ldflags": ["-pthread"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] },
+      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/O2", "/std:c++17"] } }
+    }
+  ]
+}
