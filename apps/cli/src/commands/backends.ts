@@ -1,4 +1,10 @@
-import { type BackendStatus, checkBackend, initBackend, probeBackends } from '@vistune/core';
+import {
+  type BackendStatus,
+  checkBackend,
+  initBackend,
+  nativeMatmulStatus,
+  probeBackends,
+} from '@vistune/core';
 import type { Command } from 'commander';
 import { backendOption } from '../program.js';
 import { CliError, color, printJson, table } from '../ui.js';
@@ -13,7 +19,7 @@ export function registerBackendsCommand(program: Command): void {
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune backends\n  $ vistune --backend cpu backends --check\n  $ VISTUNE_BACKEND=wasm vistune backends --json',
+      "\nOn wasm, float32 matMuls run on @vistune/native's SGEMM where its addon built (VISTUNE_NATIVE=0 turns it off);\nthe chosen line says which ran and why.\n\nExamples:\n  $ vistune backends\n  $ vistune --backend cpu backends --check\n  $ VISTUNE_BACKEND=wasm vistune backends --json",
     )
     .action(async (opts: { check?: boolean; json?: boolean }, cmd: Command) => {
       const statuses = await probeBackends();
@@ -21,7 +27,7 @@ export function registerBackendsCommand(program: Command): void {
       const checks = opts.check ? await checkBackend() : undefined;
       const failed = checks?.filter((c) => !c.ok) ?? [];
       if (opts.json) {
-        printJson({ chosen, backends: statuses, check: checks });
+        printJson({ chosen, backends: statuses, nativeMatmul: nativeMatmulStatus(), check: checks });
       } else {
         process.stdout.write(`${formatStatuses(statuses, chosen.provider)}\n\n`);
         process.stdout.write(`chosen: ${color.bold(chosen.name)} (${chosen.provider}) — ${chosen.detail}\n`);

@@ -10,4 +10,14 @@ export {
   probeBackends,
 } from './init.js';
 export { registerKernelShims, WASM_SHIMMED_KERNELS } from './kernel-shims.js';
+export {
+  describeNativeMatmul,
+  disableNativeMatmul,
+  type EnableNativeMatmulOptions,
+  enableNativeMatmul,
+  NATIVE_ENV_VAR,
+  NATIVE_THREADS_ENV_VAR,
+  type NativeMatmulStatus,
+  nativeMatmulStatus,
+} from './native.js';
 export type { BackendInfo, BackendName, BackendProvider, BackendStatus, OpCheckResult } from './types.js';

@@ -2,6 +2,7 @@
 // returns an adapter) → wasm → cpu, i.e. a GPU first when one is usable, which is what a user expects.
 import * as tf from '@tensorflow/tfjs-core';
 import { registerAllGradients } from './gradients.js';
+import { describeNativeMatmul, disableNativeMatmul, enableNativeMatmul } from './native.js';
 import { PROVIDERS, type ProviderSpec, providersFor } from './providers.js';
 import type { BackendInfo, BackendName, BackendProvider, BackendStatus } from './types.js';
 
@@ -13,6 +14,11 @@ export interface InitBackendOptions {
   backend?: BackendName | 'auto';
   /** Silence tfjs console warnings (the "install our node backend" banner); default true. */
   quiet?: boolean;
+  /**
+   * wasm: run float32 matMuls on @vistune/native's SGEMM where its addon built (backend/native.ts); default
+   * true unless env VISTUNE_NATIVE=0. The chosen backend's detail says which ran and why.
+   */
+  native?: boolean;
 }
 
 function isBackendName(s: string): s is BackendName {
@@ -69,15 +75,25 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   if (current && (request === 'auto' || current.name === request)) {
     // Someone may have switched with tf.setBackend since (benchmarks do): switch back.
     if (tf.getBackend() !== current.name) await tf.setBackend(current.name);
+    if (opts.native !== undefined && current.name === 'wasm') current = await withNativeMatmul(current, opts);
     return current;
   }
   pending = select(request);
   try {
     current = await pending;
+    if (current.name === 'wasm') current = await withNativeMatmul(current, opts);
     return current;
   } finally {
     pending = null;
   }
+}
+
+/** Puts wasm's matMuls on the native SGEMM (or back), and says which in the detail. */
+async function withNativeMatmul(info: BackendInfo, opts: InitBackendOptions): Promise<BackendInfo> {
+  if (opts.native === false) disableNativeMatmul('disabled by initBackend({ native: false })');
+  const status = opts.native === false ? undefined : await enableNativeMatmul();
+  const base = info.detail.split('; matmul on ')[0];
+  return { ...info, detail: `${base}; ${describeNativeMatmul(status)}` };
 }
 
 /** The backend chosen by initBackend, or null before it ran. */

@@ -58,11 +58,30 @@ const DEFAULTS: Record<string, OpPolicy> = {
   },
 };
 
+/**
+ * wasm with BatchMatMul on the native SGEMM (backend/native.ts): it reads transposed operands while packing
+ * and runs batched products in one call at full speed, so the XNNPACK workarounds above only add passes.
+ */
+const NATIVE_MATMUL: Partial<OpPolicy> = {
+  explicitTranspose: false,
+  perSliceMinWork: Number.POSITIVE_INFINITY,
+  cacheTransposedWeights: false,
+  wideLinear: false,
+};
+
 const overrides = new Map<string, Partial<OpPolicy>>();
+const nativeMatmulBackends = new Set<string>();
 
 /** The policy for the active backend (or the one named). */
 export function opPolicy(backend: string = tf.getBackend()): OpPolicy {
-  return { ...(DEFAULTS[backend] ?? NATIVE), ...overrides.get(backend) };
+  const native = nativeMatmulBackends.has(backend) ? NATIVE_MATMUL : undefined;
+  return { ...(DEFAULTS[backend] ?? NATIVE), ...native, ...overrides.get(backend) };
+}
+
+/** Called by backend/native.ts when it puts (or takes) a backend's matMuls on (off) the native SGEMM. */
+export function setNativeMatmulPolicy(backend: string, active: boolean): void {
+  if (active) nativeMatmulBackends.add(backend);
+  else nativeMatmulBackends.delete(backend);
 }
 
 /** Overrides parts of a backend's policy (benchmarks, experiments); pass null to restore the defaults. */
