@@ -3,31 +3,13 @@
 // tensor is copied; shapes it does not cover (general batch broadcasts, other dtypes) go to the wasm kernel.
 // The package is optional: where it is absent or its addon did not build, nothing changes and the status says why.
 import * as tf from '@tensorflow/tfjs-core';
+// Types only (erased): the package itself is loaded by dynamic import below, and may be missing at run time.
+import type { NativeKernels, NativeKernelsStatus } from '@vistune/native';
 import { setNativeMatmulPolicy } from '../ops/policy.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
 
 export const NATIVE_ENV_VAR = 'VISTUNE_NATIVE';
 export const NATIVE_THREADS_ENV_VAR = 'VISTUNE_NATIVE_THREADS';
-
-/** What @vistune/native's loader returns, as far as this file uses it (kept local: the package is optional). */
-interface NativeSgemm {
-  isa: string;
-  sgemm(args: {
-    a: Float32Array;
-    b: Float32Array;
-    c: Float32Array;
-    m: number;
-    n: number;
-    k: number;
-    transposeA: boolean;
-    transposeB: boolean;
-    batch: number;
-    strideA: number;
-    strideB: number;
-    threads: number;
-  }): void;
-}
-type NativeLoadResult = { available: true; kernels: NativeSgemm } | { available: false; reason: string };
 
 interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
@@ -52,17 +34,17 @@ export interface EnableNativeMatmulOptions {
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
 
-let loaded: NativeLoadResult | null = null;
+let loaded: NativeKernelsStatus | null = null;
 let status: NativeMatmulStatus = {
   active: false,
   reason: 'not enabled yet (initBackend enables it on wasm)',
 };
 let wasmKernel: tf.KernelConfig | null = null;
 
-async function loadNative(): Promise<NativeLoadResult> {
+async function loadNative(): Promise<NativeKernelsStatus> {
   if (loaded) return loaded;
   try {
-    const native = (await import('@vistune/native')) as { nativeKernelsStatus(): NativeLoadResult };
+    const native = await import('@vistune/native');
     loaded = native.nativeKernelsStatus();
   } catch (error) {
     loaded = {
@@ -93,7 +75,7 @@ function threadsFromEnv(fallback: number): number {
  * BatchMatMul as tfjs-backend-wasm defines it (outer dims broadcast, shapes folded to [batch, rows, cols]), on
  * the native SGEMM when each operand's batch is either the output's or 1 (a repeated slice: stride 0).
  */
-function nativeBatchMatMul(kernels: NativeSgemm, threads: number, fallback: tf.KernelFunc): tf.KernelFunc {
+function nativeBatchMatMul(kernels: NativeKernels, threads: number, fallback: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
