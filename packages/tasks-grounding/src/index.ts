@@ -1,7 +1,8 @@
-// @vistune/tasks-grounding public API: one line per folder (codecs, metrics, refcoco, region, seg), then register.
+// @vistune/tasks-grounding public API: one line per folder (codecs, metrics, rec, refcoco, region, seg), then register.
 export * from './box.js';
 export * from './codecs/index.js';
 export * from './metrics/index.js';
+export * from './rec/index.js';
 export * from './refcoco/index.js';
 export * from './region/index.js';
 export { register } from './register.js';

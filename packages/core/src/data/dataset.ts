@@ -2,8 +2,8 @@
 // and fail only when more than a chosen fraction of the records is unusable.
 import { access } from 'node:fs/promises';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { createExampleBuilder, type Example, type ImageTokenSpec } from './examples.js';
-import { readSamples } from './readers.js';
+import { createExampleBuilder, type Example, type ImageTokenSpec, withHeadTargets } from './examples.js';
+import { readSamplesWithRecords } from './readers.js';
 import { describeLocation } from './samples.js';
 import { type DataStats, emptyDataStats, formatDataStats, recordSkip, skippedTotal } from './stats.js';
 import {
@@ -12,6 +12,7 @@ import {
   type TemplateName,
   type TemplateOptions,
 } from './templates.js';
+import type { HeadTargetsReader } from './types.js';
 
 export interface LoadInstructionDataOptions {
   /** LLaVA JSON arrays / JSONL files (records may be LLaVA conversations or instruction triplets). */
@@ -30,6 +31,8 @@ export interface LoadInstructionDataOptions {
   maxSkipFraction?: number;
   /** Read at most this many records (all files together). */
   limit?: number;
+  /** Per-head targets read from each record (e.g. masks for a [SEG] head), carried into batch.headTargets. */
+  targets?: HeadTargetsReader;
 }
 
 export interface InstructionData {
@@ -62,7 +65,9 @@ export async function loadInstructionData(options: LoadInstructionDataOptions): 
   const stats = emptyDataStats();
   const examples: Example[] = [];
   for (const file of files) {
-    for await (const parsed of readSamples(file, { imageFolder: options.imageFolder })) {
+    for await (const { result: parsed, record } of readSamplesWithRecords(file, {
+      imageFolder: options.imageFolder,
+    })) {
       if (stats.samplesRead >= limit) break;
       stats.samplesRead++;
       if (!parsed.ok) {
@@ -82,7 +87,15 @@ export async function loadInstructionData(options: LoadInstructionDataOptions): 
           continue;
         }
       }
-      const built = build(sample);
+      const untargeted = build(sample);
+      const built =
+        untargeted.ok && options.targets
+          ? withHeadTargets(
+              untargeted.example,
+              options.targets.read(record, sample),
+              options.targets.triggers,
+            )
+          : untargeted;
       if (!built.ok) {
         recordSkip(stats, built.reason, built.message);
         continue;

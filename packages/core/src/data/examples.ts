@@ -10,6 +10,7 @@ import {
   TemplateMismatchError,
   type TemplateName,
 } from './templates.js';
+import type { HeadTargets, HeadTargetsReader } from './types.js';
 
 /** The ignored label (HF / PyTorch cross-entropy ignore_index). */
 export const IGNORE_INDEX = -100;
@@ -45,6 +46,8 @@ export interface Example {
   retokenizedBoundaries: number;
   /** The last supervised token is a special token (EOS, `<|im_end|>`, …), so the model learns to stop. */
   endsWithSpecialToken: boolean;
+  /** Head targets read from the record (see withHeadTargets): one per trigger token in inputIds, in order. */
+  targets?: HeadTargets;
 }
 
 export type ExampleResult =
@@ -204,4 +207,43 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
 /** One sample → `{ inputIds, labels, images }`, or the reason it cannot be trained on. */
 export function buildExample(sample: Sample, options: BuildExampleOptions): ExampleResult {
   return createExampleBuilder(options)(sample);
+}
+
+/**
+ * The example with the record's head targets attached, checked against the trigger tokens of `inputIds`:
+ * each head needs one target per trigger. When truncation cut triggers, the targets of the cut ones (the
+ * last) are dropped. Returns a skip (`targets_mismatch`) when the counts still disagree.
+ */
+export function withHeadTargets(
+  example: Example,
+  targets: HeadTargets | undefined,
+  triggers: HeadTargetsReader['triggers'],
+): ExampleResult {
+  if (!targets) return { ok: true, example };
+  const kept: Record<string, readonly unknown[]> = {};
+  for (const [head, list] of Object.entries(targets)) {
+    const trigger = triggers[head];
+    if (trigger === undefined)
+      return {
+        ok: false,
+        reason: 'targets_mismatch',
+        message: `${describeLocation(example.location)}: sample ${example.id}: targets for head "${head}", which has no trigger token in HeadTargetsReader.triggers (${Object.keys(triggers).join(', ') || 'none'})`,
+      };
+    if (!Array.isArray(list))
+      return {
+        ok: false,
+        reason: 'targets_mismatch',
+        message: `${describeLocation(example.location)}: sample ${example.id}: targets.${head} is not an array: give one target per trigger token`,
+      };
+    const count = example.inputIds.reduce((n, id) => n + (id === trigger ? 1 : 0), 0);
+    const cut = example.truncated && count < list.length;
+    if (count !== list.length && !cut)
+      return {
+        ok: false,
+        reason: 'targets_mismatch',
+        message: `${describeLocation(example.location)}: sample ${example.id}: ${list.length} targets for head "${head}" but ${count} trigger token(s) ${trigger} in the ids`,
+      };
+    kept[head] = list.slice(0, count);
+  }
+  return { ok: true, example: { ...example, targets: kept } };
 }

@@ -15,6 +15,7 @@ export {
   type ImageTokenSpec,
   type TokenizedSegments,
   tokenizeSegments,
+  withHeadTargets,
 } from './examples.js';
 export {
   disposeMultimodalBatch,
@@ -29,6 +30,7 @@ export {
   type ReadSamplesOptions,
   readRecords,
   readSamples,
+  readSamplesWithRecords,
 } from './readers.js';
 export {
   type BatchOrderOptions,
@@ -70,4 +72,4 @@ export {
   type TemplateOptions,
   VICUNA_V1_SYSTEM,
 } from './templates.js';
-export type { BatchSource, BatchSourceState } from './types.js';
+export type { BatchSource, BatchSourceState, HeadTargets, HeadTargetsReader } from './types.js';

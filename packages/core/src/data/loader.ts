@@ -60,10 +60,24 @@ function statsOf(examples: readonly Example[]): DataStats {
   return stats;
 }
 
-/** Disposes every tensor of a batch (ids, mask, labels, media items). */
+/** Disposes every tensor of a batch (ids, mask, labels, media items, head targets that are tensors). */
 export function disposeMultimodalBatch(batch: MultimodalBatch): void {
   const media = Object.values(batch.media ?? {}).flatMap((perSample) => perSample.flat());
-  tf.dispose([batch.inputIds, batch.attentionMask, batch.labels, ...media].filter((t) => t !== undefined));
+  const targets = Object.values(batch.headTargets ?? {})
+    .flat()
+    .filter((t): t is tf.Tensor => t instanceof tf.Tensor);
+  tf.dispose(
+    [batch.inputIds, batch.attentionMask, batch.labels, ...media, ...targets].filter((t) => t !== undefined),
+  );
+}
+
+/** The rows' head targets concatenated per head, sample-major; undefined when no row has any. */
+function collateHeadTargets(rows: readonly Example[]): Record<string, unknown[]> | undefined {
+  if (!rows.some((e) => e.targets)) return undefined;
+  const out: Record<string, unknown[]> = {};
+  for (const e of rows)
+    for (const [head, list] of Object.entries(e.targets ?? {})) out[head] = [...(out[head] ?? []), ...list];
+  return out;
 }
 
 interface Prefetch {
@@ -297,11 +311,13 @@ export class InstructionDataLoader implements BatchSource {
       labels.set(e.labels, b * T);
       mask.fill(1, b * T, b * T + e.inputIds.length);
     });
+    const headTargets = collateHeadTargets(rows);
     return {
       inputIds: tf.tensor2d(ids, [B, T], 'int32'),
       attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
       labels: tf.tensor2d(labels, [B, T], 'int32'),
       media: { [this.modality]: images },
+      ...(headTargets ? { headTargets } : {}),
     };
   }
 }

@@ -84,13 +84,24 @@ export async function* readSamples(
   file: string,
   options: ReadSamplesOptions = {},
 ): AsyncGenerator<SampleResult> {
+  for await (const { result } of readSamplesWithRecords(file, options)) yield result;
+}
+
+/** readSamples with each sample's raw record (the JSON value; undefined for an unparseable line). */
+export async function* readSamplesWithRecords(
+  file: string,
+  options: ReadSamplesOptions = {},
+): AsyncGenerator<{ result: SampleResult; record: unknown }> {
   const parseOptions: ParseRecordOptions = { imageFolder: options.imageFolder ?? dirname(file) };
   for await (const record of readRecords(file)) {
     if ('error' in record) {
       const where = `${record.location.file}:${record.location.line}`;
-      yield { ok: false, reason: 'invalid_json', message: `${where}: ${record.error}` };
+      yield {
+        result: { ok: false, reason: 'invalid_json', message: `${where}: ${record.error}` },
+        record: undefined,
+      };
     } else {
-      yield parseRecord(record.value, record.location, parseOptions);
+      yield { result: parseRecord(record.value, record.location, parseOptions), record: record.value };
     }
   }
 }

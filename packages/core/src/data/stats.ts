@@ -17,7 +17,9 @@ export type SkipReason =
   /** No supervised token left (no assistant turn, or truncation removed all of them). */
   | 'no_supervised_tokens'
   /** The conversation does not fit the template (plain needs one exchange; an HF template whose prefixes disagree). */
-  | 'template_mismatch';
+  | 'template_mismatch'
+  /** A head's targets do not match its trigger tokens in the ids (one target per trigger, see HeadTargetsReader). */
+  | 'targets_mismatch';
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'invalid_json',
@@ -28,6 +30,7 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'image_truncated',
   'no_supervised_tokens',
   'template_mismatch',
+  'targets_mismatch',
 ];
 
 export interface DataStats {

@@ -27,6 +27,7 @@ describe('parseLlavaConfig', () => {
     expect(c.projectorBias).toBe(true);
     expect(c.vision.model_type).toBe('clip_vision_model');
     expect(c.text.hiddenSize).toBe(8);
+    expect(c.heads).toEqual([]);
   });
 
   it('accepts image_token_id, layer lists and "full"; names the file and field when invalid', () => {
@@ -62,7 +63,11 @@ describe('llavaCheckpointName', () => {
     expect(llavaCheckpointName('modalities.image.adapter.linear_1.weight', 'new')).toBe(
       'model.multi_modal_projector.linear_1.weight',
     );
-    expect(() => llavaCheckpointName('heads.seg.proj.weight')).toThrow(/no place in a LLaVA checkpoint/);
+    expect(llavaCheckpointName('heads.seg.proj.weight')).toBe('heads.seg.proj.weight');
+    expect(llavaCheckpointName('heads.seg.proj.weight', 'new')).toBe('heads.seg.proj.weight');
+    expect(() => llavaCheckpointName('modalities.audio.encoder.conv.weight')).toThrow(
+      /no place in a LLaVA checkpoint/,
+    );
   });
 });
 

@@ -16,7 +16,7 @@ import type { Registry } from '../registry/types.js';
 import { formatZodIssues } from '../registry/zod-issues.js';
 import { MultimodalModel } from './model.js';
 import { selectedFeatureDim } from './select.js';
-import type { Adapter, FeatureSelect, ModalityEncoder } from './types.js';
+import type { Adapter, FeatureSelect, Head, HeadConfig, ModalityEncoder } from './types.js';
 
 const VISION_ENCODER_TYPES: Readonly<Record<string, string>> = {
   clip_vision_model: 'clip_vision',
@@ -51,6 +51,8 @@ const llavaConfigSchema = z.looseObject({
   vision_config: z.looseObject({
     model_type: z.enum(['clip_vision_model', 'siglip_vision_model']).default('clip_vision_model'),
   }),
+  /** vistune's output heads (registry kind `head`), their weights under `heads.<name>.*`. */
+  vistune_heads: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
 });
 
 export interface LlavaConfig {
@@ -63,6 +65,8 @@ export interface LlavaConfig {
   text: LlamaConfig;
   /** The HF vision_config as given (model_type filled in). */
   vision: Record<string, unknown>;
+  /** Registry configs of the output heads saved with the model (config.json `vistune_heads`). */
+  heads: HeadConfig[];
   /** The whole config.json object, written back on save with text_config refreshed. */
   hf: Record<string, unknown>;
 }
@@ -81,11 +85,15 @@ export function parseLlavaConfig(json: unknown, source = 'config.json'): LlavaCo
     imageSeqLength: c.image_seq_length,
     text: decoderConfigFromJson(json, source),
     vision: c.vision_config,
+    heads: c.vistune_heads,
     hf: json as Record<string, unknown>,
   };
 }
 
-/** The composition of a LLaVA checkpoint: modality `image` (vision tower + projector) and a LLaMA-family LLM. */
+/**
+ * The composition of a LLaVA checkpoint: modality `image` (vision tower + projector) and a LLaMA-family LLM,
+ * plus optional output heads (saved under `heads.*` with their configs in config.json `vistune_heads`).
+ */
 export class LlavaForConditionalGeneration extends MultimodalModel {
   declare readonly llm: LlamaForCausalLM;
 
@@ -94,12 +102,14 @@ export class LlavaForConditionalGeneration extends MultimodalModel {
     llm: LlamaForCausalLM,
     encoder: ModalityEncoder<unknown>,
     adapter: Adapter,
+    heads: readonly Head<unknown, tf.TensorContainer>[] = [],
   ) {
     super({
       llm,
       modalities: {
         image: { placeholderTokenId: config.imageTokenId, encoder, select: config.select, adapter },
       },
+      heads,
     });
     const image = config.vision as { num_channels?: number; image_size?: number };
     const size = image.image_size ?? 224;
@@ -190,6 +200,9 @@ export async function createLlava(
   );
 }
 
+/** Checkpoint prefix of output heads' parameters (`heads.<name>.*`, as MultimodalModel names them). */
+const HEAD_PREFIX = 'heads.';
+
 /** Checkpoint prefixes of the projector, newest naming last (original LLaVA: model.mm_projector.{0,2}). */
 const PROJECTOR_PREFIXES = ['multi_modal_projector.', 'model.multi_modal_projector.', 'model.mm_projector.'];
 
@@ -204,6 +217,7 @@ export async function loadLlava(dir: string, registry: Registry): Promise<LlavaF
   );
   const llm = await loadCausalLM(dir);
   let parts: Awaited<ReturnType<typeof createParts>> | undefined;
+  let heads: Head<unknown, tf.TensorContainer>[] = [];
   try {
     const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
     parts = await createParts(config, registry, { pretrained: dir, ...withHead });
@@ -223,12 +237,48 @@ export async function loadLlava(dir: string, registry: Registry): Promise<LlavaF
     } finally {
       for (const t of weights.values()) t.dispose();
     }
-    return new LlavaForConditionalGeneration(config, llm, parts.encoder, parts.adapter);
+    heads = await loadHeads(dir, config, registry, parts.encoder);
+    return new LlavaForConditionalGeneration(config, llm, parts.encoder, parts.adapter, heads);
   } catch (err) {
     llm.dispose();
     parts?.encoder.dispose();
     parts?.adapter.dispose();
+    for (const head of heads) head.dispose();
     throw err;
+  }
+}
+
+/** The heads of config.json `vistune_heads`: created through the registry, bound to the image modality, loaded. */
+async function loadHeads(
+  dir: string,
+  config: LlavaConfig,
+  registry: Registry,
+  encoder: ModalityEncoder<unknown>,
+): Promise<Head<unknown, tf.TensorContainer>[]> {
+  const heads: Head<unknown, tf.TensorContainer>[] = [];
+  if (config.heads.length === 0) return heads;
+  const weights = await loadSafetensorsDir(dir, { names: (n) => n.startsWith(HEAD_PREFIX) });
+  try {
+    for (const [i, headConfig] of config.heads.entries()) {
+      const head = checkComponent<Head<unknown, tf.TensorContainer>>(
+        await registry.create('head', headConfig, { path: `vistune_heads[${i}]` }),
+        ['forward', 'namedParameters', 'loadStateDict'],
+        `head '${headConfig.type}'`,
+      );
+      heads.push(head);
+      head.bindModalities?.(new Map([['image', { encoder }]]));
+      const prefix = `${HEAD_PREFIX}${head.name}.`;
+      const own = new Map(
+        [...weights].filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]),
+      );
+      head.loadStateDict(own, { source: `${dir} (${prefix}*)` });
+    }
+    return heads;
+  } catch (err) {
+    for (const head of heads) head.dispose();
+    throw err;
+  } finally {
+    for (const t of weights.values()) t.dispose();
   }
 }
 
@@ -250,10 +300,11 @@ export function llavaCheckpointName(param: string, names: 'legacy' | 'new' = 'le
     ['llm.lm_head.', legacy ? 'language_model.lm_head.' : 'lm_head.'],
     ['modalities.image.encoder.', legacy ? 'vision_tower.' : 'model.vision_tower.'],
     ['modalities.image.adapter.', legacy ? 'multi_modal_projector.' : 'model.multi_modal_projector.'],
+    [HEAD_PREFIX, HEAD_PREFIX],
   ];
   for (const [from, to] of rules) if (param.startsWith(from)) return to + param.slice(from.length);
   throw new Error(
-    `saveLlava: parameter ${param} has no place in a LLaVA checkpoint (heads and extra modalities cannot be saved in this format)`,
+    `saveLlava: parameter ${param} has no place in a LLaVA checkpoint (extra modalities cannot be saved in this format)`,
   );
 }
 
@@ -264,6 +315,13 @@ export async function saveLlava(
   opts: SaveLlavaOptions = {},
 ): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
+  const heads = model.heads.map((head) => {
+    if (!head.headConfig)
+      throw new Error(
+        `saveLlava: head ${head.name} has no headConfig(): it cannot be recreated on load; save the model without it`,
+      );
+    return head.headConfig();
+  });
   const tensors = new Map<string, tf.Tensor>();
   for (const [name, p] of (model as Module).namedParameters())
     tensors.set(llavaCheckpointName(name, opts.names), p);
@@ -284,6 +342,7 @@ export async function saveLlava(
     torch_dtype: torchDtype,
     text_config: llamaConfigToHf(model.llm.config, torchDtype),
     vision_config: model.config.vision,
+    vistune_heads: heads.length ? heads : undefined, // a loaded config's old list must not survive
   };
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(hf, null, 2)}\n`);
 }

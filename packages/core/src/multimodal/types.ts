@@ -161,4 +161,14 @@ export interface Head<Target = unknown, Output extends tf.TensorContainer = tf.T
   readonly readOffset: HeadReadOffset;
   readonly lossWeight: number;
   forward(input: HeadInput<Target>): HeadOutput<Output>;
+  /**
+   * The registry config (kind `head`, with its `type`) that recreates this head; savers record it next to the
+   * weights (saveLlava: config.json `vistune_heads`). Absent: the head cannot be saved.
+   */
+  headConfig?(): HeadConfig;
+  /** Called by loaders once the model's modalities exist (a mask decoder binds the image encoder it reads). */
+  bindModalities?(modalities: ReadonlyMap<string, { readonly encoder: ModalityEncoder<unknown> }>): void;
 }
+
+/** A head's registry config as saved with a model: `type` names the registry entry (kind `head`). */
+export type HeadConfig = { readonly type: string } & Readonly<Record<string, unknown>>;

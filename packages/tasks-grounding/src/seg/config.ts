@@ -68,33 +68,47 @@ export const lisaSegHeadSchema = z
 export type LisaSegHeadConfig = z.output<typeof lisaSegHeadSchema>;
 export type LisaSegHeadInput = z.input<typeof lisaSegHeadSchema>;
 
+/** Keys with the same name and meaning in the registry config and the constructor options. */
+const SHARED_KEYS = [
+  'name',
+  'triggerTokenId',
+  'readOffset',
+  'llmHiddenSize',
+  'modality',
+  'visionLayer',
+  'bceWeight',
+  'diceWeight',
+  'diceScale',
+  'diceEps',
+  'lossWeight',
+  'seed',
+  'init',
+  'std',
+] as const;
+type SharedOptions = Pick<LisaSegHeadOptions, (typeof SHARED_KEYS)[number]>;
+const shared = (from: SharedOptions): SharedOptions =>
+  Object.fromEntries(SHARED_KEYS.map((k) => [k, from[k]])) as SharedOptions;
+
 /** Validated config → the head's constructor options. */
 export function lisaSegHeadOptions(c: LisaSegHeadConfig): LisaSegHeadOptions {
   const d = c.decoder;
   return {
-    name: c.name,
-    triggerTokenId: c.triggerTokenId,
-    readOffset: c.readOffset,
-    llmHiddenSize: c.llmHiddenSize,
-    modality: c.modality,
-    visionLayer: c.visionLayer,
+    ...shared(c),
     decoder: {
-      dim: d.dim,
-      heads: d.heads,
-      depth: d.depth,
-      mlpDim: d.mlpDim,
-      crossAttentionDownsample: d.crossAttentionDownsample,
+      ...d,
       upscaleChannels: d.upscaleChannels ?? [Math.max(1, d.dim / 4), Math.max(1, d.dim / 8)],
       visionDim: c.visionHiddenSize,
-      pixelSkip: d.pixelSkip,
     },
-    bceWeight: c.bceWeight,
-    diceWeight: c.diceWeight,
-    diceScale: c.diceScale,
-    diceEps: c.diceEps,
-    lossWeight: c.lossWeight,
-    seed: c.seed,
-    init: c.init,
-    std: c.std,
+  };
+}
+
+/** The head's constructor options → its registry config (what saveLlava records in config.json `vistune_heads`). */
+export function lisaSegHeadConfig(o: LisaSegHeadOptions): LisaSegHeadConfig {
+  const { visionDim, upscaleChannels, ...decoder } = o.decoder;
+  return {
+    type: 'lisa_seg',
+    ...shared(o),
+    visionHiddenSize: visionDim,
+    decoder: { ...decoder, upscaleChannels: [...upscaleChannels] },
   };
 }

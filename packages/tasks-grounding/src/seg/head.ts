@@ -20,6 +20,7 @@ import {
   Module,
   tf,
 } from '@vistune/core';
+import { type LisaSegHeadConfig, lisaSegHeadConfig } from './config.js';
 import { MaskDecoder, type MaskDecoderConfig } from './decoder.js';
 import { diceLoss, sigmoidBceLoss } from './loss.js';
 import { type FrameTransform, toOriginalFrame } from './resample.js';
@@ -85,6 +86,7 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
   readonly textHiddenFcs: readonly Linear[];
   readonly maskDecoder: MaskDecoder;
   private vision: ModalityEncoder<unknown> | null = null;
+  private ownsVision = false;
 
   constructor(readonly options: LisaSegHeadOptions) {
     super();
@@ -128,7 +130,27 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
         `${this.name}: the encoder's hidden size is ${encoder.hiddenSize} but decoder.visionDim is ${this.options.decoder.visionDim}: set vision_hidden_size to ${encoder.hiddenSize}`,
       );
     if (opts.own) this.module('visual_model', encoder);
+    this.ownsVision = opts.own ?? false;
     this.vision = encoder;
+  }
+
+  /** Loaders' hook: binds the encoder of the head's modality (shared, as attachLisaHead does). */
+  bindModalities(modalities: ReadonlyMap<string, { readonly encoder: ModalityEncoder<unknown> }>): void {
+    const spec = modalities.get(this.options.modality);
+    if (!spec)
+      throw new Error(
+        `${this.name}: the model has no "${this.options.modality}" modality (it has ${[...modalities.keys()].join(', ') || 'none'}): fix the head's modality in config.json vistune_heads`,
+      );
+    this.bindVision(spec.encoder);
+  }
+
+  /** The registry config that recreates this head (saved in config.json `vistune_heads`). */
+  headConfig(): LisaSegHeadConfig {
+    if (this.ownsVision)
+      throw new Error(
+        `${this.name}: a head with its own vision encoder (bindVision own: true) cannot be saved with the model: bind the model's image encoder`,
+      );
+    return lisaSegHeadConfig(this.options);
   }
 
   /**

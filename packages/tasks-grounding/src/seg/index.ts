@@ -5,6 +5,7 @@ export {
   type LisaSegHeadConfig,
   type LisaSegHeadInput,
   lisaSegDecoderSchema,
+  lisaSegHeadConfig,
   lisaSegHeadOptions,
   lisaSegHeadSchema,
 } from './config.js';
@@ -41,8 +42,10 @@ export {
   generateAndSegment,
   type LisaModel,
   SEG_TOKEN,
+  segmentAnswer,
   segmentText,
 } from './model.js';
+export { MASK_COLOURS, overlayMasks } from './overlay.js';
 export { registerSeg } from './register.js';
 export {
   type FrameTransform,
@@ -54,6 +57,8 @@ export {
   resizeCoords,
   toOriginalFrame,
 } from './resample.js';
+export { type MaskSummary, maskSummary } from './summary.js';
+export { segmentationTargets } from './targets.js';
 export {
   evaluateSegmentation,
   type LisaRun,

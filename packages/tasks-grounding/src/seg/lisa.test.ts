@@ -7,8 +7,12 @@ import { register as registerAdapters } from '@vistune/adapters';
 import {
   createLlava,
   createRegistry,
+  disposeMultimodalBatch,
+  InstructionDataLoader,
   initBackend,
+  loadInstructionData,
   loadRecipe,
+  type MultimodalBatch,
   type Recipe,
   type Registry,
   register as registerCore,
@@ -20,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register } from '../register.js';
 import type { SegHeadOutput, SegMaskTarget } from './head.js';
 import { generateAndSegment } from './model.js';
+import { segmentationTargets } from './targets.js';
 import { evaluateSegmentation, type LisaRun, prepareLisaRun, trainLisa } from './train.js';
 
 let dir: string;
@@ -142,6 +147,55 @@ describe('LISA on the demo world', () => {
       [batch.inputIds, batch.attentionMask, batch.labels].filter((t) => t !== undefined) as tf.Tensor[],
     );
     tf.dispose(Object.values(batch.media ?? {}).flat(2));
+  });
+
+  it('core’s InstructionDataLoader carries the masks (segmentationTargets): same head loss as SegmentationBatchSource', async () => {
+    const { examples } = await loadInstructionData({
+      files: join(dir, 'world', 'train.json'),
+      imageFolder: join(dir, 'world'),
+      tokenizer: run.tokenizer,
+      template: 'vicuna_v1',
+      templateOptions: { systemPrompt: '' },
+      imageToken: { id: 4, slots: 16 },
+      maxLength: 96,
+      targets: segmentationTargets(322),
+    });
+    const rows = examples.filter((e) => (e.targets?.lisa_seg?.length ?? 0) > 0).slice(0, 3);
+    const loader = new InstructionDataLoader(rows, {
+      batchSize: 3,
+      padTokenId: run.tokenizer.padTokenId ?? run.tokenizer.eosTokenId ?? 0,
+      shuffle: false,
+      loadImage: async (path) => (await run.loadImage(path)).pixels,
+    });
+    const batch = (await loader.next()) as MultimodalBatch;
+    const ours = run.source.examples.filter((e) => rows.some((r) => r.id === e.example.id));
+    const reference = await run.source.collate(
+      rows.map((r) => ours.find((e) => e.example.id === r.id) as (typeof ours)[number]),
+    );
+    expect(Array.from(batch.inputIds.dataSync())).toEqual(Array.from(reference.inputIds.dataSync()));
+    const targets = batch.headTargets?.lisa_seg as SegMaskTarget[];
+    expect(targets.length).toBe((reference.headTargets?.lisa_seg ?? []).length);
+    expect(targets.length).toBeGreaterThan(0);
+    const loss = (b: MultimodalBatch) => {
+      const out = run.model.forward(b, { logits: false });
+      const value = out.heads.lisa_seg?.loss?.dataSync()[0] as number;
+      tf.dispose(
+        [
+          out.loss,
+          out.lmLoss,
+          ...Object.values(out.heads).flatMap((h) => [
+            h.loss,
+            ...Object.values(h.output as Record<string, tf.Tensor>),
+          ]),
+        ].filter((t) => t !== undefined) as tf.Tensor[],
+      );
+      return value;
+    };
+    // The world's 32-px images are not resized: a plain-resize mapping equals the processor's transform.
+    expect(loss(batch)).toBeCloseTo(loss(reference), 5);
+    disposeMultimodalBatch(batch);
+    disposeMultimodalBatch(reference);
+    loader.dispose();
   });
 
   it('trains with core’s Trainer (text stage, then segmentation: loss falls), then scores gIoU / cIoU', async () => {

@@ -3,6 +3,7 @@
 // same modalities). Plus inference: masks for a given text, and generate-then-segment as LISA evaluates.
 import {
   LlamaForCausalLM,
+  LlavaForConditionalGeneration,
   type MediaInputs,
   type MultimodalBatch,
   MultimodalModel,
@@ -33,7 +34,8 @@ export interface LisaModel {
 /**
  * Adds [SEG] to `tokenizer` (special), resizes the LLM when the tokenizer outgrew it (the old LLM is then
  * disposed: do not use `base` afterwards), creates the `lisa_seg` head through `registry` reading the image
- * modality's encoder, and returns a new MultimodalModel holding the same modalities plus the head.
+ * modality's encoder, and returns a new model holding the same modalities plus the head: a
+ * LlavaForConditionalGeneration when `base` is one (saveLlava / loadLlava keep the head), else a MultimodalModel.
  */
 export async function attachLisaHead(
   base: MultimodalModel,
@@ -67,7 +69,18 @@ export async function attachLisaHead(
     { path: 'head' },
   )) as LisaSegHead;
   head.bindVision(spec.encoder);
-  const model = new MultimodalModel({ llm, modalities: base.modalities, heads: [...base.heads, head] });
+  const heads = [...base.heads, head];
+  // A LLaVA stays a LLaVA (saveLlava writes it with its heads; loadLlava reads them back).
+  const model =
+    base instanceof LlavaForConditionalGeneration
+      ? new LlavaForConditionalGeneration(
+          { ...base.config, text: llm.config },
+          llm,
+          spec.encoder,
+          spec.adapter,
+          heads,
+        )
+      : new MultimodalModel({ llm, modalities: base.modalities, heads });
   if (llm !== base.llm) base.llm.dispose();
   model.train(base.training);
   return { model, head, segTokenId };
@@ -144,21 +157,39 @@ export function generateAndSegment(
   } finally {
     prompt.dispose();
   }
-  if (!ids.includes(head.triggerTokenId)) return { ids, text, masks: [] };
-  const full = tf.tensor2d([[...promptIds, ...ids]], undefined, 'int32');
+  return { ids, text, masks: segmentAnswer(model, head, promptIds, ids, media, frame) };
+}
+
+/**
+ * Masks of the [SEG] tokens of an answer: runs prompt + answer through the model once (the head reads states
+ * of the full sequence, as LISA's inference) and thresholds the logits at 0 in the original frame. One binary
+ * mask (row-major, frame.width × frame.height) per [SEG] of the answer; none when it has no [SEG].
+ */
+export function segmentAnswer(
+  model: MultimodalModel,
+  head: LisaSegHead,
+  promptIds: readonly number[],
+  answerIds: readonly number[],
+  media: MediaInputs,
+  frame: OriginalFrame,
+): Uint8Array[] {
+  if (!answerIds.includes(head.triggerTokenId)) return [];
+  const full = tf.tensor2d([[...promptIds, ...answerIds]], undefined, 'int32');
   try {
     const logits = segmentText(model, head, full, media);
-    if (!logits) return { ids, text, masks: [] };
+    if (!logits) return [];
     const [, H, W] = logits.shape;
     const original = tf.tidy(() => tf.greater(toOriginalFrame(logits, [H, W], frame), 0));
     logits.dispose();
     const values = original.dataSync();
     original.dispose();
     const size = frame.width * frame.height;
-    const masks = Array.from({ length: values.length / size }, (_, k) =>
+    // The prompt's own [SEG]s (if any) come first: keep the answer's, the last ones.
+    const count = answerIds.filter((id) => id === head.triggerTokenId).length;
+    const all = Array.from({ length: values.length / size }, (_, k) =>
       Uint8Array.from(values.subarray(k * size, (k + 1) * size)),
     );
-    return { ids, text, masks };
+    return all.slice(all.length - count);
   } finally {
     full.dispose();
   }
