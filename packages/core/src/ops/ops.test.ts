@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import {
   attention,
@@ -207,7 +207,10 @@ describe.each(['wasm', 'cpu'] as const)('op layer on %s', (backend) => {
 
 describe('transposed weight cache (wasm)', () => {
   beforeAll(async () => {
-    await initBackend({ backend: 'wasm' });
+    await initBackend({ backend: 'wasm', native: false }); // the cache serves XNNPACK's policy, not native matmul's
+  });
+  afterAll(async () => {
+    await initBackend({ backend: 'wasm', native: true });
   });
 
   it('reuses Wᵀ of a frozen weight, follows assign(), frees on clear, and never caches a weight being trained', () => {
