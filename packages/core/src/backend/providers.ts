@@ -28,6 +28,9 @@ function errorMessage(e: unknown): string {
 
 function importFailure(packageName: string, e: unknown): string {
   const msg = errorMessage(e);
+  // tfjs-node(-gpu) installs without its binding when its install script could not download libtensorflow
+  if (/Cannot find module .*tfjs_binding\.node/.test(msg))
+    return `${packageName} is installed but its native binding (tfjs_binding.node) is missing: its install script downloads libtensorflow, so run \`npm rebuild ${packageName}\` with network access (docs/gpu.md)`;
   // Node says "Cannot find package", vite (tests) "Could not resolve"
   if (msg.includes(packageName) && /Cannot find (package|module)|Could not resolve/.test(msg))
     return `${packageName} is not installed`;
@@ -51,7 +54,17 @@ interface NodeBackendLike {
   isUsingGpuDevice?: boolean;
 }
 
-function tensorflowProvider(gpuPackage: boolean): ProviderSpec {
+/** Imports an optional package by name; the providers take it as a parameter so tests can stand in for one. */
+export type PackageImporter = (packageName: string) => Promise<unknown>;
+
+/**
+ * The libtensorflow provider: tfjs-node-gpu when `gpuPackage`, else tfjs-node. `importPackage` is the
+ * import seam (default: a plain dynamic import of the package name).
+ */
+export function tensorflowProvider(
+  gpuPackage: boolean,
+  importPackage: PackageImporter = importOptional,
+): ProviderSpec {
   const packageName = gpuPackage ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
   const howToGet = gpuPackage
     ? 'npm i @tensorflow/tfjs-node-gpu@4.22.0 (Linux x86_64 or Windows; needs NVIDIA driver >450, CUDA 11.2 + cuDNN 8.1, and network access at install time: its install script downloads libtensorflow 2.9.1 GPU from storage.googleapis.com)'
@@ -71,7 +84,7 @@ function tensorflowProvider(gpuPackage: boolean): ProviderSpec {
       const previous = tf.getBackend();
       try {
         process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // libtensorflow's C++ info logs
-        await importOptional(packageName);
+        await importPackage(packageName);
       } catch (e) {
         return { ok: false, reason: importFailure(packageName, e) };
       } finally {
@@ -86,7 +99,7 @@ function tensorflowProvider(gpuPackage: boolean): ProviderSpec {
       const detail = gpu
         ? 'libtensorflow 2.9.1 on a CUDA device'
         : gpuPackage
-          ? 'libtensorflow 2.9.1 GPU build found no usable CUDA device (check CUDA 11.2 + cuDNN 8.1); running on CPU'
+          ? 'libtensorflow 2.9.1 GPU build found no usable CUDA device (it needs CUDA 11.2 + cuDNN 8.1 on LD_LIBRARY_PATH, docs/gpu.md); running on CPU'
           : 'libtensorflow 2.9.1 on CPU';
       return { ok: true, gpu, detail };
     },
