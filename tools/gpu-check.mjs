@@ -193,6 +193,17 @@ for (const backend of flags.backends.split(',')) {
   }
   const gpu = entry.init.gpu;
   const tensorsAtStart = tf.memory().numTensors;
+  // n inputs need n + 1 storage buffers in one shader; WebGPU's default limit is 8 (providers.ts).
+  await section(entry, 'add_n', async () => {
+    const rows = [];
+    for (const n of [7, 12, 40]) {
+      const sum = tf.tidy(() => tf.addN(Array.from({ length: n }, (_, i) => tf.fill([4], i))));
+      const got = (await sum.data())[0];
+      sum.dispose();
+      rows.push({ inputs: n, ok: got === (n * (n - 1)) / 2, got });
+    }
+    return rows;
+  });
   entry.matmul = [];
   for (const n of sizes) {
     if (!gpu && n > 2048) continue; // ~3 s per 4096³ product on one wasm thread

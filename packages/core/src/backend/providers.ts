@@ -28,9 +28,9 @@ function errorMessage(e: unknown): string {
 
 function importFailure(packageName: string, e: unknown): string {
   const msg = errorMessage(e);
-  // tfjs-node(-gpu) installs without its binding when its install script could not download libtensorflow
-  if (/Cannot find module .*tfjs_binding\.node/.test(msg))
-    return `${packageName} is installed but its native binding (tfjs_binding.node) is missing: its install script downloads libtensorflow, so run \`npm rebuild ${packageName}\` with network access (docs/gpu.md)`;
+  // tfjs-node(-gpu) is left without its native parts when its install script could not download them
+  if (/tfjs_binding\.node\) can not be found|libtensorflow[\w.]*: cannot open shared object/.test(msg))
+    return `${packageName} is installed but its native parts are missing (${msg.slice(0, 80)}…): its install script downloads tfjs_binding.node and libtensorflow, so run \`npm rebuild ${packageName}\` with network access (docs/gpu.md)`;
   // Node says "Cannot find package", vite (tests) "Could not resolve"
   if (msg.includes(packageName) && /Cannot find (package|module)|Could not resolve/.test(msg))
     return `${packageName} is not installed`;
@@ -106,11 +106,37 @@ export function tensorflowProvider(
   };
 }
 
+interface GpuDeviceDescriptorLike {
+  requiredLimits?: Record<string, number>;
+}
 interface GpuAdapterLike {
   info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  limits?: { maxStorageBuffersPerShaderStage?: number };
+  requestDevice?(descriptor?: GpuDeviceDescriptorLike): Promise<unknown>;
 }
 interface GpuLike {
   requestAdapter(opts?: { powerPreference?: string }): Promise<GpuAdapterLike | null>;
+}
+
+/**
+ * tfjs-backend-webgpu 4.22 raises every limit it needs to the adapter's except storage buffers per shader
+ * stage, so its device keeps WebGPU's default of 8: tf.addN of 8 or more tensors then builds a pipeline dawn
+ * rejects, and the dropped work reads back as zeros. Devices made from `gpu` get the adapter's own limit.
+ */
+function raiseStorageBufferLimit(gpu: GpuLike): void {
+  const requestAdapter = gpu.requestAdapter.bind(gpu);
+  gpu.requestAdapter = async (opts) => {
+    const adapter = await requestAdapter(opts);
+    const limit = adapter?.limits?.maxStorageBuffersPerShaderStage;
+    if (adapter?.requestDevice == null || limit == null) return adapter;
+    const requestDevice = adapter.requestDevice.bind(adapter);
+    adapter.requestDevice = (descriptor = {}) =>
+      requestDevice({
+        ...descriptor,
+        requiredLimits: { ...descriptor.requiredLimits, maxStorageBuffersPerShaderStage: limit },
+      });
+    return adapter;
+  };
 }
 interface WebGpuModule {
   create(flags: string[]): GpuLike;
@@ -141,6 +167,7 @@ const webgpuProvider: ProviderSpec = {
         };
       Object.assign(globalThis, dawn.globals);
       g.navigator ??= {};
+      raiseStorageBufferLimit(gpu);
       g.navigator.gpu = gpu; // the tfjs webgpu backend registers itself only when navigator.gpu exists at import
       try {
         await importOptional('@tensorflow/tfjs-backend-webgpu');

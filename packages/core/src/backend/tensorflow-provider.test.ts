@@ -2,7 +2,6 @@
 // download libtensorflow at install, which CI cannot): each does what tfjs-node 4.22's index does on import —
 // register a 'tensorflow' backend flagged isGPUPackage/isUsingGpuDevice and activate it — with tfjs-cpu's
 // kernels doing the arithmetic, so the activated backend really computes.
-import { createRequire } from 'node:module';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -88,16 +87,25 @@ describe('tensorflowProvider (tfjs-node-gpu / tfjs-node)', () => {
     expect(tf.getBackend()).toBe('cpu');
   });
 
-  it('names the missing native binding and the rebuild that fetches it', async () => {
+  it('names the missing native parts and the rebuild that fetches them', async () => {
     const { tensorflowProvider } = await freshProviders();
-    // The require tfjs-node's index makes, of a binding its install script never downloaded.
-    const requireBinding = async (name: string) =>
-      createRequire(import.meta.url)(`/nonexistent/node_modules/${name}/lib/napi-v8/tfjs_binding.node`);
-    const result = await tensorflowProvider(true, requireBinding).load();
-    expect(result.ok).toBe(false);
+    // What tfjs-node 4.22's index throws when its install script could not download the binding.
+    const bindingNeverDownloaded: PackageImporter = async (name) => {
+      const path = `/app/node_modules/${name}/lib/napi-v8/tfjs_binding.node`;
+      throw new Error(
+        `The Node.js native addon module (tfjs_binding.node) can not be found at path: ${path}. \nPlease run command 'npm rebuild ${name} --build-addon-from-source' to rebuild the native addon module.`,
+      );
+    };
+    const result = await tensorflowProvider(true, bindingNeverDownloaded).load();
     expect(!result.ok && result.reason).toMatch(
-      /^@tensorflow\/tfjs-node-gpu is installed but its native binding .*npm rebuild @tensorflow\/tfjs-node-gpu/,
+      /^@tensorflow\/tfjs-node-gpu is installed but its native parts are missing .*`npm rebuild @tensorflow\/tfjs-node-gpu` with network access/,
     );
+    // The binding's own load failure when libtensorflow beside it is missing.
+    const libtensorflowMissing: PackageImporter = async () => {
+      throw new Error('libtensorflow.so.2: cannot open shared object file: No such file or directory');
+    };
+    const second = await tensorflowProvider(false, libtensorflowMissing).load();
+    expect(!second.ok && second.reason).toMatch(/^@tensorflow\/tfjs-node is installed but its native parts/);
     expect(tf.getBackend()).toBe('cpu');
   });
 
