@@ -29,29 +29,37 @@ const { values } = parseArgs({
     train: { type: 'string', default: '3000' },
     test: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
-    /** Records per image (all kinds mixed); train records of one image are merged into one conversation. */
-    questions: { type: 'string', default: '4' },
+    /** Records per image (kinds mixed). */
+    questions: { type: 'string', default: '3' },
+    /** Merge the train records of one image into one conversation (off: a region question then leaks the
+     * box a later grounding turn asks for, and the model learns to copy instead of to look). */
+    merge: { type: 'boolean', default: false },
+    /** Objects per scene at most (1: localisation without reference resolution). */
+    'max-objects': { type: 'string', default: '3' },
+    /** Decimals per coordinate (Shikra: 3). 2 makes most coordinates one token of the world vocabulary. */
+    decimals: { type: 'string', default: '2' },
   },
 });
 const out = resolve(values.out as string);
 const recipe = resolve(values.recipe as string);
 const world = join(out, 'world');
-// Shikra writes 3 decimals; the world's own decimal format is the same text for square images, and every
-// answer and question box is rewritten below through the shikra codec anyway.
-const boxFormat: BoxFormat = { format: 'decimal', decimals: 3 };
+// The world's own decimal format is the shikra codec's text for square images; every answer and question box
+// is rewritten below through the shikra codec anyway (and counted if it differed).
+const decimals = Number(values.decimals);
+const boxFormat: BoxFormat = { format: 'decimal', decimals };
 await generateWorld({
   outDir: world,
   seed: Number(values.seed),
   counts: { train: Number(values.train), val: 0, test: Number(values.test) },
   imageSize: 64,
   // VQA about colour and shape gives the from-scratch tower an easy reason to be read early on.
-  kinds: ['grounding', 'grounding', 'region_caption', 'vqa_color', 'vqa_shape'],
+  kinds: ['grounding', 'grounding', 'grounding', 'region_caption', 'vqa_color'],
   questionsPerImage: Number(values.questions),
   minObjects: 1,
-  maxObjects: 3,
+  maxObjects: Number(values['max-objects']),
   boxFormat,
 });
-const codec = new ShikraCodec({ frame: 'square' });
+const codec = new ShikraCodec({ frame: 'square', decimals });
 let rewritten = 0;
 for (const split of SPLITS) {
   const file = join(world, `${split}.json`);
@@ -82,9 +90,9 @@ for (const split of SPLITS) {
       }
     });
   }
-  // Training sees each image once per multi-turn conversation (as the demo's merged samples); test stays one
+  // Merged: training sees each image once per multi-turn conversation (as the demo's samples); test stays one
   // question per record for the per-kind scores.
-  const written = split === 'train' ? mergeByImage(records) : records;
+  const written = split === 'train' && values.merge ? mergeByImage(records) : records;
   await writeFile(file, `[\n${written.map((r) => JSON.stringify(r)).join(',\n')}\n]\n`);
 }
 const tokenizer = await writeWorldTokenizer(join(world, 'tokenizer'), worldVocabulary(boxFormat));
