@@ -1,5 +1,6 @@
 // Command (not a test): generates a segmentation world, trains the LISA-style tiny recipe on it with core's
-// Trainer and prints held-out gIoU / cIoU as JSON. Bundle and run from packages/tasks-grounding:
+// Trainer, prints held-out gIoU / cIoU as JSON and saves the model (with its head) to <out>/model. Bundle and
+// run from packages/tasks-grounding:
 //   npx esbuild src/seg/scripts/lisa-tiny.ts --bundle --platform=node --format=esm --packages=external \
 //     --outfile=node_modules/.cache/lisa-tiny.mjs && node node_modules/.cache/lisa-tiny.mjs --out /tmp/lisa-tiny \
 //     [--recipe src/seg/recipes/lisa-tiny.yaml] [--steps N] [--train N] [--test N] [--no-generate]
@@ -10,7 +11,14 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { register as registerAdapters } from '@vistune/adapters';
-import { createRegistry, initBackend, loadRecipe, register as registerCore } from '@vistune/core';
+import {
+  createRegistry,
+  initBackend,
+  LlavaForConditionalGeneration,
+  loadRecipe,
+  register as registerCore,
+  saveLlava,
+} from '@vistune/core';
 import {
   generateWorld,
   type RecordKind,
@@ -90,6 +98,13 @@ const test = await run.examples(join(world, 'test.json'));
 const segTest = test.examples.filter((e) => e.masks.length > 0);
 const scores = await evaluateSegmentation(run, segTest, { generate: values.generate as boolean });
 const done = performance.now();
+// A HF LLaVA folder with the head (vistune generate --model <out>/model --image … prints and draws masks).
+const modelDir = join(out, 'model');
+if (run.model instanceof LlavaForConditionalGeneration) {
+  await saveLlava(run.model, modelDir);
+  await run.tokenizer.saveTo(modelDir);
+  await copyFile(join(out, 'preprocessor_config.json'), join(modelDir, 'preprocessor_config.json'));
+}
 console.log(
   JSON.stringify(
     {
@@ -98,6 +113,7 @@ console.log(
       trainSkipped: run.trainSkipped.length,
       testExamples: segTest.length,
       steps: result.step,
+      modelDir,
       finalLoss: last,
       parameters: run.model.numParameters(),
       seconds: {
