@@ -3,7 +3,10 @@
 #include "sgemm.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -218,31 +221,76 @@ GemmArgs Rows(const GemmArgs& g, int64_t i0, int64_t i1) {
 // Below this many multiply-adds per call a second thread costs more to start than it saves (~30 µs).
 constexpr int64_t kMinThreadedWork = int64_t{1} << 22;
 
+// One long-lived second thread: a thread started per call would also start with empty pack buffers and
+// page-fault megabytes of them in on every product. Never destroyed (a static would be torn down under a
+// thread still waiting on it at exit).
+class Helper {
+ public:
+  Helper() { std::thread([this] { Loop(); }).detach(); }
+
+  // Runs job on the helper while the caller runs its own half; false (nothing run) when another caller,
+  // e.g. a worker_thread, holds the helper.
+  bool TryRun(const std::function<void()>& job, const std::function<void()>& own) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+    }
+    wake_.notify_one();
+    own();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return job_ == nullptr; });
+    return true;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return job_ != nullptr; });
+      const std::function<void()>* job = job_;
+      lock.unlock();
+      (*job)();
+      lock.lock();
+      job_ = nullptr;
+      done_.notify_one();
+    }
+  }
+
+  std::mutex busy_, mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void()>* job_ = nullptr;
+};
+
+Helper& TheHelper() {
+  static Helper* helper = new Helper();
+  return *helper;
+}
+
 }  // namespace
 
 void Sgemm(const GemmArgs& g, const BatchArgs& batch, Isa isa, int threads) {
   if (batch.count <= 0 || g.m <= 0 || g.n <= 0) return;
   const int64_t work = batch.count * g.m * g.n * std::max<int64_t>(g.k, 1);
-  if (threads < 2 || work < kMinThreadedWork) {
-    RunSlices(g, batch, 0, batch.count, isa);
-    return;
-  }
+  const auto all = [&] { RunSlices(g, batch, 0, batch.count, isa); };
+  if (threads < 2 || work < kMinThreadedWork) return all();
   // Two halves of independent output: whole slices when there are several, else columns (or rows when narrow).
-  std::thread helper;
+  std::function<void()> first, second;
   if (batch.count >= 2) {
     const int64_t half = batch.count / 2;
-    helper = std::thread([&] { RunSlices(g, batch, half, batch.count, isa); });
-    RunSlices(g, batch, 0, half, isa);
+    first = [&] { RunSlices(g, batch, 0, half, isa); };
+    second = [&] { RunSlices(g, batch, half, batch.count, isa); };
   } else if (g.n >= 64) {
     const int64_t half = (g.n / 2 + 31) / 32 * 32;
-    helper = std::thread([&] { RunOne(Columns(g, half, g.n), isa); });
-    RunOne(Columns(g, 0, half), isa);
+    first = [&] { RunOne(Columns(g, 0, half), isa); };
+    second = [&] { RunOne(Columns(g, half, g.n), isa); };
   } else {
     const int64_t half = g.m / 2;
-    helper = std::thread([&] { RunOne(Rows(g, half, g.m), isa); });
-    RunOne(Rows(g, 0, half), isa);
+    first = [&] { RunOne(Rows(g, 0, half), isa); };
+    second = [&] { RunOne(Rows(g, half, g.m), isa); };
   }
-  helper.join();
+  if (!TheHelper().TryRun(second, first)) all();
 }
 
 }  // namespace vistune
