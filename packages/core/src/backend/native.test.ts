@@ -66,8 +66,8 @@ describe('native matmul on the wasm backend', () => {
     expect(opPolicy('wasm')).toMatchObject({ explicitTranspose: false, wideLinear: false, jsKernels: true });
   });
 
-  it('gives the wasm kernel’s numbers for every product shape', async () => {
-    if (!enabled.active) return console.warn(`SKIPPED: ${enabled.reason}`);
+  it('gives the wasm kernel’s numbers for every product shape', async (ctx) => {
+    ctx.skip(!enabled.active, `native matmul unavailable: ${enabled.reason}`);
     for (const [name, product] of PRODUCTS) {
       await enableNativeMatmul();
       const native = values(() => [product()]);
@@ -78,8 +78,8 @@ describe('native matmul on the wasm backend', () => {
     await enableNativeMatmul();
   });
 
-  it('gives the wasm path’s forward and gradients for matmul and linear (each with its own op policy)', async () => {
-    if (!enabled.active) return console.warn(`SKIPPED: ${enabled.reason}`);
+  it('gives the wasm path’s forward and gradients for matmul and linear (each with its own op policy)', async (ctx) => {
+    ctx.skip(!enabled.active, `native matmul unavailable: ${enabled.reason}`);
     const x = r([2, 3, 40, 24], 20);
     const y = r([2, 3, 40, 24], 21);
     const w = r([4100 * 5, 24], 22) as tf.Tensor2D; // out ≥ 4 × rows and > 4096: the wasm policy's wide linear
@@ -105,8 +105,8 @@ describe('native matmul on the wasm backend', () => {
     tf.dispose([x, y, w, rows]);
   });
 
-  it('runs two threads per product with the same numbers', async () => {
-    if (!enabled.active) return console.warn(`SKIPPED: ${enabled.reason}`);
+  it('runs two threads per product with the same numbers', async (ctx) => {
+    ctx.skip(!enabled.active, `native matmul unavailable: ${enabled.reason}`);
     const product = () => [tf.matMul(r([300, 200], 30), r([300, 500], 31), true, false)];
     await enableNativeMatmul({ threads: 1 });
     const one = values(product);
