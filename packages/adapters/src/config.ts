@@ -48,3 +48,16 @@ export const PixelShuffleProjectorConfigSchema = z.strictObject({
   std,
 });
 export type PixelShuffleProjectorConfig = z.output<typeof PixelShuffleProjectorConfigSchema>;
+
+export const FilmProjectorConfigSchema = z.strictObject({
+  type: z.literal('film_mlp').default('film_mlp'),
+  inDim: dim,
+  /** LLM hidden size (also the width of the text embeddings that condition the features). */
+  outDim: dim,
+  act: z.enum(['gelu', 'gelu_pytorch_tanh', 'gelu_new', 'quick_gelu', 'silu', 'relu']).default('gelu'),
+  bias: z.boolean().default(true),
+  seed,
+  /** HF initializer_range. */
+  std,
+});
+export type FilmProjectorConfig = z.output<typeof FilmProjectorConfigSchema>;

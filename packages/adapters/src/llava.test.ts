@@ -194,3 +194,36 @@ describe('createLlava', () => {
     for (const m of [a, b, c, loaded]) m.dispose();
   });
 });
+
+describe('LLaVA with an instruction-aware projector (mm_projector_type film_mlp)', () => {
+  it('creates, saves with its projector type and loads back to the same logits', async () => {
+    const config = {
+      ...JSON.parse(await readFile(join(FIXTURE, 'config.json'), 'utf8')),
+      mm_projector_type: 'film_mlp',
+    };
+    const model = await createLlava(config, registry(), { seed: 2 });
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-film-'));
+    try {
+      expect(model.namedParameters().map(([n]) => n)).toContain('modalities.image.adapter.film.weight');
+      const slots = model.imageSeqLength;
+      const ids = [1, 450, ...Array(slots).fill(config.image_token_index), 3681, 29973];
+      const pixels = tf.randomUniform([3, 32, 32], -1, 1, 'float32', 4) as tf.Tensor3D;
+      const logits = (m: LlavaForConditionalGeneration, prompt: number[]) =>
+        m.forward({
+          inputIds: tf.tensor2d([prompt], [1, prompt.length], 'int32'),
+          media: { image: [[pixels]] },
+        }).logits as tf.Tensor;
+      // The projector reads the prompt: other words around the same image change the image slots' outputs.
+      const other = [...ids.slice(0, -2), 1724, 29973];
+      expect(relativeError(logits(model, other), logits(model, ids))).toBeGreaterThan(1e-4);
+      await saveLlava(model, dir);
+      expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')).mm_projector_type).toBe('film_mlp');
+      const reloaded = await loadLlava(dir, registry());
+      expect(relativeError(logits(reloaded, ids), logits(model, ids))).toBe(0);
+      reloaded.dispose();
+    } finally {
+      model.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

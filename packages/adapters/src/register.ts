@@ -1,10 +1,12 @@
-// Registry entries of this package: adapters linear, mlp2x_gelu (alias mlp), pixel_shuffle.
+// Registry entries of this package: adapters linear, mlp2x_gelu (alias mlp), pixel_shuffle, film_mlp.
 import type { Registry } from '@vistune/core';
 import {
+  FilmProjectorConfigSchema,
   LinearProjectorConfigSchema,
   MlpProjectorConfigSchema,
   PixelShuffleProjectorConfigSchema,
 } from './config.js';
+import { FilmProjector } from './film.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
@@ -36,5 +38,13 @@ export function register(registry: Registry): void {
     about: 'Pixel shuffle ×factor over the patch grid, then one Linear (nanoVLM / SmolVLM connector; no CLS)',
     schema: PixelShuffleProjectorConfigSchema,
     create: (c) => new PixelShuffleProjector(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'film_mlp',
+    about:
+      'mlp2x_gelu whose hidden features are scaled and shifted (FiLM) by the mean prompt-text embedding: instruction-aware (InstructBLIP idea)',
+    schema: FilmProjectorConfigSchema,
+    create: (c) => new FilmProjector(c),
   });
 }

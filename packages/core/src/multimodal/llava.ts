@@ -46,6 +46,8 @@ const llavaConfigSchema = z.looseObject({
   vision_feature_select_strategy: z.enum(['default', 'full']).default('default'),
   projector_hidden_act: z.string().default('gelu'),
   multimodal_projector_bias: z.boolean().default(true),
+  /** Original LLaVA's projector name; any registered adapter (HF checkpoints have no key: mlp2x_gelu). */
+  mm_projector_type: z.string().min(1).default('mlp2x_gelu'),
   image_seq_length: z.number().int().positive().optional(),
   text_config: z.looseObject({}),
   vision_config: z.looseObject({
@@ -60,6 +62,8 @@ export interface LlavaConfig {
   select: FeatureSelect;
   projectorHiddenAct: string;
   projectorBias: boolean;
+  /** Registry name of the projector adapter (`mm_projector_type`). */
+  projectorType: string;
   /** Placeholders per image the processor emits, when the config states it (checked against the model). */
   imageSeqLength?: number;
   text: LlamaConfig;
@@ -82,6 +86,7 @@ export function parseLlavaConfig(json: unknown, source = 'config.json'): LlavaCo
     select: { layer: c.vision_feature_layer, strategy: c.vision_feature_select_strategy },
     projectorHiddenAct: c.projector_hidden_act,
     projectorBias: c.multimodal_projector_bias,
+    projectorType: c.mm_projector_type,
     imageSeqLength: c.image_seq_length,
     text: decoderConfigFromJson(json, source),
     vision: c.vision_config,
@@ -138,6 +143,9 @@ function checkComponent<T>(value: unknown, methods: readonly string[], what: str
   return value as T;
 }
 
+/** Projector types whose config takes `projector_hidden_act`. */
+const ACTIVATED_PROJECTORS = new Set(['mlp2x_gelu', 'mlp', 'film_mlp']);
+
 async function createParts(
   config: LlavaConfig,
   registry: Registry,
@@ -155,17 +163,18 @@ async function createParts(
       await registry.create(
         'adapter',
         {
-          type: 'mlp2x_gelu',
+          type: config.projectorType,
           inDim: selectedFeatureDim(encoder.hiddenSize, config.select),
           outDim: config.text.hiddenSize,
-          act: config.projectorHiddenAct,
+          // linear and pixel_shuffle projectors have no activation
+          ...(ACTIVATED_PROJECTORS.has(config.projectorType) ? { act: config.projectorHiddenAct } : {}),
           bias: config.projectorBias,
           ...(seed === undefined ? {} : { seed }),
         },
         { path: 'multi_modal_projector' },
       ),
       ['forward', 'numSlots', 'namedParameters', 'loadStateDict'],
-      "adapter 'mlp2x_gelu'",
+      `adapter '${config.projectorType}'`,
     );
     return { encoder, adapter };
   } catch (err) {
@@ -337,6 +346,7 @@ export async function saveLlava(
     vision_feature_select_strategy: model.config.select.strategy,
     projector_hidden_act: model.config.projectorHiddenAct,
     multimodal_projector_bias: model.config.projectorBias,
+    mm_projector_type: model.config.projectorType === 'mlp2x_gelu' ? undefined : model.config.projectorType,
     image_seq_length: model.imageSeqLength,
     tie_word_embeddings: model.config.text.tieWordEmbeddings,
     torch_dtype: torchDtype,

@@ -400,3 +400,98 @@ describe('MultimodalModel construction checks', () => {
     model.dispose();
   });
 });
+
+/** Adds the masked mean of the prompt text to every slot; keeps the last mask it saw. */
+class TextMeanAdapter extends Module implements Adapter {
+  readonly usesText = true;
+  readonly outDim = HIDDEN;
+  readonly proj: Linear;
+  lastMask: number[][] = [];
+  constructor(
+    readonly inDim: number,
+    init: Initializer,
+  ) {
+    super();
+    this.proj = this.module('proj', new Linear(inDim, HIDDEN, { init }));
+  }
+  numSlots(layout: FeatureLayout): number {
+    return layout.tokens;
+  }
+  forward(features: tf.Tensor3D, ctx: AdapterContext): tf.Tensor3D {
+    const text = ctx.text;
+    if (!text) throw new Error('TextMeanAdapter: no text');
+    this.lastMask = text.mask.arraySync() as number[][];
+    const mask = tf.expandDims(text.mask, 2);
+    const mean = tf.div(tf.sum(tf.mul(text.embeds, mask), 1, true), tf.maximum(tf.sum(mask, 1, true), 1));
+    return tf.add(this.proj.forward(features), mean) as tf.Tensor3D;
+  }
+}
+
+describe('MultimodalModel with an instruction-aware adapter', () => {
+  it('passes the prompt text without placeholders, padding or supervised answer tokens', async () => {
+    await initBackend({ backend: 'wasm' });
+    const init = new Initializer({ seed: 5, std: 0.3 });
+    const llm = new LlamaForCausalLM(
+      parseLlamaConfig({
+        model_type: 'llama',
+        vocab_size: 48,
+        hidden_size: HIDDEN,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        tie_word_embeddings: false,
+      }),
+      { seed: 3 },
+    );
+    const adapter = new TextMeanAdapter(6, init);
+    const model = new MultimodalModel({
+      llm,
+      modalities: {
+        points: {
+          placeholderTokenId: PTS,
+          encoder: new SetEncoder(4, 1, init),
+          select: { layer: -1, strategy: 'default' },
+          adapter,
+        },
+      },
+    });
+    try {
+      // prompt 1 PTS PTS 5 6, answer 7 2, then padding
+      const inputIds = tf.tensor2d([[1, PTS, PTS, 5, 6, 7, 2, 0]], [1, 8], 'int32');
+      const attentionMask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 0]], [1, 8], 'int32');
+      const labels = tf.tensor2d([[-100, -100, -100, -100, -100, 7, 2, -100]], [1, 8], 'int32');
+      const media = { points: [[values([2, 4], 9)]] };
+      model.forward({ inputIds, attentionMask, labels, media }).loss?.dispose();
+      expect(adapter.lastMask).toEqual([[1, 0, 0, 1, 1, 0, 0, 0]]);
+      // Generation (no labels): the whole prompt.
+      model.embedInputs(inputIds, media, attentionMask).dispose();
+      expect(adapter.lastMask).toEqual([[1, 0, 0, 1, 1, 1, 1, 0]]);
+      // The answer tokens do not reach the slots in training: changing them leaves the loss's image part alone.
+      const slotsA = model.embedInputs(
+        tf.tensor2d([[1, PTS, PTS, 5, 6, 0, 0, 0]], [1, 8], 'int32'),
+        media,
+        tf.tensor2d([[1, 1, 1, 1, 1, 0, 0, 0]], [1, 8], 'int32'),
+      );
+      const fwd = tf.slice(slotsA, [0, 1, 0], [1, 2, -1]).arraySync();
+      const trainSlots = tf.tidy(() => {
+        const out: number[][][] = [];
+        const orig = adapter.forward.bind(adapter);
+        adapter.forward = (f, ctx) => {
+          const r = orig(f, ctx);
+          out.push(...(r.arraySync() as number[][][]));
+          return r;
+        };
+        model.forward({ inputIds, attentionMask, labels, media }).loss?.dispose();
+        adapter.forward = orig;
+        return out;
+      });
+      trainSlots[0]?.forEach((row, i) =>
+        row.forEach((v, d) => expect(v).toBeCloseTo(fwd[0]?.[i]?.[d] as number, 5)),
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -146,6 +146,7 @@ export class MultimodalModel extends Module {
         batch.inputIds,
         batch.media ?? {},
         batch.attentionMask,
+        batch.labels,
       );
       this.setBlockMedia(placed);
       const { hidden } = this.llm.forward({ inputsEmbeds: embeds, attentionMask: batch.attentionMask });
@@ -228,7 +229,12 @@ export class MultimodalModel extends Module {
     if (this.uninstallHooks.length && isBlockWrappable(this.llm)) this.llm.setMedia(placed);
   }
 
-  private embedWithPlacement(inputIds: tf.Tensor2D, media: MediaInputs, attentionMask?: tf.Tensor2D) {
+  private embedWithPlacement(
+    inputIds: tf.Tensor2D,
+    media: MediaInputs,
+    attentionMask?: tf.Tensor2D,
+    labels?: tf.Tensor2D,
+  ) {
     const [B, T] = inputIds.shape;
     const ids = inputIds.dataSync() as Int32Array;
     for (const name of Object.keys(media)) {
@@ -258,7 +264,9 @@ export class MultimodalModel extends Module {
       checkSlotCounts(ids, B, [{ name, placeholderTokenId: spec.placeholderTokenId, slotsPerSample }]);
       const items = perSample.flatMap((list, sample) => list.map((item) => ({ item, sample })));
       if (items.length === 0) continue;
-      const text = spec.adapter.usesText ? { embeds: textEmbeds, isSlot, attentionMask, T } : undefined;
+      const text = spec.adapter.usesText
+        ? { embeds: textEmbeds, isSlot, attentionMask: textAttention(attentionMask, labels), T }
+        : undefined;
       slots.push({
         name,
         placeholderTokenId: spec.placeholderTokenId,
@@ -381,4 +389,16 @@ export class MultimodalModel extends Module {
       media,
     });
   }
+}
+
+/**
+ * The text an instruction-aware adapter may read: the attention mask without supervised positions (labels ≠ -100),
+ * so in training it sees the prompt only, as it does when generating.
+ */
+function textAttention(attentionMask?: tf.Tensor2D, labels?: tf.Tensor2D): tf.Tensor2D | undefined {
+  if (!labels) return attentionMask;
+  const unsupervised = tf.cast(tf.equal(labels, -100), 'int32') as tf.Tensor2D;
+  return attentionMask
+    ? (tf.mul(unsupervised, tf.cast(attentionMask, 'int32')) as tf.Tensor2D)
+    : unsupervised;
 }

@@ -66,7 +66,7 @@ export interface FeatureSelect {
 export interface AdapterTextContext {
   /** [N, T, llmHidden] token embeddings of the sample each item belongs to (placeholder rows included). */
   embeds: tf.Tensor3D;
-  /** [N, T] 1 = text token of that sample, 0 = placeholder or padding. */
+  /** [N, T] 1 = text token of that sample, 0 = placeholder, padding or (in training) a supervised answer token. */
   mask: tf.Tensor2D;
 }
 
