@@ -1,5 +1,6 @@
-// Backend selection. Order, when nothing is asked for: tfjs-node-gpu → tfjs-node → webgpu (only if dawn
-// returns an adapter) → wasm → cpu, i.e. a GPU first when one is usable, which is what a user expects.
+// Backend selection. Order, when nothing is asked for: tfjs-node-gpu → tfjs-node → wasm → cpu, i.e. a GPU first
+// when one is usable. webgpu runs only when asked for: tfjs-webgpu cannot read tensors synchronously in Node,
+// and training and generation do (docs/gpu.md), so choosing it silently would break them.
 import * as tf from '@tensorflow/tfjs-core';
 import { registerAllGradients } from './gradients.js';
 import { describeNativeMatmul, disableNativeMatmul, enableNativeMatmul } from './native.js';
@@ -48,7 +49,8 @@ let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
 
 async function select(request: BackendName | 'auto'): Promise<BackendInfo> {
-  const candidates: ProviderSpec[] = request === 'auto' ? [...PROVIDERS] : providersFor(request);
+  const candidates: ProviderSpec[] =
+    request === 'auto' ? PROVIDERS.filter((p) => p.backend !== 'webgpu') : providersFor(request);
   const skipped: BackendInfo['skipped'] = [];
   for (const spec of candidates) {
     const result = await spec.load();
