@@ -86,6 +86,8 @@ describe('scoreWorldPredictions', () => {
       groundingAcc50: 0.4,
       malformedBoxes: 1,
     });
+    // Mean IoU over the five box turns, malformed and missing as 0: (1 + 196/316 + 64/448 + 0 + 0) / 5.
+    expect(row('grounding')?.groundingMeanIou).toBeCloseTo((1 + 196 / 316 + 64 / 448) / 5, 12);
   });
 
   it('scores each turn of a conversation by its own kind', () => {

@@ -62,6 +62,8 @@ export interface KindScore {
   tokenF1: number;
   /** Over turns whose answer is a box: fraction with IoU ≥ 0.5 (malformed and missing boxes are misses). */
   groundingAcc50: number | null;
+  /** Over turns whose answer is a box: mean IoU, malformed and missing boxes counting 0 (gIoU over boxes). */
+  groundingMeanIou: number | null;
   /** Box-answer turns whose prediction holds no valid box (missing predictions are counted in `missing`). */
   malformedBoxes: number;
   /** Over counting turns: fraction whose first number equals the true count. */
@@ -90,6 +92,7 @@ interface Tally {
   f1: number;
   boxTurns: number;
   boxHits: number;
+  boxIou: number;
   malformed: number;
   countTurns: number;
   countHits: number;
@@ -104,6 +107,7 @@ const emptyTally = (): Tally => ({
   f1: 0,
   boxTurns: 0,
   boxHits: 0,
+  boxIou: 0,
   malformed: 0,
   countTurns: 0,
   countHits: 0,
@@ -126,7 +130,9 @@ function scoreTurn(
     tally.boxTurns++;
     const predicted = codec.decode(text, imageSize);
     if (predicted === null && prediction !== undefined) tally.malformed++;
-    const hit = predicted !== null && boxIou(predicted, truth.box) >= 0.5;
+    const iou = predicted === null ? 0 : boxIou(predicted, truth.box);
+    tally.boxIou += iou;
+    const hit = iou >= 0.5;
     if (hit) tally.boxHits++;
     if (hit) tally.correct++;
     return;
@@ -152,6 +158,7 @@ function toScore(kind: RecordKind | 'overall', t: Tally): KindScore {
     accuracy: per(t.correct, t.turns),
     tokenF1: per(t.f1, t.turns),
     groundingAcc50: t.boxTurns > 0 ? t.boxHits / t.boxTurns : null,
+    groundingMeanIou: t.boxTurns > 0 ? t.boxIou / t.boxTurns : null,
     malformedBoxes: t.malformed,
     countAccuracy: t.countTurns > 0 ? t.countHits / t.countTurns : null,
   };

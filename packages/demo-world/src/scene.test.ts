@@ -86,6 +86,47 @@ describe('generateLayout', () => {
   });
 });
 
+describe('generateLayout on a grid', () => {
+  const grid = 4;
+  const cell = 64 / grid;
+  const gridLayouts = Array.from({ length: 100 }, (_, i) =>
+    generateLayout(createRng('grid-test', i), { imageSize: 64, grid }),
+  );
+
+  it('puts every object, box and all, inside its own cell', () => {
+    const counts = new Set<number>();
+    for (const layout of gridLayouts) {
+      counts.add(layout.objects.length);
+      const cells = layout.objects.map((o) => {
+        const column = Math.floor(o.centre[0] / cell);
+        const row = Math.floor(o.centre[1] / cell);
+        expect(o.box[0]).toBeGreaterThanOrEqual(column * cell);
+        expect(o.box[2]).toBeLessThanOrEqual((column + 1) * cell);
+        expect(o.box[1]).toBeGreaterThanOrEqual(row * cell);
+        expect(o.box[3]).toBeLessThanOrEqual((row + 1) * cell);
+        // Near the cell's centre (jitter ≤ 6 % of the cell).
+        expect(Math.abs(o.centre[0] - (column + 0.5) * cell)).toBeLessThanOrEqual(0.06 * cell + 1e-9);
+        return row * grid + column;
+      });
+      expect(new Set(cells).size).toBe(cells.length);
+    }
+    expect([...counts].sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('keeps small and large apart within a cell', () => {
+    const radius = (size: string) =>
+      gridLayouts.flatMap((l) => l.objects.filter((o) => o.size === size).map((o) => o.radius / cell));
+    expect(Math.max(...radius('small'))).toBeLessThan(Math.min(...radius('large')));
+  });
+
+  it('rejects a grid that cannot hold the objects or has cells under 8 px', () => {
+    expect(() => generateLayout(createRng('g'), { imageSize: 64, grid: 2, maxObjects: 5 })).toThrow(
+      /grid² >= maxObjects/,
+    );
+    expect(() => generateLayout(createRng('g'), { imageSize: 64, grid: 16 })).toThrow(/at least 8 px/);
+  });
+});
+
 describe('renderScene', () => {
   it('draws each object where its box says, in its colour, on a dark background', () => {
     for (const layout of layouts.slice(0, 60)) {

@@ -58,6 +58,11 @@ export interface LayoutOptions {
   minObjects?: number;
   /** Most objects (default 5); fewer are placed when the image is too crowded. */
   maxObjects?: number;
+  /**
+   * Cells per side: each object sits near the centre of its own cell of a `grid`×`grid` grid (default: free
+   * placement). With cells the size of a ViT patch, one image token sees one whole object (the demo's setting).
+   */
+  grid?: number;
 }
 
 /** Smallest gap between two object boxes, so objects never touch (and stay separate after antialiasing). */
@@ -116,9 +121,35 @@ function tryPlace(
   return null;
 }
 
+/** Object radius as a fraction of its cell (grid layouts): a large object fills most of a cell, a small one a third. */
+export const GRID_RADIUS_FRACTION: Readonly<Record<SizeName, readonly [number, number]>> = {
+  small: [0.26, 0.3],
+  large: [0.4, 0.44],
+};
+/** Largest offset of an object from its cell's centre, as a fraction of the cell. */
+const GRID_JITTER_FRACTION = 0.06;
+
+function placeInCell(
+  rng: Rng,
+  imageSize: number,
+  grid: number,
+  cellIndex: number,
+  shape: ShapeName,
+  size: SizeName,
+): Omit<SceneObject, 'colour' | 'rgb'> {
+  const cell = imageSize / grid;
+  const [minFraction, maxFraction] = GRID_RADIUS_FRACTION[size];
+  const radius = round2(rng.float(minFraction, maxFraction) * cell);
+  const jitter = GRID_JITTER_FRACTION * cell;
+  const cx = round2((cellIndex % grid) * cell + cell / 2 + rng.float(-jitter, jitter));
+  const cy = round2(Math.floor(cellIndex / grid) * cell + cell / 2 + rng.float(-jitter, jitter));
+  const box = shapeGeometry(shape, cx, cy, radius).box.map(round2) as unknown as PixelBox;
+  return { shape, size, centre: [cx, cy], radius, box };
+}
+
 /** A random layout: 1-5 non-overlapping objects with distinct (shape, colour) on a dark background. */
 export function generateLayout(rng: Rng, options: LayoutOptions): SceneLayout {
-  const { imageSize } = options;
+  const { imageSize, grid } = options;
   const minObjects = options.minObjects ?? 1;
   const maxObjects = options.maxObjects ?? 5;
   if (!Number.isInteger(imageSize) || imageSize < 16) {
@@ -127,8 +158,22 @@ export function generateLayout(rng: Rng, options: LayoutOptions): SceneLayout {
   if (minObjects < 1 || maxObjects < minObjects || maxObjects > SHAPES.length * COLOUR_NAMES.length) {
     throw new Error(`generateLayout: need 1 <= minObjects <= maxObjects (got ${minObjects}, ${maxObjects}).`);
   }
+  if (
+    grid !== undefined &&
+    (!Number.isInteger(grid) || grid < 1 || grid * grid < maxObjects || imageSize / grid < 8)
+  ) {
+    throw new Error(
+      `generateLayout: grid must be an integer with grid² >= maxObjects and cells of at least 8 px (got grid ${grid}, maxObjects ${maxObjects}, imageSize ${imageSize}).`,
+    );
+  }
   const background = generateBackground(rng);
   const wanted = rng.int(minObjects, maxObjects);
+  // Grid layouts: distinct cells drawn up front (a partial Fisher–Yates shuffle of the cell indices).
+  const cells = grid === undefined ? [] : Array.from({ length: grid * grid }, (_, i) => i);
+  for (let i = 0; i < Math.min(wanted, cells.length); i++) {
+    const j = rng.int(i, cells.length - 1);
+    [cells[i], cells[j]] = [cells[j] as number, cells[i] as number];
+  }
   const objects: SceneObject[] = [];
   const used = new Set<string>();
   while (objects.length < wanted) {
@@ -141,8 +186,10 @@ export function generateLayout(rng: Rng, options: LayoutOptions): SceneLayout {
     const size: SizeName = rng.chance(0.5) ? 'small' : 'large';
     // A crowded image first falls back to a small object, then stops adding objects.
     const placed =
-      tryPlace(rng, imageSize, shape, size, objects) ??
-      (size === 'large' ? tryPlace(rng, imageSize, shape, 'small', objects) : null);
+      grid !== undefined
+        ? placeInCell(rng, imageSize, grid, cells[objects.length] as number, shape, size)
+        : (tryPlace(rng, imageSize, shape, size, objects) ??
+          (size === 'large' ? tryPlace(rng, imageSize, shape, 'small', objects) : null));
     if (placed === null) break;
     used.add(`${colour} ${shape}`);
     objects.push({ ...placed, colour, rgb: jitter(COLOURS[colour], rng) });

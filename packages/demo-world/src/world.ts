@@ -35,6 +35,8 @@ export interface WorldOptions {
   /** Objects per scene (default 1 and 5). */
   minObjects?: number;
   maxObjects?: number;
+  /** Place each object in its own cell of a grid×grid grid (default: anywhere); see LayoutOptions.grid. */
+  grid?: number;
   /** Segmentation records only: `lisa` ("Sure, [SEG].", default) or `labelled` ("Sure, [SEG] red circle."). */
   segmentationAnswers?: SegmentationAnswerStyle;
 }
@@ -70,6 +72,8 @@ export interface WorldManifest {
   questionsPerImage: number;
   minObjects: number;
   maxObjects: number;
+  /** Present for grid layouts: cells per side. */
+  grid?: number;
   imagesDir: 'images';
   /** Present when `maskFiles` was set: the folder of the instance-map PNGs. */
   masksDir?: 'masks';
@@ -95,6 +99,7 @@ interface ResolvedOptions {
   codec: BoxCodec;
   minObjects: number;
   maxObjects: number;
+  grid: number | undefined;
   segmentationAnswers: SegmentationAnswerStyle;
 }
 
@@ -120,6 +125,7 @@ function resolveOptions(options: WorldOptions): ResolvedOptions {
     codec: new BoxCodec(options.boxFormat ?? DEFAULT_BOX_FORMAT),
     minObjects: options.minObjects ?? 1,
     maxObjects: options.maxObjects ?? 5,
+    grid: options.grid,
     segmentationAnswers: options.segmentationAnswers ?? 'lisa',
   };
 }
@@ -136,6 +142,7 @@ function sceneFor(options: ResolvedOptions, split: SplitName, index: number): Ge
     imageSize: options.imageSize,
     minObjects: options.minObjects,
     maxObjects: options.maxObjects,
+    ...(options.grid !== undefined ? { grid: options.grid } : {}),
   });
   const image = imagePath(split, index);
   const records = recordsForScene(layout, rng, {
@@ -222,6 +229,7 @@ export async function generateWorld(options: GenerateWorldOptions): Promise<Worl
     questionsPerImage: resolved.questionsPerImage,
     minObjects: resolved.minObjects,
     maxObjects: resolved.maxObjects,
+    ...(resolved.grid !== undefined ? { grid: resolved.grid } : {}),
     imagesDir: 'images',
     ...(options.maskFiles ? { masksDir: 'masks' as const } : {}),
     ...(resolved.segmentationAnswers === 'lisa' ? {} : { segmentationAnswers: resolved.segmentationAnswers }),

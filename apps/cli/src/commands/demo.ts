@@ -30,6 +30,7 @@ export function demoJson(result: DemoResult) {
     vqaExactMatch: m.vqaExactMatch,
     countAccuracy: m.countAccuracy,
     groundingAcc50: m.groundingAcc50,
+    groundingMeanIou: m.groundingMeanIou,
     meetsTargets: m.meetsTargets,
     perKind: m.perQuestionKind.filter((r) => r.kind !== 'overall'),
     overall: m.perQuestionKind.find((r) => r.kind === 'overall'),

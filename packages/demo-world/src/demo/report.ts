@@ -29,6 +29,8 @@ export interface DemoMetrics {
   countAccuracy: number;
   /** Over every grounding turn: the first box has IoU ≥ 0.5 with the true box. */
   groundingAcc50: number;
+  /** Mean IoU of the predicted boxes (gIoU over boxes; malformed answers count 0). No target. */
+  groundingMeanIou: number;
   /** One row per question kind, over turns (a conversation's turns count under their own kinds). */
   perQuestionKind: KindScore[];
   /** One row per record kind (conversation records as a whole), as scoreWorldPredictions gives them. */
@@ -58,6 +60,7 @@ export function demoMetrics(records: readonly WorldRecord[], predictions: WorldP
     vqaExactMatch,
     countAccuracy,
     groundingAcc50,
+    groundingMeanIou: grounding?.groundingMeanIou ?? 0,
     perQuestionKind: [...rows, perTurn.overall],
     perRecordKind: scoreWorldPredictions(records, predictions),
     meetsTargets: {
@@ -93,5 +96,6 @@ export function formatDemoHeadline(metrics: DemoMetrics): string {
       DEMO_TARGETS.groundingAcc50,
       metrics.meetsTargets.groundingAcc50,
     ),
+    `${'grounding gIoU (mean IoU)'.padEnd(26)} ${pct(metrics.groundingMeanIou).padStart(8)}`,
   ].join('\n');
 }
