@@ -76,12 +76,14 @@ describe('drawBoxes', () => {
 
 describe('font', () => {
   it('has 3x5 glyphs for letters, digits and box punctuation; unknown characters draw as ?', () => {
-    for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:-[]()?=/%') {
+    for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:-[]()?=/%#') {
       const rows = glyphRows(char);
       expect(rows, char).toHaveLength(5);
       for (const row of rows) expect(row, char).toMatch(/^[#.]{3}$/);
     }
     expect(glyphRows('~')).toEqual(glyphRows('?'));
+    // Sample conversations label boxes #1, #2 …
+    expect(glyphRows('#')).not.toEqual(glyphRows('?'));
     expect(glyphRows('a')).toEqual(glyphRows('A'));
     expect(labelSize('AB', 2)).toEqual({ width: 14, height: 10 });
   });

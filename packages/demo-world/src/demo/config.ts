@@ -83,9 +83,9 @@ export function demoPlan(size: DemoSize): DemoPlan {
     images: { train: 6000, val: 20, test: 200 },
     alignImages: 2000,
     questionsPerImage: 4,
-    // ~0.12 s a step on one core of the 2-core machine: 5500 steps ≈ 11 minutes
+    // ~0.11 s a step on one core of the 2-core machine: 6500 steps ≈ 12 minutes
     align: { steps: 1000, lr: 1e-3, batchSize: 16 },
-    instruct: { steps: 4500, lr: 1e-3, batchSize: 16 },
+    instruct: { steps: 5500, lr: 1e-3, batchSize: 16 },
     samples: 3,
   };
 }
