@@ -217,10 +217,11 @@ describe('gradients on wasm', () => {
 });
 
 describe('register', () => {
-  it('adds linear, mlp2x_gelu (alias mlp) and pixel_shuffle, validated with config paths', async () => {
+  it('adds linear, mlp2x_gelu (alias mlp), pixel_shuffle and film_mlp, validated with config paths', async () => {
     const registry = createRegistry();
     register(registry);
     expect(registry.list('adapter').map((e) => e.name)).toEqual([
+      'film_mlp',
       'linear',
       'mlp',
       'mlp2x_gelu',
