@@ -66,19 +66,7 @@ export function demoPlan(size: DemoSize): DemoPlan {
       samples: 1,
     };
   }
-  if (size === 'quick') {
-    return {
-      size,
-      model: MODEL,
-      images: { train: 1500, val: 20, test: 100 },
-      alignImages: 500,
-      questionsPerImage: 4,
-      align: { steps: 300, lr: 1e-3, batchSize: 16 },
-      instruct: { steps: 900, lr: 1e-3, batchSize: 16 },
-      samples: 2,
-    };
-  }
-  return {
+  const full: DemoPlan = {
     size,
     model: MODEL,
     images: { train: 6000, val: 20, test: 200 },
@@ -89,6 +77,17 @@ export function demoPlan(size: DemoSize): DemoPlan {
     instruct: { steps: 5500, lr: 1e-3, batchSize: 16 },
     samples: 3,
   };
+  if (size === 'quick') {
+    return {
+      ...full,
+      images: { train: 1500, val: 20, test: 100 },
+      alignImages: 500,
+      align: { ...full.align, steps: 300 },
+      instruct: { ...full.instruct, steps: 900 },
+      samples: 2,
+    };
+  }
+  return full;
 }
 
 /** Hugging Face LlavaConfig of the demo model (image tokens = (imageSize / patchSize)², CLS dropped). */

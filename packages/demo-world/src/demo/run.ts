@@ -131,15 +131,15 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
   const worldDir = join(out, 'world');
   const alignDir = join(out, 'world-align');
 
-  log(
-    `world: ${plan.images.train} training images of 1–${Math.min(5, (plan.model.imageSize / plan.model.patchSize) ** 2)} coloured shapes (${plan.questionsPerImage} questions each), ` +
-      `${plan.images.test} held out; ${plan.alignImages} simpler images of 1–2 shapes for stage 1`,
-  );
-  const worldStart = performance.now();
   const { imageSize } = plan.model;
   // One object per cell of a patch-sized grid: each image token sees one whole object.
   const grid = imageSize / plan.model.patchSize;
   const maxObjects = Math.min(5, grid * grid);
+  log(
+    `world: ${plan.images.train} training images of 1–${maxObjects} coloured shapes (${plan.questionsPerImage} questions each), ` +
+      `${plan.images.test} held out; ${plan.alignImages} simpler images of 1–2 shapes for stage 1`,
+  );
+  const worldStart = performance.now();
   await generateWorld({
     outDir: worldDir,
     seed: opts.seed,
