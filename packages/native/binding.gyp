@@ -2,10 +2,10 @@
   "targets": [
     {
       "target_name": "vistune_native",
-      "sources": ["src/addon.cc", "src/sgemm.cc"],
+      "sources": ["src/addon.cc", "src/sgemm.cc", "src/adamw.cc"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-O3", "-pthread", "-fvisibility=hidden"],
-      "cflags_cc": ["-O3", "-std=c++17", "-pthread", "-fvisibility=hidden"],
+      "cflags": ["-O3", "-fno-math-errno", "-pthread", "-fvisibility=hidden"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17", "-pthread", "-fvisibility=hidden"],
       "ldflags": ["-pthread"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] },
       "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/O2", "/std:c++17"] } }

@@ -56,7 +56,9 @@ describe('FilmProjector (film_mlp)', () => {
     }).flat();
     const got = Array.from(out.dataSync());
     expect(got.length).toBe(expected.length);
-    got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
+    got.forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i] as number, 5);
+    });
   });
 
   it('ignores masked text and refuses to run without text', () => {

@@ -6,14 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "adamw.h"
 #include "sgemm.h"
 
 namespace {
 
 constexpr size_t kSgemmArgs = 14;
 
-napi_value Throw(napi_env env, const std::string& message) {
-  napi_throw_range_error(env, "ERR_VISTUNE_NATIVE", ("@vistune/native sgemm: " + message).c_str());
+napi_value Throw(napi_env env, const std::string& message, const char* fn = "sgemm") {
+  napi_throw_range_error(env, "ERR_VISTUNE_NATIVE", (std::string("@vistune/native ") + fn + ": " + message).c_str());
   return nullptr;
 }
 
@@ -77,10 +78,51 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+constexpr size_t kAdamWArgs = 15;
+
+bool Number(napi_env env, napi_value value, double* out) {
+  return napi_get_value_double(env, value, out) == napi_ok && std::isfinite(*out);
+}
+
+// adamw(p, g, m, v, pOut, mOut, vOut, beta1, beta2, eps, stepSize, sqrtBias2, decay, isa, threads)
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  size_t argc = kAdamWArgs;
+  napi_value argv[kAdamWArgs];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != kAdamWArgs)
+    return Throw(env, "expects 15 arguments (p, g, m, v, pOut, mOut, vOut, beta1, beta2, eps, stepSize, sqrtBias2, decay, isa, threads)", "adamw");
+  const char* arrays[] = {"p", "g", "m", "v", "pOut", "mOut", "vOut"};
+  float* ptr[7];
+  int64_t len[7];
+  for (int i = 0; i < 7; i++) {
+    if (!Float32View(env, argv[i], &ptr[i], &len[i])) return Throw(env, std::string(arrays[i]) + " must be a Float32Array", "adamw");
+    if (len[i] != len[0])
+      return Throw(env, std::string(arrays[i]) + " has " + std::to_string(len[i]) + " floats, p has " + std::to_string(len[0]), "adamw");
+  }
+  for (int o = 4; o < 7; o++)
+    for (int i = 0; i < 7; i++)
+      if (i != o && len[0] > 0 && ptr[o] < ptr[i] + len[0] && ptr[i] < ptr[o] + len[0])
+        return Throw(env, std::string(arrays[o]) + " overlaps " + arrays[i] + ": results need their own buffers", "adamw");
+  const char* numbers[] = {"beta1", "beta2", "eps", "stepSize", "sqrtBias2", "decay"};
+  double h[6];
+  for (int i = 0; i < 6; i++)
+    if (!Number(env, argv[7 + i], &h[i])) return Throw(env, std::string(numbers[i]) + " must be a finite number", "adamw");
+  int64_t isa = 0, threads = 1;
+  if (!Integer(env, argv[13], &isa) || isa > static_cast<int64_t>(vistune::BestIsa()))
+    return Throw(env, "isa must be one this CPU supports (0 to " + std::to_string(static_cast<int>(vistune::BestIsa())) + ")", "adamw");
+  if (!Integer(env, argv[14], &threads)) return Throw(env, "threads must be a non-negative integer", "adamw");
+  const vistune::AdamWArgs a{len[0], ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6],
+                             static_cast<float>(h[0]), static_cast<float>(h[1]), static_cast<float>(h[2]),
+                             static_cast<float>(h[3]), static_cast<float>(h[4]), static_cast<float>(h[5])};
+  vistune::AdamW(a, static_cast<vistune::Isa>(isa), static_cast<int>(threads > 64 ? 64 : threads));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
-  napi_value fn, best;
+  napi_value fn, adamw, best;
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, Sgemm, nullptr, &fn);
   napi_set_named_property(env, exports, "sgemm", fn);
+  napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, AdamW, nullptr, &adamw);
+  napi_set_named_property(env, exports, "adamw", adamw);
   napi_create_int32(env, static_cast<int32_t>(vistune::BestIsa()), &best);
   napi_set_named_property(env, exports, "bestIsa", best);
   return exports;

@@ -36,6 +36,28 @@ export interface SgemmArgs {
   threads?: number;
 }
 
+/** One torch.optim.AdamW step of a parameter: new p, m, v into the three result arrays (all the same length). */
+export interface AdamWArgs {
+  param: Float32Array;
+  grad: Float32Array;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+  /** Results; none may overlap an input or another result. */
+  paramOut: Float32Array;
+  expAvgOut: Float32Array;
+  expAvgSqOut: Float32Array;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Update count from 1 (bias correction). */
+  step: number;
+  isa?: NativeIsa;
+  /** Threads to split the buffer over (default 1; buffers under 64 K floats run on one). */
+  threads?: number;
+}
+
 export interface NativeKernels {
   /** The kernel sgemm runs by default. */
   isa: NativeIsa;
@@ -45,6 +67,8 @@ export interface NativeKernels {
   path: string;
   /** Throws a RangeError naming the argument when shapes, strides and array lengths disagree. */
   sgemm(args: SgemmArgs): void;
+  /** torch.optim.AdamW's update in float32, one vectorised pass; throws a RangeError on mismatched arrays. */
+  adamw(args: AdamWArgs): void;
 }
 
 export type NativeKernelsStatus =
@@ -66,6 +90,23 @@ interface Addon {
     strideA: number,
     strideB: number,
     strideC: number,
+    isa: number,
+    threads: number,
+  ): void;
+  adamw(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    stepSize: number,
+    sqrtBias2: number,
+    decay: number,
     isa: number,
     threads: number,
   ): void;
@@ -111,6 +152,31 @@ function wrap(addon: Addon): NativeKernels {
         args.strideA ?? m * k,
         args.strideB ?? k * n,
         args.strideC ?? m * n,
+        isa < 0 ? Number.NaN : isa,
+        args.threads ?? 1,
+      );
+    },
+    adamw(args) {
+      const { lr, beta1, beta2, step } = args;
+      if (!(Number.isInteger(step) && step >= 1))
+        throw new RangeError(
+          `@vistune/native adamw: step must be an integer ≥ 1 (updates so far + 1), got ${step}`,
+        );
+      const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
+      addon.adamw(
+        args.param,
+        args.grad,
+        args.expAvg,
+        args.expAvgSq,
+        args.paramOut,
+        args.expAvgOut,
+        args.expAvgSqOut,
+        beta1,
+        beta2,
+        args.eps,
+        lr / (1 - beta1 ** step),
+        Math.sqrt(1 - beta2 ** step),
+        1 - lr * args.weightDecay,
         isa < 0 ? Number.NaN : isa,
         args.threads ?? 1,
       );

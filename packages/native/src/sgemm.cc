@@ -270,6 +270,10 @@ Helper& TheHelper() {
 
 }  // namespace
 
+bool RunOnHelper(const std::function<void()>& job, const std::function<void()>& own) {
+  return TheHelper().TryRun(job, own);
+}
+
 void Sgemm(const GemmArgs& g, const BatchArgs& batch, Isa isa, int threads) {
   if (batch.count <= 0 || g.m <= 0 || g.n <= 0) return;
   const int64_t work = batch.count * g.m * g.n * std::max<int64_t>(g.k, 1);

@@ -1,6 +1,7 @@
 // Single-precision GEMM for vistune's tfjs kernels: row-major C = op(A)·op(B), batched by strides.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace vistune {
 
@@ -29,5 +30,9 @@ const char* IsaName(Isa isa);
 
 // Runs count products on up to `threads` threads (2 is what the split is built for; 1 runs inline).
 void Sgemm(const GemmArgs& g, const BatchArgs& batch, Isa isa, int threads);
+
+// Runs job on the one long-lived helper thread while the caller runs own; false (nothing run) when another
+// caller holds the helper.
+bool RunOnHelper(const std::function<void()>& job, const std::function<void()>& own);
 
 }  // namespace vistune

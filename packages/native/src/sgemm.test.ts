@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type NativeIsa, nativeKernelsStatus, type SgemmArgs } from './index.js';
+import { kernels, randomArray, suiteTitle } from './test-support.js';
 
-const status = nativeKernelsStatus();
-const kernels = status.available ? status.kernels : null;
-const title = kernels
-  ? `native sgemm (${kernels.isas.join(', ')})`
-  : `native sgemm — SKIPPED: ${!status.available && status.reason}`;
-
-/** Deterministic values in [-1, 1) (a 32-bit LCG), so a failure reproduces. */
-function randomArray(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+const title = suiteTitle('sgemm');
 
 /** The product in float64 by the definition, reading the stored layouts directly. */
 function reference(args: Required<Omit<SgemmArgs, 'isa' | 'threads' | 'c'>>): Float64Array {
@@ -150,6 +136,7 @@ describe.skipIf(!kernels)(title, () => {
 
 describe('native status', () => {
   it('is either kernels with a known instruction set or a reason to show the user', () => {
+    const status = nativeKernelsStatus();
     if (status.available) expect(['generic', 'avx2', 'avx512']).toContain(status.kernels.isa);
     else expect(status.reason.length).toBeGreaterThan(10);
   });

@@ -4,6 +4,7 @@ import { initBackend } from '@vistune/core';
 import {
   type DemoResult,
   type DemoSize,
+  demoPlan,
   formatDemoHeadline,
   formatWorldScores,
   runDemo,
@@ -36,6 +37,7 @@ export function demoJson(result: DemoResult) {
     overall: m.perQuestionKind.find((r) => r.kind === 'overall'),
     perRecordKind: m.perRecordKind.rows,
     evalTurns: result.evalTurns,
+    tower: result.tower,
     losses: result.losses,
     parameters: result.parameters,
     imageTokens: result.imageTokens,
@@ -60,6 +62,11 @@ function printReport(result: DemoResult): void {
   write('');
   write(formatDemoHeadline(result.metrics));
   write('');
+  const t = result.tower;
+  write(
+    `stage tower: ${t.steps} steps, loss ${t.firstLoss.toFixed(3)} → ${t.lastLoss.toFixed(3)}; held-out cells: colour ` +
+      `${(100 * t.heldOut.colour).toFixed(1)} %, shape ${(100 * t.heldOut.shape).toFixed(1)} %, size ${(100 * t.heldOut.size).toFixed(1)} %, box IoU ${t.heldOut.boxIou.toFixed(2)}`,
+  );
   for (const l of result.losses)
     write(`stage ${l.stage}: ${l.steps} steps, loss ${l.first.toFixed(3)} → ${l.last.toFixed(3)}`);
   write(
@@ -118,6 +125,7 @@ export function registerDemoCommand(program: Command): void {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(color.bold(`vistune demo (${size}) on ${info.name}: ${info.detail}`));
       let bar: Progress | undefined;
+      const towerSteps = demoPlan(size).tower.steps;
       const result = await runDemo(await builtinRegistry(), {
         out: flags.out,
         seed,
@@ -127,6 +135,11 @@ export function registerDemoCommand(program: Command): void {
           bar?.stop();
           log(color.bold(`stage ${stage}: ${steps} steps`));
           bar = progress(stage, steps, ['loss', 'tok_s']);
+        },
+        onTowerStep: (step, loss) => {
+          bar?.update(step, { loss: loss.toFixed(3), tok_s: '-' });
+          if (!process.stderr.isTTY && (step % 100 === 0 || step === towerSteps))
+            log(`  tower ${step}/${towerSteps} loss ${loss.toFixed(3)}`);
         },
         onStep: (m) => {
           bar?.update(m.stageStep, { loss: m.loss.toFixed(3), tok_s: m.tokensPerSec.toFixed(0) });

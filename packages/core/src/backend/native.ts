@@ -1,10 +1,12 @@
 // The wasm backend's float32 BatchMatMul on @vistune/native's SGEMM (AVX-512/AVX2, ~100 GFLOP/s on one core
 // against XNNPACK's ~40 in wasm SIMD). The addon reads and writes the wasm heap in place through views, so no
 // tensor is copied; shapes it does not cover (general batch broadcasts, other dtypes) go to the wasm kernel.
+// The fused AdamW kernel (ops/kernels/adamw.ts) runs its update there too, in float32.
 // The package is optional: where it is absent or its addon did not build, nothing changes and the status says why.
 import * as tf from '@tensorflow/tfjs-core';
 // Types only (erased): the package itself is loaded by dynamic import below, and may be missing at run time.
 import type { NativeKernels, NativeKernelsStatus } from '@vistune/native';
+import { setNativeAdamW } from '../ops/kernels/adamw.js';
 import { setNativeMatmulPolicy } from '../ops/policy.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
 
@@ -115,7 +117,8 @@ function nativeBatchMatMul(kernels: NativeKernels, threads: number, fallback: tf
 
 /**
  * Puts the wasm backend's float32 BatchMatMul on the native SGEMM (and the op policy's wasm entry on the
- * choices that suit it). A no-op returning the reason where @vistune/native is missing, did not build, or
+ * choices that suit it), and the fused AdamW kernel on the native update (~5× the JS loop: 1 vs 5.8 ns per
+ * parameter on tiny). A no-op returning the reason where @vistune/native is missing, did not build, or
  * VISTUNE_NATIVE=0. Safe to call again (e.g. with other threads); disableNativeMatmul() undoes it.
  */
 export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): Promise<NativeMatmulStatus> {
@@ -144,6 +147,8 @@ export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): 
     kernelFunc: nativeBatchMatMul(native.kernels, threads, wasmKernel.kernelFunc),
   });
   setNativeMatmulPolicy(BACKEND, true);
+  const kernels = native.kernels;
+  setNativeAdamW((inputs, outputs, attrs) => kernels.adamw({ ...inputs, ...outputs, ...attrs, threads }));
   status = { active: true, isa: native.kernels.isa, threads };
   return status;
 }
@@ -155,6 +160,7 @@ export function disableNativeMatmul(reason = 'disabled by disableNativeMatmul()'
   tf.registerKernel(wasmKernel);
   wasmKernel = null;
   setNativeMatmulPolicy(BACKEND, false);
+  setNativeAdamW(null);
   status = { active: false, reason };
 }
 
@@ -163,9 +169,9 @@ export function nativeMatmulStatus(): NativeMatmulStatus {
   return { ...status };
 }
 
-/** One line for reports: "native SGEMM avx512, 1 thread" or "wasm (reason)". */
+/** One line for reports: "matmul and AdamW on native kernels (avx512, 1 thread)" or why they run on wasm. */
 export function describeNativeMatmul(s: NativeMatmulStatus = status): string {
   return s.active
-    ? `matmul on native SGEMM (${s.isa}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`
+    ? `matmul and AdamW on native kernels (${s.isa}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`
     : `matmul on wasm (native off: ${s.reason})`;
 }

@@ -2,6 +2,9 @@
 // form the (x, y) pairs, and cos/sin tables repeat the D/2 frequencies twice ([f0..f(D/2-1), f0..f(D/2-1)]).
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../ops/custom-grad.js';
+import { runJsKernel } from '../ops/kernels/js-kernel.js';
+import { rotaryKernel } from '../ops/kernels/rotary.js';
+import { opPolicy } from '../ops/policy.js';
 
 /** cos/sin for one forward, broadcastable against [B, heads, T, D]: [B or 1, 1, T, D]. */
 export interface RotaryAngles {
@@ -103,7 +106,29 @@ function rotateHalfTransposed(g: tf.Tensor4D): tf.Tensor4D {
   return tf.concat([g2, tf.neg(g1)], 3) as tf.Tensor4D;
 }
 
-function rotate(x: tf.Tensor4D, angles: RotaryAngles): tf.Tensor4D {
+/** Whether the fused kernel takes these operands (wasm/cpu, float32, angles of x's batch or 1). */
+function fusedRotary(x: tf.Tensor, cos: tf.Tensor): boolean {
+  return (
+    opPolicy().jsKernels &&
+    x.dtype === 'float32' &&
+    cos.dtype === 'float32' &&
+    x.rank === 4 &&
+    cos.rank === 4 &&
+    (cos.shape[0] === 1 || cos.shape[0] === x.shape[0]) &&
+    cos.shape[1] === 1 &&
+    cos.shape[2] === x.shape[2] &&
+    cos.shape[3] === x.shape[3]
+  );
+}
+
+function rotate(x: tf.Tensor4D, angles: RotaryAngles, sign: 1 | -1 = 1): tf.Tensor4D {
+  if (fusedRotary(x, angles.cos))
+    return runJsKernel(rotaryKernel, { x, cos: angles.cos, sin: angles.sin }, { sign })[0] as tf.Tensor4D;
+  if (sign === -1)
+    return tf.add(
+      tf.mul(x, angles.cos),
+      rotateHalfTransposed(tf.mul(x, angles.sin) as tf.Tensor4D),
+    ) as tf.Tensor4D;
   return tf.add(tf.mul(x, angles.cos), tf.mul(rotateHalf(x), angles.sin)) as tf.Tensor4D;
 }
 
@@ -117,7 +142,7 @@ const rotaryWithGrad = customGrad(([x, cos, sin]: [tf.Tensor, tf.Tensor, tf.Tens
   return {
     value: rotate(x as tf.Tensor4D, { cos: cos as tf.Tensor4D, sin: sin as tf.Tensor4D }),
     gradFunc: (dy, [c, s]) => [
-      tf.add(tf.mul(dy, c), rotateHalfTransposed(tf.mul(dy, s) as tf.Tensor4D)),
+      rotate(dy as tf.Tensor4D, { cos: c as tf.Tensor4D, sin: s as tf.Tensor4D }, -1),
       tf.zerosLike(c),
       tf.zerosLike(s),
     ],

@@ -487,9 +487,11 @@ describe('MultimodalModel with an instruction-aware adapter', () => {
         adapter.forward = orig;
         return out;
       });
-      trainSlots[0]?.forEach((row, i) =>
-        row.forEach((v, d) => expect(v).toBeCloseTo(fwd[0]?.[i]?.[d] as number, 5)),
-      );
+      trainSlots[0]?.forEach((row, i) => {
+        row.forEach((v, d) => {
+          expect(v).toBeCloseTo(fwd[0]?.[i]?.[d] as number, 5);
+        });
+      });
     } finally {
       model.dispose();
     }

@@ -1,6 +1,7 @@
 // The splice: placeholder tokens in the text are overwritten, in order, by media slots (HF masked_scatter).
 // Built as one gather over a [text rows; slot rows] table so gradients reach the adapter output on every backend.
 import * as tf from '@tensorflow/tfjs-core';
+import { embedding } from '../ops/embedding.js';
 import type { SplicedMedia } from './types.js';
 
 /**
@@ -112,7 +113,8 @@ export function spliceSlots(
   if (media.length === 0) return { embeds: tf.clone(textEmbeds), placed };
   const embeds = tf.tidy(() => {
     const table = tf.concat([tf.reshape(textEmbeds, [B * T, H]), ...media.map((m) => m.slots)], 0);
-    return tf.reshape(tf.gather(table, tf.tensor1d(rows, 'int32')), [B, T, H]) as tf.Tensor3D;
+    // the op layer's lookup: a row copy forward and a scatter-add backward on wasm/cpu
+    return embedding(table as tf.Tensor2D, tf.tensor2d(rows, [B, T], 'int32')) as tf.Tensor3D;
   });
   return { embeds, placed };
 }

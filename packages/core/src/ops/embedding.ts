@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
 import { runJsKernel } from './kernels/js-kernel.js';
-import { scatterAddRows } from './kernels/scatter-rows.js';
+import { gatherRows, scatterAddRows } from './kernels/scatter-rows.js';
 import { opPolicy } from './policy.js';
 
 /** The [V, D] gradient of a lookup: dy rows scatter-added at their ids. */
@@ -17,7 +17,10 @@ const lookup = customGrad(([table, ids]: [tf.Tensor, tf.Tensor], save) => {
   const flatIds = tf.cast(tf.reshape(ids, [-1]), 'int32');
   save([flatIds]);
   return {
-    value: tf.gather(table, flatIds),
+    value:
+      opPolicy().jsKernels && table.dtype === 'float32' && table.rank === 2
+        ? runJsKernel(gatherRows, { table, ids: flatIds }, {})[0]
+        : tf.gather(table, flatIds),
     gradFunc: (dy, [sIds]) => [lookupGrad(dy, sIds as tf.Tensor1D, table.shape[0]), tf.zeros(ids.shape)],
   };
 });

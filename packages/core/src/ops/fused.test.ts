@@ -3,12 +3,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
+import { applyRotary, RotaryEmbedding } from '../llm/rope.js';
 import {
   adamwUpdate,
   addSameShape,
   crossEntropy,
+  layerNorm,
   linear,
+  permute,
   reshape,
+  rmsNorm,
   setOpPolicy,
   siluTimes,
   transposeLast2,
@@ -104,6 +108,73 @@ describe.each(['wasm', 'cpu'] as const)('fused ops on %s', (backend) => {
     expectClose(p.dataSync(), ref.p, 1e-6, 1e-7);
     expectClose(m.dataSync(), ref.m, 1e-6, 1e-9);
     tf.dispose([p, m, v]);
+  });
+
+  it('rotary embedding (one-pass kernel) equals the rotate_half composition, value and gradient', () => {
+    const rope = new RotaryEmbedding(8, 10000, 64);
+    for (const angles of [
+      rope.range(3, 5),
+      rope.gather(
+        tf.tensor2d(
+          [
+            [0, 1, 2, 9, 4],
+            [7, 7, 1, 0, 2],
+          ],
+          undefined,
+          'int32',
+        ),
+        10,
+      ),
+    ]) {
+      const { fused, plain } = fusedVsPlain(backend, (x) => applyRotary(x as tf.Tensor4D, angles), [
+        det([2, 3, 5, 8], 4),
+      ]);
+      expectClose(fused.value, plain.value);
+      expectClose(fused.grads[0], plain.grads[0]);
+      tf.dispose([angles.cos, angles.sin]);
+    }
+    rope.dispose();
+  });
+
+  it('permute keeping the last axis (row copies) equals tf.transpose, value and gradient', () => {
+    for (const [shape, perm] of [
+      [
+        [2, 3, 2, 4, 3, 8],
+        [0, 2, 4, 1, 3, 5],
+      ],
+      [
+        [3, 5, 9],
+        [1, 0, 2],
+      ],
+      [
+        [2, 3, 4, 16],
+        [2, 0, 1, 3],
+      ],
+    ] as [number[], number[]][]) {
+      const { fused, plain } = fusedVsPlain(backend, (x) => permute(x, perm), [det(shape, 5)]);
+      expect(Array.from(fused.value)).toEqual(Array.from(plain.value));
+      expectClose(fused.grads[0], plain.grads[0]);
+    }
+    const ints = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [2, 1, 8], 'int32');
+    expect(permute(ints, [1, 0, 2]).dataSync()).toEqual(tf.transpose(ints, [1, 0, 2]).dataSync());
+  });
+
+  it('rmsNorm and layerNorm weight/bias gradients (one-pass column sums) equal tf.sum over rows', () => {
+    const x = det([3, 5, 16], 6);
+    const [w, b] = [tf.add(det([16], 7), 1), det([16], 8)];
+    for (const f of [
+      (a: tf.Tensor, c: tf.Tensor) => rmsNorm(a, c as tf.Tensor1D, 1e-5),
+      (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => layerNorm(a, c as tf.Tensor1D, d as tf.Tensor1D, 1e-5),
+    ]) {
+      const { fused, plain } = fusedVsPlain(
+        backend,
+        f as (...xs: tf.Tensor[]) => tf.Tensor,
+        [x, w, b].slice(0, f.length),
+      );
+      fused.grads.forEach((g, i) => {
+        expectClose(g, plain.grads[i] as Float32Array, 1e-5, 1e-6);
+      });
+    }
   });
 
   it('siluTimes: forward and gradients equal central differences and the unfused chain', () => {

@@ -2,9 +2,14 @@
 // runs ~3× as many kernels (mean, square, rsqrt, broadcasts), each a pass over the activations.
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from './custom-grad.js';
+import { columnSumKernel } from './kernels/column-sum.js';
+import { runJsKernel } from './kernels/js-kernel.js';
+import { opPolicy } from './policy.js';
 
 /** Sums a [..., D] tensor over every axis but the last → [D] (the gradient of a broadcast [D] weight). */
-function sumToLastAxis(t: tf.Tensor): tf.Tensor {
+export function sumToLastAxis(t: tf.Tensor): tf.Tensor {
+  if (opPolicy().jsKernels && t.dtype === 'float32')
+    return runJsKernel(columnSumKernel, { x: t }, {})[0] as tf.Tensor;
   return tf.sum(tf.reshape(t, [-1, t.shape[t.rank - 1]]), 0);
 }
 

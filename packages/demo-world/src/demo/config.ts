@@ -32,6 +32,8 @@ export interface DemoPlan {
   alignImages: number;
   /** Records per image. */
   questionsPerImage: number;
+  /** Stage 0: the vision tower learns to name each cell's contents (demo/tower.ts), then stays frozen. */
+  tower: DemoStagePlan;
   align: DemoStagePlan;
   instruct: DemoStagePlan;
   /** Sample conversations shown at the end. */
@@ -61,6 +63,7 @@ export function demoPlan(size: DemoSize): DemoPlan {
       images: { train: 8, val: 2, test: 4 },
       alignImages: 8,
       questionsPerImage: 4,
+      tower: { steps: 4, lr: 3e-3, batchSize: 4 },
       align: { steps: 6, lr: 3e-3, batchSize: 4 },
       instruct: { steps: 10, lr: 3e-3, batchSize: 4 },
       samples: 1,
@@ -72,6 +75,8 @@ export function demoPlan(size: DemoSize): DemoPlan {
     images: { train: 6000, val: 20, test: 200 },
     alignImages: 2000,
     questionsPerImage: 4,
+    // ~40 ms a step: the tower names every held-out cell's colour, shape and size after ~250 steps
+    tower: { steps: 400, lr: 3e-3, batchSize: 32 },
     // ~0.11 s a step on one core of the 2-core machine: 6500 steps ≈ 12 minutes
     align: { steps: 1000, lr: 1e-3, batchSize: 16 },
     instruct: { steps: 5500, lr: 1e-3, batchSize: 16 },

@@ -28,3 +28,11 @@ export {
 export { DEMO_TARGETS, type DemoMetrics, demoMetrics, formatDemoHeadline, VQA_KINDS } from './report.js';
 export { DEMO_STAGES, type DemoOptions, type DemoResult, runDemo } from './run.js';
 export { type SampleConversation, type SampleTurn, sampleConversations } from './samples.js';
+export {
+  type CellAccuracy,
+  cellTargets,
+  pretrainVisionTower,
+  type TowerPretrainOptions,
+  type TowerPretrainPlan,
+  type TowerPretrainResult,
+} from './tower.js';

@@ -23,6 +23,7 @@ import { cachedImageLoader, type PixelProcessor } from './data.js';
 import { evalPrompts, generateAnswers } from './evaluate.js';
 import { type DemoMetrics, demoMetrics } from './report.js';
 import { type SampleConversation, sampleConversations } from './samples.js';
+import { pretrainVisionTower, type TowerPretrainResult } from './tower.js';
 
 export interface DemoOptions {
   /** Run folder: world/, world-align/, checkpoints/, model/, samples/, metrics.jsonl, loss.html, report.json. */
@@ -33,6 +34,8 @@ export interface DemoOptions {
   onLog?: (line: string) => void;
   onStageStart?: (stage: string, steps: number) => void;
   onStep?: (metrics: StepMetrics) => void;
+  /** Each step of stage 0 (the tower's pretraining), after onStageStart('tower', steps). */
+  onTowerStep?: (step: number, loss: number) => void;
   /** Held-out answers to generate (one per assistant turn), before the first is generated. */
   onEvalStart?: (answers: number) => void;
   onEvalProgress?: (done: number, total: number) => void;
@@ -43,6 +46,8 @@ export interface DemoResult {
   seed: number;
   parameters: { visionTower: number; projector: number; llm: number; total: number };
   imageTokens: number;
+  /** Stage 0: the vision tower's pretraining and its held-out cell accuracy. */
+  tower: TowerPretrainResult;
   /** First and last logged loss of each stage. */
   losses: { stage: string; steps: number; first: number; last: number }[];
   metrics: DemoMetrics;
@@ -54,12 +59,12 @@ export interface DemoResult {
 }
 
 /** Stage names: stage 1 aligns on simple scenes, stage 2 tunes on the full world. */
-export const DEMO_STAGES = { align: 'align', instruct: 'instruct' } as const;
+export const DEMO_STAGES = { tower: 'tower', align: 'align', instruct: 'instruct' } as const;
 
 /**
- * Both stages train the projector and the LLM; the vision tower stays at its random init. Trained jointly from
- * scratch, the tower's per-image variation collapsed within ~30 steps (to ~2 % of its features' norm, while the
- * LLM still ignored the image) and the model never recovered; a frozen random tower keeps every image distinct.
+ * Both LLaVA stages train the projector and the LLM; the vision tower stays as stage 0 left it. Trained jointly
+ * from scratch, the tower's per-image variation collapsed within ~30 steps (to ~2 % of its features' norm, while
+ * the LLM still ignored the image) and the model never recovered; frozen, it keeps every image distinct.
  */
 export const TRAINED_PARAMETERS = ['llm.*', 'modalities.image.adapter.*'];
 
@@ -98,6 +103,8 @@ function demoRecipe(
     { source: 'vistune demo' },
   );
 }
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 function countParameters(model: LlavaForConditionalGeneration): DemoResult['parameters'] {
   const sum = (prefix: string) =>
@@ -180,9 +187,25 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
     const parameters = countParameters(model);
     const m = plan.model;
     log(
-      `model: ViT ${m.visionHidden}-d × ${m.visionLayers} (${m.patchSize} px patches, frozen at random init) → ${m.projector} projector → ` +
+      `model: ViT ${m.visionHidden}-d × ${m.visionLayers} (${m.patchSize} px patches, pretrained in stage 0, then frozen) → ${m.projector} projector → ` +
         `LLaMA ${m.textHidden}-d × ${m.textLayers}; ${(parameters.total / 1e6).toFixed(2)} M parameters, ` +
         `${model.imageSeqLength} image tokens; all from scratch`,
+    );
+
+    opts.onStageStart?.(DEMO_STAGES.tower, plan.tower.steps);
+    const trainStart = performance.now();
+    const tower = await pretrainVisionTower(model, {
+      worldDir,
+      cellSize: plan.model.patchSize,
+      loadImage,
+      plan: plan.tower,
+      seed: opts.seed,
+      onStep: opts.onTowerStep,
+    });
+    const h = tower.heldOut;
+    log(
+      `stage ${DEMO_STAGES.tower}: held-out cells named right: colour ${pct(h.colour)}, shape ${pct(h.shape)}, ` +
+        `size ${pct(h.size)}; box IoU ${h.boxIou.toFixed(2)}`,
     );
 
     const recipe = demoRecipe(plan, hf, files, out, opts.seed);
@@ -198,7 +221,6 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         loadImage,
         seed: opts.seed,
       });
-    const trainStart = performance.now();
     const trainer = new Trainer({
       model,
       recipe,
@@ -254,6 +276,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       seed: opts.seed,
       parameters,
       imageTokens: model.imageSeqLength,
+      tower,
       losses,
       metrics,
       evalTurns: prompts.length,

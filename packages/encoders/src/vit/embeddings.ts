@@ -1,7 +1,7 @@
 // Patch + position embeddings (CLIPVisionEmbeddings / SiglipVisionEmbeddings).
 // The patch "convolution" (kernel = stride = patch) is a reshape/transpose + one matmul: the same maths as
 // HF's Conv2d, and it trains on wasm, which has no Conv2DBackpropFilter kernel.
-import { type Initializer, linear, Module, tf } from '@vistune/core';
+import { type Initializer, linear, Module, permute, tf } from '@vistune/core';
 import { patchGrid, type VisionTransformerConfig } from './config.js';
 
 /** [B, C, H, W] → [B·(H/p)·(W/p), C·p·p]: one row per patch (row-major grid), in conv-kernel (c, y, x) order. */
@@ -10,7 +10,7 @@ export function patchify(pixels: tf.Tensor4D, patch: number): tf.Tensor2D {
   const gridH = h / patch;
   const gridW = w / patch;
   const blocks = tf.reshape(pixels, [b, c, gridH, patch, gridW, patch]);
-  return tf.reshape(tf.transpose(blocks, [0, 2, 4, 1, 3, 5]), [b * gridH * gridW, c * patch * patch]);
+  return tf.reshape(permute(blocks, [0, 2, 4, 1, 3, 5]), [b * gridH * gridW, c * patch * patch]);
 }
 
 /** `patch_embedding.weight` [hidden, C, p, p] in HF's conv layout (+ `.bias` for SigLIP). */

@@ -12,6 +12,25 @@ export interface AdamWAttrs {
   step: number;
 }
 
+/** A native update into the result views (backend/native.ts installs @vistune/native's); null: the JS loop. */
+export type NativeAdamW = (
+  inputs: { param: Float32Array; grad: Float32Array; expAvg: Float32Array; expAvgSq: Float32Array },
+  outputs: { paramOut: Float32Array; expAvgOut: Float32Array; expAvgSqOut: Float32Array },
+  attrs: AdamWAttrs,
+) => void;
+
+let nativeAdamW: NativeAdamW | null = null;
+
+/** Runs the kernel's update on `fn` (float32, vectorised) instead of the JS loop; null restores the loop. */
+export function setNativeAdamW(fn: NativeAdamW | null): void {
+  nativeAdamW = fn;
+}
+
+/** Whether the AdamW kernel runs a native update. */
+export function nativeAdamWActive(): boolean {
+  return nativeAdamW !== null;
+}
+
 /** torch.optim.AdamW: p·(1 − lr·wd) − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + eps), computed in float64 per element. */
 export const adamwKernel: JsKernel<AdamWAttrs> = {
   name: 'VistuneAdamW',
@@ -21,7 +40,17 @@ export const adamwKernel: JsKernel<AdamWAttrs> = {
     { shape: param.shape, dtype: 'float32' },
     { shape: param.shape, dtype: 'float32' },
   ],
-  compute([p, g, m, v], [pOut, mOut, vOut], { lr, beta1, beta2, eps, weightDecay, step }) {
+  compute([p, g, m, v], [pOut, mOut, vOut], attrs) {
+    if (nativeAdamW && [p, g, m, v, pOut, mOut, vOut].every((a) => a instanceof Float32Array)) {
+      const f32 = [p, g, m, v, pOut, mOut, vOut] as Float32Array[];
+      nativeAdamW(
+        { param: f32[0], grad: f32[1], expAvg: f32[2], expAvgSq: f32[3] },
+        { paramOut: f32[4], expAvgOut: f32[5], expAvgSqOut: f32[6] },
+        attrs,
+      );
+      return;
+    }
+    const { lr, beta1, beta2, eps, weightDecay, step } = attrs;
     const stepSize = lr / (1 - beta1 ** step);
     const sqrtBias2 = Math.sqrt(1 - beta2 ** step);
     const decay = 1 - lr * weightDecay;

@@ -18,3 +18,24 @@ export const scatterAddRows: JsKernel<{ numRows: number }> = {
     }
   },
 };
+
+/**
+ * Rows of a [rows, D] table at ids → [ids, D] (the lookup the scatter above is the gradient of). tfjs's wasm
+ * GatherV2 costs ~25 ns per element (1.6 ms for 512 rows of 128); this copies rows. Ids are checked.
+ */
+export const gatherRows: JsKernel<object> = {
+  name: 'VistuneGatherRows',
+  inputs: ['table', 'ids'],
+  outputs: ([table, ids]) => [
+    { shape: [ids.shape[0] as number, table.shape[1] as number], dtype: 'float32' },
+  ],
+  compute([table, ids], [out], _attrs, [info]) {
+    const [rows, D] = info.shape as [number, number];
+    for (let i = 0; i < ids.length; i++) {
+      const row = ids[i] as number;
+      if (!(row >= 0 && row < rows))
+        throw new Error(`gather: id ${row} at position ${i} is outside the table's ${rows} rows`);
+      out.set(table.subarray(row * D, row * D + D), i * D);
+    }
+  },
+};

@@ -1,0 +1,19 @@
+// Σ over rows of a [rows, D] matrix → [D] (the gradient of a broadcast weight or bias). tfjs's wasm Sum over
+// axis 0 transposes first: ~5.6 ns per element, 0.37 ms for a [512, 128] norm-weight gradient; this is one pass.
+import type { JsKernel } from './js-kernel.js';
+
+export const columnSumKernel: JsKernel<object> = {
+  name: 'VistuneColumnSum',
+  inputs: ['x'],
+  outputs: ([x]) => [{ shape: [x.shape[x.shape.length - 1] as number], dtype: 'float32' }],
+  compute([x], [out], _attrs, [info]) {
+    const D = info.shape[info.shape.length - 1] as number;
+    const rows = D === 0 ? 0 : x.length / D;
+    const acc = new Float64Array(D);
+    for (let r = 0; r < rows; r++) {
+      const base = r * D;
+      for (let j = 0; j < D; j++) acc[j] += x[base + j] as number;
+    }
+    out.set(acc);
+  },
+};
