@@ -80,3 +80,21 @@ describe('vistune bench --config', () => {
     expect(err.stderr).toMatch(/"bench" object \{batch, seq, steps, warmup/);
   });
 });
+
+describe('vistune bench ops', () => {
+  it('--json prints one JSON object and no table (the subcommand flag, not the parent bench’s)', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [bin, 'bench', 'ops', '--quick', '--backends', 'wasm', '--json'],
+      {
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const r = JSON.parse(lines[0] as string);
+    expect(r.quick).toBe(true);
+    expect(r.results[0].backend).toBe('wasm');
+    expect(r.results[0].matmul[0].gflops).toBeGreaterThan(0);
+  });
+});

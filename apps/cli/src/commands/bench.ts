@@ -55,7 +55,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--quick', 'fewer repetitions and smaller sizes')
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExamples:\n  $ vistune bench ops\n  $ vistune bench ops --backends wasm --json')
-    .action(async (opts: { backends?: string; quick?: boolean; json?: boolean }) => {
+    .action(async (sub: { backends?: string; quick?: boolean; json?: boolean }, cmd: Command) => {
+      // `bench` has its own --json, which commander would otherwise take for itself
+      const opts = { ...sub, json: sub.json || cmd.optsWithGlobals<{ json?: boolean }>().json };
       const backends = opts.backends?.split(',').map((b) => b.trim()) as BackendName[] | undefined;
       const report = await benchOps({
         backends,
