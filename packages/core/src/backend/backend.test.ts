@@ -100,3 +100,25 @@ describe('kernel shims', () => {
     for (const [i, v] of wasmDx.entries()) expect(v).toBeCloseTo(cpuDx[i], 3);
   });
 });
+
+describe('wasm Identity', () => {
+  it('shares the buffer (a clone adds no data buffer) and the clone outlives the original, also as a saved tensor', async () => {
+    await initBackend({ backend: 'wasm' });
+    const x = tf.range(0, 1 << 20, 1, 'float32');
+    const before = tf.memory().numDataBuffers;
+    const copy = tf.clone(x);
+    expect(tf.memory().numDataBuffers).toBe(before);
+    x.dispose();
+    expect(copy.dataSync()[12345]).toBe(12345);
+    // tfjs clones what Square saves for its gradient: the gradient still reads the right values
+    const v = tf.tensor1d([1, 2, 3]);
+    expect(
+      Array.from(
+        tf
+          .grad((t: tf.Tensor) => tf.sum(tf.square(t)))(v)
+          .dataSync(),
+      ),
+    ).toEqual([2, 4, 6]);
+    tf.dispose([copy, v]);
+  });
+});

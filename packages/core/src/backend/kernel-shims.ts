@@ -114,6 +114,20 @@ function replaceKernel(kernelName: string, backendName: string, kernelFunc: tf.K
   tf.registerKernel({ kernelName, backendName, kernelFunc });
 }
 
+/**
+ * wasm's Identity copies the whole buffer, and tfjs clones every tensor a kernel or custom gradient saves for
+ * the backward: a tiny train step copied its [508, 32064] logits twice (11 ms, 130 MB). Sharing the buffer, as
+ * cpu's Identity and wasm's own Reshape do, is safe because no kernel writes into its inputs.
+ */
+function sharedIdentity(copying: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return copying(args);
+    (args.backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
 const shimmed = new Set<string>();
 
 /** Registers the JS kernels for a backend once it is registered with tfjs (idempotent). Only wasm and cpu need them. */
@@ -121,6 +135,8 @@ export function registerKernelShims(backendName: string): void {
   if (shimmed.has(backendName)) return;
   if (backendName === 'wasm') {
     replaceKernel('UnsortedSegmentSum', 'wasm', unsortedSegmentSumKernel('wasm'));
+    const identity = tf.getKernel('Identity', 'wasm');
+    if (identity) replaceKernel('Identity', 'wasm', sharedIdentity(identity.kernelFunc));
     for (const k of WASM_SHIMMED_KERNELS.slice(1)) {
       if (tf.getKernel(k, 'wasm') == null)
         tf.registerKernel({ kernelName: k, backendName: 'wasm', kernelFunc: delegateToCpu(k) });
