@@ -31,6 +31,7 @@ export {
   normaliseAnswer,
   parseCount,
   type ScoreOptions,
+  scoreOneTurn,
   scoreWorldPredictions,
   tokenF1,
   type WorldPredictions,

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { RecordKind, TurnTruth, WorldRecord } from './instructions.js';
-import { formatWorldScores, normaliseAnswer, parseCount, scoreWorldPredictions, tokenF1 } from './metrics.js';
+import {
+  formatWorldScores,
+  normaliseAnswer,
+  parseCount,
+  scoreOneTurn,
+  scoreWorldPredictions,
+  tokenF1,
+} from './metrics.js';
 
 function record(id: string, kind: RecordKind, truth: TurnTruth[]): WorldRecord {
   const conversations = truth.flatMap((t, i) => [
@@ -131,5 +138,18 @@ describe('answer helpers', () => {
     expect(tokenF1('red circle', 'red circle')).toBe(1);
     expect(tokenF1('red', 'red circle')).toBeCloseTo(2 / 3, 12);
     expect(tokenF1('', 'red')).toBe(0);
+  });
+});
+
+describe('scoreOneTurn', () => {
+  it('scores a turn by its kind: box IoU ≥ 0.5, the count, else exact match', () => {
+    // [0,0,8,8] on the 32-cell grid of a 64 px image is [0,0,16,16]: IoU 1; [1,1,8,8] → [2,2,16,16]: 196/256
+    expect(scoreOneTurn(box16, '[0,0,8,8]', 64)).toEqual({ correct: true, iou: 1 });
+    expect(scoreOneTurn(box16, '[1,1,8,8]', 64)).toEqual({ correct: true, iou: 196 / 256 });
+    expect(scoreOneTurn(box16, '[6,6,8,8]', 64).correct).toBe(false);
+    expect(scoreOneTurn(box16, 'somewhere', 64)).toEqual({ correct: false, iou: 0 });
+    expect(scoreOneTurn({ kind: 'vqa_count', answer: '3' }, 'There are 3.', 64)).toEqual({ correct: true });
+    expect(scoreOneTurn({ kind: 'vqa_color', answer: 'red' }, 'Red.', 64)).toEqual({ correct: true });
+    expect(scoreOneTurn({ kind: 'vqa_color', answer: 'red' }, 'blue', 64)).toEqual({ correct: false });
   });
 });

@@ -147,6 +147,18 @@ function scoreTurn(
   if (exact) tally.correct++;
 }
 
+/** One turn by its kind's measure: a box hit (IoU ≥ 0.5, with the IoU), the right count, or exact match. */
+export function scoreOneTurn(
+  truth: TurnTruth,
+  prediction: string,
+  imageSize: number,
+  codec: BoxCodec = new BoxCodec(),
+): { correct: boolean; iou?: number } {
+  const tally = emptyTally();
+  scoreTurn(tally, truth, prediction, imageSize, codec);
+  return { correct: tally.correct > 0, ...(tally.boxTurns > 0 ? { iou: tally.boxIou } : {}) };
+}
+
 function toScore(kind: RecordKind | 'overall', t: Tally): KindScore {
   const per = (value: number, over: number): number => (over > 0 ? value / over : 0);
   return {

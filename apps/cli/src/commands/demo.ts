@@ -77,10 +77,13 @@ function printReport(result: DemoResult): void {
   for (const sample of result.samples) {
     write(color.dim(`${sample.image} → ${sample.picture} (true boxes green, predicted red)`));
     for (const t of sample.turns) {
-      const right = t.answer.trim() === t.truth;
-      const mark = right ? color.green('✓') : color.red('✗');
+      const mark = t.correct ? color.green('✓') : color.red('✗');
+      const iou = t.iou === undefined ? '' : color.dim(` IoU ${t.iou.toFixed(2)}`);
+      const exact = t.answer.trim() === t.truth;
       write(`  user:  ${t.question}`);
-      write(`  model: ${t.answer || '(nothing)'} ${mark}${right ? '' : color.dim(`   truth: ${t.truth}`)}`);
+      write(
+        `  model: ${t.answer || '(nothing)'} ${mark}${iou}${exact ? '' : color.dim(`   truth: ${t.truth}`)}`,
+      );
     }
   }
   const image = result.samples[0] ? `${result.paths.out}/world/${result.samples[0].image}` : 'IMAGE.png';

@@ -5,13 +5,17 @@ import { join } from 'node:path';
 import { BoxCodec } from '../box-codec.js';
 import { drawBoxes, type LabelledBox } from '../draw-boxes.js';
 import type { TurnKind, WorldRecord } from '../instructions.js';
-import type { WorldPredictions } from '../metrics.js';
+import { scoreOneTurn, type WorldPredictions } from '../metrics.js';
 
 export interface SampleTurn {
   kind: TurnKind;
   question: string;
   answer: string;
   truth: string;
+  /** By the kind's measure: a box with IoU ≥ 0.5, the right count, else exact match. */
+  correct: boolean;
+  /** Grounding turns: IoU of the answer's box with the true one (0 when no box could be read). */
+  iou?: number;
 }
 
 export interface SampleConversation {
@@ -53,7 +57,8 @@ export async function sampleConversations(
       record.truth.forEach((truth, turn) => {
         const answer = answers[turn] ?? '';
         const question = (record.conversations[2 * turn]?.value ?? '').replace('<image>\n', '');
-        turns.push({ kind: truth.kind, question, answer, truth: truth.answer });
+        const score = scoreOneTurn(truth, answer, record.imageSize, codec);
+        turns.push({ kind: truth.kind, question, answer, truth: truth.answer, ...score });
         if (truth.kind !== 'grounding' || !truth.box) return;
         const label = `#${boxes.filter((b) => b.color === 'green').length + 1}`;
         boxes.push({ box: truth.box, label, color: 'green' });
