@@ -37,6 +37,7 @@ export function demoJson(result: DemoResult) {
     overall: m.perQuestionKind.find((r) => r.kind === 'overall'),
     perRecordKind: m.perRecordKind.rows,
     evalTurns: result.evalTurns,
+    calibration: result.calibration,
     tower: result.tower,
     losses: result.losses,
     parameters: result.parameters,
@@ -67,6 +68,13 @@ function printReport(result: DemoResult): void {
     `stage tower: ${t.steps} steps, loss ${t.firstLoss.toFixed(3)} → ${t.lastLoss.toFixed(3)}; held-out cells: colour ` +
       `${(100 * t.heldOut.colour).toFixed(1)} %, shape ${(100 * t.heldOut.shape).toFixed(1)} %, size ${(100 * t.heldOut.size).toFixed(1)} %, box IoU ${t.heldOut.boxIou.toFixed(2)}`,
   );
+  const c = result.calibration;
+  if (c.steps < c.plannedSteps)
+    write(
+      color.yellow(
+        `ran ${c.steps} of ${c.plannedSteps} planned steps (a step took ~${(1000 * c.stepSeconds).toFixed(0)} ms here, over the time budget)`,
+      ),
+    );
   for (const l of result.losses)
     write(`stage ${l.stage}: ${l.steps} steps, loss ${l.first.toFixed(3)} → ${l.last.toFixed(3)}`);
   write(

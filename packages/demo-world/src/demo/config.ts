@@ -36,6 +36,11 @@ export interface DemoPlan {
   tower: DemoStagePlan;
   align: DemoStagePlan;
   instruct: DemoStagePlan;
+  /**
+   * Seconds stages 1 and 2 may take together. Before training, a few timed passes estimate a step here; where
+   * the planned steps would not fit (no native kernels, a slower CPU), both stages are shortened in proportion.
+   */
+  trainBudgetSeconds: number;
   /** Sample conversations shown at the end. */
   samples: number;
 }
@@ -66,6 +71,7 @@ export function demoPlan(size: DemoSize): DemoPlan {
       tower: { steps: 4, lr: 3e-3, batchSize: 4 },
       align: { steps: 6, lr: 3e-3, batchSize: 4 },
       instruct: { steps: 10, lr: 3e-3, batchSize: 4 },
+      trainBudgetSeconds: Number.POSITIVE_INFINITY,
       samples: 1,
     };
   }
@@ -81,6 +87,8 @@ export function demoPlan(size: DemoSize): DemoPlan {
     // the same steps then reached VQA 83.7 % instead of 70.1 % (less memorising of images seen ~7 times)
     align: { steps: 1000, lr: 1e-3, batchSize: 16 },
     instruct: { steps: 10000, lr: 1e-3, batchSize: 16 },
+    // the whole run stays under 15 minutes: world ~25 s, stage 0 ~15 s, evaluation ~5 s
+    trainBudgetSeconds: 780,
     samples: 3,
   };
   if (size === 'quick') {
@@ -90,6 +98,7 @@ export function demoPlan(size: DemoSize): DemoPlan {
       alignImages: 500,
       align: { ...full.align, steps: 300 },
       instruct: { ...full.instruct, steps: 1500 },
+      trainBudgetSeconds: 135,
       samples: 2,
     };
   }

@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { WorldRecord } from '../instructions.js';
 import { buildWorldTokenizer, worldVocabulary } from '../tokenizer.js';
 import { generateScene } from '../world.js';
+import { demoPlan } from './config.js';
 import { mergeByImage } from './data.js';
 import { evalPrompts, splitTurns } from './evaluate.js';
 import { demoMetrics, VQA_KINDS } from './report.js';
+import { fitSteps } from './run.js';
 
 const SLOTS = 16;
 
@@ -127,5 +129,20 @@ describe('demoMetrics', () => {
     expect(split.records.map((r) => r.id)).toEqual(first.truth.map((_, k) => `${first.id}#${k}`));
     expect(split.records.map((r) => r.kind)).toEqual(first.truth.map((t) => t.kind));
     expect(split.predictions).toEqual({ [`${first.id}#0`]: 'only the first' });
+  });
+});
+
+describe('fitSteps', () => {
+  it('keeps the planned steps where they fit the budget and shortens both stages in proportion where not', () => {
+    const plan = demoPlan('default'); // 1000 + 10000 steps, 780 s
+    expect(fitSteps(plan, 0.06)).toEqual({ align: 1000, instruct: 10000 }); // 660 s
+    const slow = fitSteps(plan, 0.156); // 11000 × 0.156 = 1716 s: 780 / 1716 of each
+    expect(slow).toEqual({
+      align: Math.round(1000 * (780 / 1716)),
+      instruct: Math.round(10000 * (780 / 1716)),
+    });
+    expect(slow.align + slow.instruct).toBeLessThanOrEqual(780 / 0.156 + 1);
+    expect(fitSteps(demoPlan('tiny'), 100)).toEqual({ align: 6, instruct: 10 }); // no budget: the smoke plan
+    expect(fitSteps(plan, 1e6)).toEqual({ align: 1, instruct: 1 }); // never zero steps
   });
 });

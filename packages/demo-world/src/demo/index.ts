@@ -26,7 +26,15 @@ export {
   splitTurns,
 } from './evaluate.js';
 export { DEMO_TARGETS, type DemoMetrics, demoMetrics, formatDemoHeadline, VQA_KINDS } from './report.js';
-export { DEMO_STAGES, type DemoOptions, type DemoResult, runDemo } from './run.js';
+export {
+  DEMO_STAGES,
+  type DemoOptions,
+  type DemoResult,
+  fitSteps,
+  runDemo,
+  type StepCalibration,
+  TRAINED_PARAMETERS,
+} from './run.js';
 export { type SampleConversation, type SampleTurn, sampleConversations } from './samples.js';
 export {
   type CellAccuracy,

@@ -4,7 +4,10 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  computeGradients,
   createLlava,
+  disposeGradients,
+  disposeMultimodalBatch,
   InstructionDataLoader,
   LlavaForConditionalGeneration,
   parseRecipe,
@@ -18,7 +21,14 @@ import {
 } from '@vistune/core';
 import { writeWorldTokenizer } from '../tokenizer.js';
 import { generateWorld, loadWorldSplit } from '../world.js';
-import { type DemoPlan, type DemoSize, demoLlavaConfig, demoPlan, demoPreprocessorConfig } from './config.js';
+import {
+  type DemoPlan,
+  type DemoSize,
+  type DemoStagePlan,
+  demoLlavaConfig,
+  demoPlan,
+  demoPreprocessorConfig,
+} from './config.js';
 import { cachedImageLoader, type PixelProcessor } from './data.js';
 import { evalPrompts, generateAnswers } from './evaluate.js';
 import { type DemoMetrics, demoMetrics } from './report.js';
@@ -46,6 +56,8 @@ export interface DemoResult {
   seed: number;
   parameters: { visionTower: number; projector: number; llm: number; total: number };
   imageTokens: number;
+  /** The step time measured before training, and the share of the planned steps that fit the budget. */
+  calibration: StepCalibration;
   /** Stage 0: the vision tower's pretraining and its held-out cell accuracy. */
   tower: TowerPretrainResult;
   /** First and last logged loss of each stage. */
@@ -68,6 +80,58 @@ export const DEMO_STAGES = { tower: 'tower', align: 'align', instruct: 'instruct
  */
 export const TRAINED_PARAMETERS = ['llm.*', 'modalities.image.adapter.*'];
 
+export interface StepCalibration {
+  /** Estimated seconds of one training step (timed passes × STEP_OVERHEAD). */
+  stepSeconds: number;
+  /** Planned steps of stages 1 + 2, and the steps that run (fewer where they would not fit the budget). */
+  plannedSteps: number;
+  steps: number;
+}
+
+/**
+ * A Trainer step over a timed forward/backward pass: gradient accumulation, clipping, AdamW and the metrics line
+ * (quick run with native kernels: 59 ms timed, 60 ms a step in the stages).
+ */
+const STEP_OVERHEAD = 1.1;
+const CALIBRATION_PASSES = 6;
+
+/** Seconds of one forward + backward pass of the trained parameters on real batches (the first is warm-up). */
+async function timePasses(
+  model: LlavaForConditionalGeneration,
+  loader: InstructionDataLoader,
+): Promise<number> {
+  const params = model.namedParameters();
+  const times: number[] = [];
+  for (let i = 0; i < CALIBRATION_PASSES; i++) {
+    const batch = await loader.next();
+    if (!batch) break;
+    try {
+      const started = performance.now();
+      const { grads } = computeGradients(() => {
+        const out = model.forward(batch, { logits: false });
+        if (!out.loss) throw new Error('vistune demo: the calibration batch has no labels');
+        return out.loss;
+      }, params);
+      disposeGradients(grads);
+      if (i > 0) times.push((performance.now() - started) / 1000);
+    } finally {
+      disposeMultimodalBatch(batch);
+    }
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1] ?? 0;
+}
+
+/** The plan's stage steps, scaled down together where stepSeconds × steps exceeds the budget. */
+export function fitSteps(plan: DemoPlan, stepSeconds: number): { align: number; instruct: number } {
+  const planned = plan.align.steps + plan.instruct.steps;
+  const scale = stepSeconds > 0 ? Math.min(1, plan.trainBudgetSeconds / (stepSeconds * planned)) : 1;
+  return {
+    align: Math.max(1, Math.round(plan.align.steps * scale)),
+    instruct: Math.max(1, Math.round(plan.instruct.steps * scale)),
+  };
+}
+
 function demoRecipe(
   plan: DemoPlan,
   hf: Record<string, unknown>,
@@ -75,7 +139,7 @@ function demoRecipe(
   out: string,
   seed: number,
 ): Recipe {
-  const stage = (name: string, p: DemoPlan['align']) => ({
+  const stage = (name: string, p: DemoStagePlan) => ({
     name,
     train: TRAINED_PARAMETERS,
     lr: p.lr,
@@ -208,19 +272,45 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         `size ${pct(h.size)}; box IoU ${h.boxIou.toFixed(2)}`,
     );
 
-    const recipe = demoRecipe(plan, hf, files, out, opts.seed);
-    const data = (stage: StageRecipe) =>
+    const loader = (file: string, batchSize: number) =>
       InstructionDataLoader.fromFiles({
-        files: stage.name === DEMO_STAGES.align ? files.align : files.instruct,
+        files: file,
         tokenizer,
         template: 'vicuna_v1',
         templateOptions: { systemPrompt: '' },
         imageToken: { id: imageTokenId, slots: model.imageSeqLength },
         maxLength: 512,
-        batchSize: stage.batchSize ?? recipe.data.batchSize,
+        batchSize,
         loadImage,
         seed: opts.seed,
       });
+
+    // How long a step takes here decides how many fit the budget (no native kernels: ~2.5× longer).
+    model.trainOnly(TRAINED_PARAMETERS);
+    const probe = await loader(files.instruct, plan.instruct.batchSize);
+    const stepSeconds = (await timePasses(model, probe)) * STEP_OVERHEAD;
+    probe.dispose();
+    const steps = fitSteps(plan, stepSeconds);
+    const plannedSteps = plan.align.steps + plan.instruct.steps;
+    const calibration: StepCalibration = { stepSeconds, plannedSteps, steps: steps.align + steps.instruct };
+    log(
+      calibration.steps < plannedSteps
+        ? `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: ${calibration.steps} of the planned ` +
+            `${plannedSteps} steps fit the ${plan.trainBudgetSeconds} s budget (expect lower accuracy than the README's; ` +
+            '`vistune backends` says whether the native kernels run)'
+        : `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: all ${plannedSteps} planned steps fit the budget`,
+    );
+    const runPlan: DemoPlan = {
+      ...plan,
+      align: { ...plan.align, steps: steps.align },
+      instruct: { ...plan.instruct, steps: steps.instruct },
+    };
+    const recipe = demoRecipe(runPlan, hf, files, out, opts.seed);
+    const data = (stage: StageRecipe) =>
+      loader(
+        stage.name === DEMO_STAGES.align ? files.align : files.instruct,
+        stage.batchSize ?? recipe.data.batchSize,
+      );
     const trainer = new Trainer({
       model,
       recipe,
@@ -276,6 +366,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       seed: opts.seed,
       parameters,
       imageTokens: model.imageSeqLength,
+      calibration,
       tower,
       losses,
       metrics,
