@@ -1,5 +1,5 @@
-// The embedded demo, end to end: generate the worlds → build a LLaVA from scratch → stage 1 (alignment on
-// simple scenes) → stage 2 (visual instruction tuning) with core's Trainer → greedy answers on the held-out
+// The embedded demo, end to end: generate the worlds → build a LLaVA from scratch → stage 0 (the vision tower
+// names each cell's contents, then freezes) → stage 1 (alignment on simple scenes) → stage 2 (visual instruction tuning) with core's Trainer → greedy answers on the held-out
 // split → per-kind report → sample conversations with boxes drawn. Nothing is downloaded.
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -10,6 +10,7 @@ import {
   disposeMultimodalBatch,
   InstructionDataLoader,
   LlavaForConditionalGeneration,
+  type MultimodalBatch,
   parseRecipe,
   type Recipe,
   type Registry,
@@ -81,18 +82,13 @@ export const DEMO_STAGES = { tower: 'tower', align: 'align', instruct: 'instruct
 export const TRAINED_PARAMETERS = ['llm.*', 'modalities.image.adapter.*'];
 
 export interface StepCalibration {
-  /** Estimated seconds of one training step (timed passes × STEP_OVERHEAD). */
+  /** Estimated seconds of one training step: the median timed forward/backward pass. */
   stepSeconds: number;
   /** Planned steps of stages 1 + 2, and the steps that run (fewer where they would not fit the budget). */
   plannedSteps: number;
   steps: number;
 }
 
-/**
- * A Trainer step over a timed forward/backward pass: gradient accumulation, clipping, AdamW and the metrics line
- * (quick run with native kernels: 59 ms timed, 60 ms a step in the stages).
- */
-const STEP_OVERHEAD = 1.1;
 const CALIBRATION_PASSES = 6;
 
 /** Seconds of one forward + backward pass of the trained parameters on real batches (the first is warm-up). */
@@ -102,9 +98,14 @@ async function timePasses(
 ): Promise<number> {
   const params = model.namedParameters();
   const times: number[] = [];
+  // Batches first: their PNG decoding would otherwise compete with the timed passes (~25 % too slow).
+  const batches: MultimodalBatch[] = [];
   for (let i = 0; i < CALIBRATION_PASSES; i++) {
     const batch = await loader.next();
-    if (!batch) break;
+    if (batch) batches.push(batch);
+  }
+  await new Promise((done) => setTimeout(done, 50)); // the loader's prefetch of the next batch settles
+  for (const [i, batch] of batches.entries()) {
     try {
       const started = performance.now();
       const { grads } = computeGradients(() => {
@@ -288,7 +289,8 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
     // How long a step takes here decides how many fit the budget (no native kernels: ~2.5× longer).
     model.trainOnly(TRAINED_PARAMETERS);
     const probe = await loader(files.instruct, plan.instruct.batchSize);
-    const stepSeconds = (await timePasses(model, probe)) * STEP_OVERHEAD;
+    // A timed pass (still warming up) measured 65 ms where a whole Trainer step averaged 60: no extra margin.
+    const stepSeconds = await timePasses(model, probe);
     probe.dispose();
     const steps = fitSteps(plan, stepSeconds);
     const plannedSteps = plan.align.steps + plan.instruct.steps;
