@@ -6,6 +6,7 @@ import {
   type DemoSize,
   demoPlan,
   formatDemoHeadline,
+  formatTowerSummary,
   formatWorldScores,
   runDemo,
 } from '@vistune/demo-world';
@@ -65,8 +66,7 @@ function printReport(result: DemoResult): void {
   write('');
   const t = result.tower;
   write(
-    `stage tower: ${t.steps} steps, loss ${t.firstLoss.toFixed(3)} → ${t.lastLoss.toFixed(3)}; held-out cells: colour ` +
-      `${(100 * t.heldOut.colour).toFixed(1)} %, shape ${(100 * t.heldOut.shape).toFixed(1)} %, size ${(100 * t.heldOut.size).toFixed(1)} %, box IoU ${t.heldOut.boxIou.toFixed(2)}`,
+    `stage tower: ${t.steps} steps, loss ${t.firstLoss.toFixed(3)} → ${t.lastLoss.toFixed(3)}; ${formatTowerSummary(t.heldOut)}`,
   );
   const c = result.calibration;
   if (c.steps < c.plannedSteps)

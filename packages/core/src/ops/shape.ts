@@ -39,12 +39,12 @@ export function permute(x: tf.Tensor, perm: number[]): tf.Tensor {
   const rowsKept = perm[rank - 1] === rank - 1 && (x.shape[rank - 1] ?? 0) >= MIN_PERMUTE_ROW;
   if (!rowsKept || rank < 3 || !opPolicy().jsKernels || (x.dtype !== 'float32' && x.dtype !== 'int32'))
     return tf.transpose(x, perm);
+  const run = (t: tf.Tensor, order: number[]) =>
+    runJsKernel(permuteKernel, { x: t }, { perm: order })[0] as tf.Tensor;
+  if (!tf.engine().isTapeOn()) return run(x, perm);
   const inverse = new Array<number>(rank);
   perm.forEach((p, i) => {
     inverse[p] = i;
   });
-  const run = (t: tf.Tensor, order: number[]) =>
-    runJsKernel(permuteKernel, { x: t }, { perm: order })[0] as tf.Tensor;
-  if (!tf.engine().isTapeOn()) return run(x, perm);
   return customGrad(([t]: [tf.Tensor]) => ({ value: run(t, perm), gradFunc: (dy) => [run(dy, inverse)] }))(x);
 }

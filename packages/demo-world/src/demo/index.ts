@@ -39,6 +39,7 @@ export { type SampleConversation, type SampleTurn, sampleConversations } from '.
 export {
   type CellAccuracy,
   cellTargets,
+  formatTowerSummary,
   pretrainVisionTower,
   type TowerPretrainOptions,
   type TowerPretrainPlan,

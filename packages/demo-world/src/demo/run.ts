@@ -1,5 +1,6 @@
 // The embedded demo, end to end: generate the worlds → build a LLaVA from scratch → stage 0 (the vision tower
-// names each cell's contents, then freezes) → stage 1 (alignment on simple scenes) → stage 2 (visual instruction tuning) with core's Trainer → greedy answers on the held-out
+// names each cell's contents, then freezes) → stage 1 (alignment on simple scenes) → stage 2 (visual
+// instruction tuning) with core's Trainer → greedy answers on the held-out
 // split → per-kind report → sample conversations with boxes drawn. Nothing is downloaded.
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -34,7 +35,7 @@ import { cachedImageLoader, type PixelProcessor } from './data.js';
 import { evalPrompts, generateAnswers } from './evaluate.js';
 import { type DemoMetrics, demoMetrics } from './report.js';
 import { type SampleConversation, sampleConversations } from './samples.js';
-import { pretrainVisionTower, type TowerPretrainResult } from './tower.js';
+import { formatTowerSummary, pretrainVisionTower, type TowerPretrainResult } from './tower.js';
 
 export interface DemoOptions {
   /** Run folder: world/, world-align/, checkpoints/, model/, samples/, metrics.jsonl, loss.html, report.json. */
@@ -169,8 +170,6 @@ function demoRecipe(
   );
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-
 function countParameters(model: LlavaForConditionalGeneration): DemoResult['parameters'] {
   const sum = (prefix: string) =>
     model
@@ -267,11 +266,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       seed: opts.seed,
       onStep: opts.onTowerStep,
     });
-    const h = tower.heldOut;
-    log(
-      `stage ${DEMO_STAGES.tower}: held-out cells named right: colour ${pct(h.colour)}, shape ${pct(h.shape)}, ` +
-        `size ${pct(h.size)}; box IoU ${h.boxIou.toFixed(2)}`,
-    );
+    log(`stage ${DEMO_STAGES.tower}: ${formatTowerSummary(tower.heldOut)}`);
 
     const loader = (file: string, batchSize: number) =>
       InstructionDataLoader.fromFiles({
@@ -286,7 +281,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         seed: opts.seed,
       });
 
-    // How long a step takes here decides how many fit the budget (no native kernels: ~2.5× longer).
+    // How long a step takes here decides how many fit the budget (no native kernels: ~4.5× longer).
     model.trainOnly(TRAINED_PARAMETERS);
     const probe = await loader(files.instruct, plan.instruct.batchSize);
     // A timed pass (still warming up) measured 65 ms where a whole Trainer step averaged 60: no extra margin.

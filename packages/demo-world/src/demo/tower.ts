@@ -12,6 +12,7 @@ import {
   type LlavaForConditionalGeneration,
   tf,
 } from '@vistune/core';
+import { boxIou } from '../box-codec.js';
 import { createRng } from '../random.js';
 import type { SceneLayout } from '../scene.js';
 import { COLOUR_NAMES, SHAPES, SIZES } from '../shapes.js';
@@ -100,13 +101,14 @@ async function loadScenes(worldDir: string): Promise<Record<string, Record<strin
   >;
 }
 
-function boxIou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = w * h;
-  const area = (r: readonly number[]) => Math.max(0, r[2] - r[0]) * Math.max(0, r[3] - r[1]);
-  const union = area(a) + area(b) - inter;
-  return union > 0 ? inter / union : 0;
+const pct = (value: number) => `${(100 * value).toFixed(1)} %`;
+
+/** One line: the held-out cells the tower names right, per attribute, and the boxes' mean IoU. */
+export function formatTowerSummary(heldOut: CellAccuracy): string {
+  return (
+    `held-out cells named right: colour ${pct(heldOut.colour)}, shape ${pct(heldOut.shape)}, ` +
+    `size ${pct(heldOut.size)}; box IoU ${heldOut.boxIou.toFixed(2)}`
+  );
 }
 
 /**
@@ -243,7 +245,7 @@ async function measure(
         if (logits.indexOf(Math.max(...logits)) === cell.c[a]) right[a] = (right[a] ?? 0) + 1;
       });
       if (cell.occupied) {
-        iouSum += boxIou(v.slice(offset, offset + BOX), cell.box);
+        iouSum += boxIou(v.slice(offset, offset + BOX) as [number, number, number, number], cell.box);
         occupiedCells++;
       }
       cells++;

@@ -41,8 +41,9 @@ export const adamwKernel: JsKernel<AdamWAttrs> = {
     { shape: param.shape, dtype: 'float32' },
   ],
   compute([p, g, m, v], [pOut, mOut, vOut], attrs) {
-    if (nativeAdamW && [p, g, m, v, pOut, mOut, vOut].every((a) => a instanceof Float32Array)) {
-      const f32 = [p, g, m, v, pOut, mOut, vOut] as Float32Array[];
+    const views = [p, g, m, v, pOut, mOut, vOut];
+    if (nativeAdamW && views.every((a) => a instanceof Float32Array)) {
+      const f32 = views as Float32Array[];
       nativeAdamW(
         { param: f32[0], grad: f32[1], expAvg: f32[2], expAvgSq: f32[3] },
         { paramOut: f32[4], expAvgOut: f32[5], expAvgSqOut: f32[6] },
