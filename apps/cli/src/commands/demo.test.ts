@@ -15,6 +15,7 @@ import {
   generateWorld,
   loadWorldSplit,
   type PixelProcessor,
+  pretrainVisionTower,
   writeWorldTokenizer,
 } from '@vistune/demo-world';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,12 @@ describe('vistune demo', () => {
     expect(report.overall.turns).toBe(report.evalTurns);
     expect(report.perKind.reduce((n: number, r: { turns: number }) => n + r.turns, 0)).toBe(report.evalTurns);
     expect(kinds.length).toBeGreaterThan(3);
+    // Stage 0 ran and reported held-out shares; the smoke plan has no time budget, so every step ran.
+    expect(report.tower.steps).toBe(4);
+    for (const share of ['colour', 'shape', 'size', 'boxIou'])
+      expect(report.tower.heldOut[share]).toBeGreaterThanOrEqual(0);
+    expect(report.calibration.stepSeconds).toBeGreaterThan(0);
+    expect(report.calibration.steps).toBe(report.calibration.plannedSteps);
     // Both stages ran their steps and the loss fell in each.
     expect(report.losses.map((l: { stage: string }) => l.stage)).toEqual(['align', 'instruct']);
     for (const l of report.losses) expect(l.last).toBeLessThan(l.first);
@@ -108,6 +115,54 @@ describe('generateAnswers', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(Object.keys(batched).sort()).toEqual(test.map((r) => r.id).sort());
     expect(batched).toEqual(single);
+    model.dispose();
+  });
+});
+
+describe('pretrainVisionTower', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', quiet: true });
+  });
+
+  it('teaches the tower to name held-out cells far above chance, and leaves its trainable flags as found', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-demo-tower-'));
+    const plan = demoPlan('quick');
+    await generateWorld({
+      outDir: dir,
+      seed: 9,
+      grid: 2,
+      maxObjects: 4,
+      counts: { train: 200, val: 0, test: 40 },
+    });
+    const tokenizer = await writeWorldTokenizer(join(dir, 'tokenizer'));
+    const registry = await builtinRegistry();
+    const hf = demoLlavaConfig(plan.model, {
+      vocabSize: tokenizer.vocabSize,
+      imageTokenId: tokenizer.tokenToId('<image>') as number,
+    });
+    const model = await createLlava(hf, registry, { seed: 2 });
+    model.trainOnly(['llm.*']);
+    const processor = (await registry.create('processor', {
+      type: 'clip',
+      ...demoPreprocessorConfig(64),
+    })) as unknown as PixelProcessor;
+    const losses: number[] = [];
+    const result = await pretrainVisionTower(model, {
+      worldDir: dir,
+      cellSize: plan.model.patchSize,
+      loadImage: cachedImageLoader(processor),
+      plan: { steps: 120, lr: 3e-3, batchSize: 16 },
+      seed: 1,
+      onStep: (_, loss) => losses.push(loss),
+    });
+    expect(losses).toHaveLength(120);
+    expect(result.lastLoss).toBeLessThan(result.firstLoss / 4);
+    // 160 held-out cells; chance is 1/8 for colour (7 + empty), 1/6 for shape, 1/3 for size
+    expect(result.heldOut.cells).toBe(160);
+    expect(result.heldOut.shape).toBeGreaterThan(0.6);
+    expect(result.heldOut.colour).toBeGreaterThan(0.6);
+    const towerFlags = model.namedParameters().filter(([n]) => n.startsWith('modalities.image.encoder.'));
+    expect(towerFlags.every(([, p]) => !p.trainable)).toBe(true);
     model.dispose();
   });
 });

@@ -1,6 +1,7 @@
 import { buildExample, getTemplate, IGNORE_INDEX, parseRecord, Tokenizer } from '@vistune/core';
 import { describe, expect, it } from 'vitest';
 import type { WorldRecord } from '../instructions.js';
+import { COLOUR_NAMES, SHAPES, SIZES } from '../shapes.js';
 import { buildWorldTokenizer, worldVocabulary } from '../tokenizer.js';
 import { generateScene } from '../world.js';
 import { demoPlan } from './config.js';
@@ -8,6 +9,7 @@ import { mergeByImage } from './data.js';
 import { evalPrompts, splitTurns } from './evaluate.js';
 import { demoMetrics, VQA_KINDS } from './report.js';
 import { fitSteps } from './run.js';
+import { cellTargets } from './tower.js';
 
 const SLOTS = 16;
 
@@ -144,5 +146,43 @@ describe('fitSteps', () => {
     expect(slow.align + slow.instruct).toBeLessThanOrEqual(780 / 0.156 + 1);
     expect(fitSteps(demoPlan('tiny'), 100)).toEqual({ align: 6, instruct: 10 }); // no budget: the smoke plan
     expect(fitSteps(plan, 1e6)).toEqual({ align: 1, instruct: 1 }); // never zero steps
+  });
+});
+
+describe('cellTargets', () => {
+  it('puts each object’s classes and cell-relative box in its cell, and marks the others empty', () => {
+    const layout = {
+      imageSize: 64,
+      background: {
+        kind: 'plain' as const,
+        from: [0, 0, 0],
+        to: [0, 0, 0],
+        angle: 0,
+        noise: 0,
+        noiseSeed: 1,
+      },
+      objects: [
+        // centre in cell (1, 0) of the 2×2 grid: box 40..56 × 8..24 is 0.25..0.75 of that cell
+        {
+          shape: 'star',
+          colour: 'red',
+          size: 'small',
+          rgb: [200, 30, 30],
+          centre: [48, 16],
+          radius: 8,
+          box: [40, 8, 56, 24],
+        },
+      ],
+    } as unknown as Parameters<typeof cellTargets>[0];
+    const t = cellTargets(layout, 32);
+    expect(t.occupied).toEqual([0, 1, 0, 0]);
+    expect(t.classes[1]).toEqual([
+      COLOUR_NAMES.indexOf('red'),
+      SHAPES.indexOf('star'),
+      SIZES.indexOf('small'),
+    ]);
+    expect(t.boxes[1]).toEqual([0.25, 0.25, 0.75, 0.75]);
+    expect(t.classes[0]).toEqual([COLOUR_NAMES.length, SHAPES.length, SIZES.length]); // the "empty" classes
+    expect(t.boxes[0]).toEqual([0, 0, 0, 0]);
   });
 });
