@@ -141,6 +141,12 @@ export const recipeSchema = z
     optimizer: optimizerSchema.prefault({}),
     checkpoint: checkpointSchema.prefault({}),
     seed: z.number().int().min(0).default(42),
+    /** Plugins (package names, or paths relative to the recipe) whose registry entries the recipe uses. */
+    plugins: z.array(z.string().min(1)).default([]),
+    /** The task family (registry kind `task`) that owns the data's media, head targets and scoring. */
+    task: z.looseObject({ type: z.string().min(1) }).optional(),
+    /** Output heads (registry kind `head`) added to the model before training, e.g. LISA's [SEG] mask head. */
+    heads: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
     /** Run folder: metrics.jsonl, loss.html, adapters/, model/, checkpoints/. */
     output: z.string().min(1),
   })
@@ -191,10 +197,12 @@ export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Reci
         ? { kind: 'pretrained', dir: at(r.model.dir) }
         : r.model;
   const output = at(r.output);
+  const plugin = (p: string) => (p.startsWith('./') || p.startsWith('../') ? at(p) : p);
   return {
     ...r,
     source,
     model,
+    plugins: r.plugins.map(plugin),
     data: {
       ...r.data,
       train: at(r.data.train),

@@ -1,0 +1,77 @@
+// The pipeline's contracts: what a package registers so that every command (train, eval, generate, chat,
+// serve) can build, load, save, feed and score a model it has never heard of. Core keeps only the lookups.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { FeatureSelect, HeadConfig } from '../multimodal/types.js';
+import type { ComponentConfig } from '../registry/types.js';
+
+/**
+ * A media kind (registry kind `media`): how records name it, how its files are recognised and which marker
+ * stands for one item in a conversation. The item's tensor comes from the modality's processor.
+ */
+export interface MediaKind {
+  /** Registry name; also the record field (`image`, `video`, `audio`, `points`) and the CLI flag (`--image`). */
+  readonly name: string;
+  /** Placeholder in conversation text for one item ('<image>', '<video>'). */
+  readonly marker: string;
+  /** Lower-case file extensions with the dot ('.png'); `chat /attach` and `--media` pick the kind by these. */
+  readonly extensions: readonly string[];
+  /** One line for `vistune registry` and the CLI's help. */
+  readonly about?: string;
+}
+
+/** One media item after preprocessing: the tensor the modality's encoder takes, plus its geometry. */
+export interface ProcessedMedia {
+  /** E.g. an image [3, H, W], a video [T, 3, H, W], points [P, C], log-mel [mels, frames]. */
+  tensor: tf.Tensor;
+  /**
+   * Maps coordinates between the original file and the tensor (images: an ImageTransform, which box codecs
+   * and mask heads read); absent where the kind has no geometry.
+   */
+  transform?: unknown;
+  /** Size of the original (width, height, frames, points …) for reports and overlays. */
+  original?: Readonly<Record<string, number>>;
+}
+
+/**
+ * Preprocessing for one modality (registry kind `processor`): a file or bytes → the encoder's input.
+ * Image processors read/write HF `preprocessor_config.json`.
+ */
+export interface MediaProcessor {
+  /** The media kind it reads. */
+  readonly media: string;
+  process(source: string | Uint8Array): Promise<ProcessedMedia>;
+  /** The registry config that recreates it (with its `type`), saved with the model. */
+  processorConfig(): ComponentConfig;
+}
+
+/** One modality of a composition: its media kind, placeholder and the registry configs of its parts. */
+export interface ModalityConfig {
+  /** Registered media kind of its items (default: the modality's name). */
+  media: string;
+  /** Placeholder token id in the LLM's vocabulary (ids outside it are allowed, LLaVA's -200). */
+  placeholderTokenId: number;
+  encoder: ComponentConfig;
+  select: FeatureSelect;
+  adapter: ComponentConfig;
+  /** How files of this modality become encoder inputs (registry kind `processor`). */
+  processor?: ComponentConfig;
+}
+
+/** Template and system prompt the model was trained with (recorded on save, used by eval/generate/chat). */
+export interface ChatSettings {
+  template?: string;
+  systemPrompt?: string;
+}
+
+/**
+ * A whole model as data: the LLM, any number of modalities, heads, and the plugins its parts come from.
+ * Every config names a registry entry by `type`.
+ */
+export interface CompositionConfig {
+  llm: ComponentConfig;
+  modalities: Readonly<Record<string, ModalityConfig>>;
+  heads: readonly HeadConfig[];
+  /** Plugins (package names or paths) that registered any part; loaded before the parts are created. */
+  plugins: readonly string[];
+  chat?: ChatSettings;
+}
