@@ -1,6 +1,5 @@
 // @vistune/demo-world: procedural scenes of coloured shapes and the visual instruction data built from them.
 export { BoxCodec, type BoxFormat, boxIou, DEFAULT_BOX_FORMAT } from './box-codec.js';
-export * from './demo/index.js';
 export { type BoxColour, type DrawBoxesOptions, drawBoxes, type LabelledBox } from './draw-boxes.js';
 export {
   ALL_RECORD_KINDS,

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLlava, initBackend, tf } from '@vistune/core';
+import { generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { builtinRegistry } from '../builtins.js';
 import {
   cachedImageLoader,
   demoLlavaConfig,
@@ -12,14 +15,9 @@ import {
   demoPreprocessorConfig,
   evalPrompts,
   generateAnswers,
-  generateWorld,
-  loadWorldSplit,
   type PixelProcessor,
   pretrainVisionTower,
-  writeWorldTokenizer,
-} from '@vistune/demo-world';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { builtinRegistry } from '../builtins.js';
+} from '../demo/index.js';
 
 const bin = new URL('../../dist/bin.js', import.meta.url).pathname;
 const run = promisify(execFile);

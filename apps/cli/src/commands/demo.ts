@@ -1,17 +1,17 @@
-// `vistune demo`: the embedded demo (packages/demo-world/src/demo) with progress, the report and sample
+// `vistune demo`: the embedded demo (apps/cli/src/demo) with progress, the report and sample
 // conversations on the terminal, or the metrics as JSON.
 import { initBackend } from '@vistune/core';
+import { formatWorldScores } from '@vistune/demo-world';
+import { type Command, Option } from 'commander';
+import { builtinRegistry } from '../builtins.js';
 import {
   type DemoResult,
   type DemoSize,
   demoPlan,
   formatDemoHeadline,
   formatTowerSummary,
-  formatWorldScores,
   runDemo,
-} from '@vistune/demo-world';
-import { type Command, Option } from 'commander';
-import { builtinRegistry } from '../builtins.js';
+} from '../demo/index.js';
 import { backendOption } from '../program.js';
 import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 

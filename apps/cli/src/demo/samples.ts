@@ -2,10 +2,15 @@
 // next to the truth, and each image saved upscaled with the predicted (red) and true (green) boxes drawn.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BoxCodec } from '../box-codec.js';
-import { drawBoxes, type LabelledBox } from '../draw-boxes.js';
-import type { TurnKind, WorldRecord } from '../instructions.js';
-import { scoreOneTurn, type WorldPredictions } from '../metrics.js';
+import {
+  BoxCodec,
+  drawBoxes,
+  type LabelledBox,
+  scoreOneTurn,
+  type TurnKind,
+  type WorldPredictions,
+  type WorldRecord,
+} from '@vistune/demo-world';
 
 export interface SampleTurn {
   kind: TurnKind;

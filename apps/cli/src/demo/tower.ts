@@ -12,10 +12,7 @@ import {
   type LlavaForConditionalGeneration,
   tf,
 } from '@vistune/core';
-import { boxIou } from '../box-codec.js';
-import { createRng } from '../random.js';
-import type { SceneLayout } from '../scene.js';
-import { COLOUR_NAMES, SHAPES, SIZES } from '../shapes.js';
+import { boxIou, COLOUR_NAMES, createRng, type SceneLayout, SHAPES, SIZES } from '@vistune/demo-world';
 
 export interface TowerPretrainPlan {
   steps: number;

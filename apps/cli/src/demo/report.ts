@@ -1,12 +1,13 @@
 // The demo's headline figures from per-turn scores: VQA exact match, counting accuracy, grounding Acc@0.5,
 // and the per-question-kind table, with the thresholds the default run is expected to meet.
-import type { TurnKind, WorldRecord } from '../instructions.js';
 import {
   type KindScore,
   scoreWorldPredictions,
+  type TurnKind,
   type WorldPredictions,
+  type WorldRecord,
   type WorldScores,
-} from '../metrics.js';
+} from '@vistune/demo-world';
 import { splitTurns } from './evaluate.js';
 
 /** Short-answer kinds scored by exact match ("VQA"); counting and boxes have their own metrics. */

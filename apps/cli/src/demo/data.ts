@@ -2,9 +2,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from '@vistune/core';
-import { describeLayout, type LlavaTurn, type WorldRecord } from '../instructions.js';
-import type { SceneLayout } from '../scene.js';
-import { loadWorldSplit } from '../world.js';
+import {
+  describeLayout,
+  type LlavaTurn,
+  loadWorldSplit,
+  type SceneLayout,
+  type WorldRecord,
+} from '@vistune/demo-world';
 
 /** A plain LLaVA record (what the core data pipeline reads). */
 export interface LlavaRecord {

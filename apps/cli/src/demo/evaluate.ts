@@ -8,8 +8,7 @@ import {
   type Tokenizer,
   tf,
 } from '@vistune/core';
-import type { TurnKind, WorldRecord } from '../instructions.js';
-import type { WorldPredictions } from '../metrics.js';
+import type { TurnKind, WorldPredictions, WorldRecord } from '@vistune/demo-world';
 
 /** One assistant turn to answer: the prompt ids (image placeholders expanded) and where the answer goes. */
 export interface EvalPrompt {

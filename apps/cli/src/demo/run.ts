@@ -21,8 +21,7 @@ import {
   type Tokenizer,
   Trainer,
 } from '@vistune/core';
-import { writeWorldTokenizer } from '../tokenizer.js';
-import { generateWorld, loadWorldSplit } from '../world.js';
+import { generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
 import {
   type DemoPlan,
   type DemoSize,

@@ -1,9 +1,14 @@
 import { buildExample, getTemplate, IGNORE_INDEX, parseRecord, Tokenizer } from '@vistune/core';
+import {
+  buildWorldTokenizer,
+  COLOUR_NAMES,
+  generateScene,
+  SHAPES,
+  SIZES,
+  type WorldRecord,
+  worldVocabulary,
+} from '@vistune/demo-world';
 import { describe, expect, it } from 'vitest';
-import type { WorldRecord } from '../instructions.js';
-import { COLOUR_NAMES, SHAPES, SIZES } from '../shapes.js';
-import { buildWorldTokenizer, worldVocabulary } from '../tokenizer.js';
-import { generateScene } from '../world.js';
 import { demoPlan } from './config.js';
 import { mergeByImage } from './data.js';
 import { evalPrompts, splitTurns } from './evaluate.js';
