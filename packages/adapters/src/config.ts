@@ -61,3 +61,58 @@ export const FilmProjectorConfigSchema = z.strictObject({
   std,
 });
 export type FilmProjectorConfig = z.output<typeof FilmProjectorConfigSchema>;
+
+const act = z.enum(['gelu', 'gelu_pytorch_tanh', 'gelu_new', 'quick_gelu', 'silu', 'relu']);
+
+/** HF Blip2QFormerConfig fields (camelCase) plus the connector's ends; defaults are BLIP-2's. */
+const qformerFields = {
+  /** Image feature width (HF `qformer_config.encoder_hidden_size`, the vision hidden size). */
+  inDim: dim,
+  /** LLM hidden size (`language_projection` output). */
+  outDim: dim,
+  /** HF `num_query_tokens`: slots per item. */
+  numQueryTokens: dim.default(32),
+  hiddenSize: dim.default(768),
+  numHiddenLayers: dim.default(12),
+  numAttentionHeads: dim.default(12),
+  intermediateSize: dim.default(3072),
+  /** A cross-attention to the image features in layers i with i % frequency == 0. */
+  crossAttentionFrequency: dim.default(2),
+  hiddenAct: act.default('gelu'),
+  layerNormEps: z.number().positive().default(1e-12),
+  /** `language_projection` bias (HF always has one). */
+  bias: z.boolean().default(true),
+  seed,
+  std,
+};
+
+export const QFormerConfigSchema = z.strictObject({
+  type: z.literal('qformer').default('qformer'),
+  ...qformerFields,
+});
+export type QFormerConfig = z.output<typeof QFormerConfigSchema>;
+
+/** The text side of the instruction-aware Q-Former (HF InstructBlipQFormerConfig). */
+const instructionFields = {
+  /**
+   * Q-Former word-embedding rows. In a vistune composition the instruction's ids are the LLM's, so this must
+   * be ≥ the LLM vocabulary; HF InstructBLIP uses a BERT vocabulary of 30523.
+   */
+  vocabSize: dim.default(30523),
+  maxPositionEmbeddings: dim.default(512),
+  padTokenId: z.number().int().min(0).default(0),
+};
+
+export const InstructQFormerConfigSchema = z.strictObject({
+  type: z.literal('instructblip_qformer').default('instructblip_qformer'),
+  ...qformerFields,
+  ...instructionFields,
+});
+export type InstructQFormerConfig = z.output<typeof InstructQFormerConfigSchema>;
+
+export const BlivaQFormerConfigSchema = z.strictObject({
+  type: z.literal('bliva_qformer').default('bliva_qformer'),
+  ...qformerFields,
+  ...instructionFields,
+});
+export type BlivaQFormerConfig = z.output<typeof BlivaQFormerConfigSchema>;

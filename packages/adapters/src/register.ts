@@ -1,15 +1,20 @@
-// Registry entries of this package: adapters linear, mlp2x_gelu (alias mlp), pixel_shuffle, film_mlp.
+// Registry entries of this package: adapters linear, mlp2x_gelu (alias mlp), pixel_shuffle, film_mlp and the
+// connectors beyond the projector (Q-Former family, resamplers, LLM-internal adapters).
 import type { Registry } from '@vistune/core';
 import {
+  BlivaQFormerConfigSchema,
   FilmProjectorConfigSchema,
+  InstructQFormerConfigSchema,
   LinearProjectorConfigSchema,
   MlpProjectorConfigSchema,
   PixelShuffleProjectorConfigSchema,
+  QFormerConfigSchema,
 } from './config.js';
 import { FilmProjector } from './film.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
+import { BlivaQFormerAdapter, InstructQFormerAdapter, QFormerAdapter } from './qformer.js';
 
 /** Adds this package's adapters to a registry. */
 export function register(registry: Registry): void {
@@ -46,5 +51,28 @@ export function register(registry: Registry): void {
       'mlp2x_gelu whose hidden features are scaled and shifted (FiLM) by the mean prompt-text embedding: instruction-aware (InstructBLIP idea)',
     schema: FilmProjectorConfigSchema,
     create: (c) => new FilmProjector(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'qformer',
+    about:
+      'BLIP-2 / MiniGPT-4 Q-Former: learnable queries, cross-attention to the image, language_projection (HF Blip2 names)',
+    schema: QFormerConfigSchema,
+    create: (c) => new QFormerAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'instructblip_qformer',
+    about:
+      "InstructBLIP Q-Former: the prompt's tokens join the queries' self-attention (HF InstructBlip names)",
+    schema: InstructQFormerConfigSchema,
+    create: (c) => new InstructQFormerAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'bliva_qformer',
+    about: 'BLIVA: instruction-aware Q-Former slots followed by the linearly projected patch features',
+    schema: BlivaQFormerConfigSchema,
+    create: (c) => new BlivaQFormerAdapter(c),
   });
 }

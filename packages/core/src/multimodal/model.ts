@@ -265,7 +265,7 @@ export class MultimodalModel extends Module {
       const items = perSample.flatMap((list, sample) => list.map((item) => ({ item, sample })));
       if (items.length === 0) continue;
       const text = spec.adapter.usesText
-        ? { embeds: textEmbeds, isSlot, attentionMask: textAttention(attentionMask, labels), T }
+        ? { embeds: textEmbeds, ids: inputIds, isSlot, attentionMask: textAttention(attentionMask, labels), T }
         : undefined;
       slots.push({
         name,
@@ -282,7 +282,13 @@ export class MultimodalModel extends Module {
     name: string,
     spec: ModalitySpec<unknown>,
     items: { item: tf.Tensor; sample: number }[],
-    text?: { embeds: tf.Tensor3D; isSlot: tf.Tensor; attentionMask?: tf.Tensor2D; T: number },
+    text?: {
+      embeds: tf.Tensor3D;
+      ids: tf.Tensor2D;
+      isSlot: tf.Tensor;
+      attentionMask?: tf.Tensor2D;
+      T: number;
+    },
   ): tf.Tensor2D {
     const groups = new Map<string, number[]>();
     items.forEach(({ item }, i) => {
@@ -305,6 +311,7 @@ export class MultimodalModel extends Module {
           : textMask;
         ctx.text = {
           embeds: tf.gather(text.embeds, rows),
+          ids: tf.gather(text.ids, rows),
           mask: tf.cast(tf.gather(mask, rows), 'float32') as tf.Tensor2D,
         };
       }

@@ -68,6 +68,8 @@ export interface AdapterTextContext {
   embeds: tf.Tensor3D;
   /** [N, T] 1 = text token of that sample, 0 = placeholder, padding or (in training) a supervised answer token. */
   mask: tf.Tensor2D;
+  /** [N, T] int32 token ids of those samples (an instruction-aware Q-Former embeds them in its own table). */
+  ids?: tf.Tensor2D;
 }
 
 export interface AdapterContext {
