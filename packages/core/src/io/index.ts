@@ -1,5 +1,7 @@
 // Checkpoint IO: safetensors read/write (single and sharded), half-precision conversion, JSON config files.
+export * from './fs-errors.js';
 export * from './half.js';
+export * from './weight-checks.js';
 export * from './json.js';
 export {
   isSafetensorsDtype,
@@ -11,10 +13,13 @@ export {
 } from './safetensors-format.js';
 export {
   decodeSafetensorsBytes,
+  firstNonfiniteIndex,
   type LoadSafetensorsOptions,
   loadSafetensors,
   readSafetensorsHeader,
   SafetensorsReader,
+  type TensorOrigin,
+  tensorOrigin,
 } from './safetensors-read.js';
 export * from './safetensors-write.js';
 export * from './sharded.js';

@@ -3,13 +3,40 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { errnoCode, fsError } from './fs-errors.js';
 import { bfloat16ToFloat32, float16ToFloat32 } from './half.js';
 import {
   parseHeaderLength,
   parseSafetensorsHeader,
+  type SafetensorsDtype,
   type SafetensorsHeader,
   type SafetensorsTensorInfo,
 } from './safetensors-format.js';
+
+/** Where a tensor read from a safetensors file came from, for loaders' error messages. */
+export interface TensorOrigin {
+  /** The safetensors file. */
+  file: string;
+  /** The tensor's name in that file (before any rename). */
+  name: string;
+  /** Its stored dtype (an I16 tensor becomes int32 in memory). */
+  dtype: SafetensorsDtype;
+  /** Flat index of its first NaN/Inf value, -1 when all are finite (always -1 for integer dtypes). */
+  firstNonfinite: number;
+}
+
+const origins = new WeakMap<tf.Tensor, TensorOrigin>();
+
+/** The file, name and stored dtype of a tensor read by SafetensorsReader; undefined for any other tensor. */
+export function tensorOrigin(tensor: tf.Tensor): TensorOrigin | undefined {
+  return origins.get(tensor);
+}
+
+/** Index of the first NaN or ±Inf value, or -1. */
+export function firstNonfiniteIndex(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
 
 /** Reads larger than this are split: a single read() is capped near 2 GiB on Linux. */
 const READ_CHUNK_BYTES = 1 << 30;
@@ -34,13 +61,21 @@ async function readExactly(
 }
 
 async function openFile(path: string): Promise<FileHandle> {
+  let file: FileHandle;
   try {
-    return await open(path, 'r');
+    file = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new Error(`safetensors file not found: ${path}`);
-    throw err;
+    if (errnoCode(err) === 'ENOENT') throw new Error(`safetensors file not found: ${path}`);
+    throw fsError(err, path, 'open the safetensors file');
   }
+  // Opening a folder for reading succeeds on Linux; only the first read would fail, with a bare EISDIR.
+  if ((await file.stat()).isDirectory()) {
+    await file.close();
+    throw new Error(
+      `safetensors file ${path} is a folder, expected a file: remove or rename the folder (a broken download or copy?)`,
+    );
+  }
+  return file;
 }
 
 async function readHeaderFrom(file: FileHandle, path: string): Promise<SafetensorsHeader> {
@@ -161,7 +196,10 @@ export class SafetensorsReader {
   async readTensor(name: string): Promise<tf.Tensor> {
     const info = this.info(name);
     const { values, dtype } = decodeSafetensorsBytes(await this.readBytes(name), info, this.path);
-    return tf.tensor(values, info.shape, dtype);
+    const tensor = tf.tensor(values, info.shape, dtype);
+    const firstNonfinite = dtype === 'float32' ? firstNonfiniteIndex(values) : -1;
+    origins.set(tensor, { file: this.path, name, dtype: info.dtype, firstNonfinite });
+    return tensor;
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,9 @@
 // safetensors writer: deterministic layout, streamed tensor by tensor into a temp file, then an atomic rename.
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
+import { ensureDir, fsError } from './fs-errors.js';
 import { float32ToBfloat16, float32ToFloat16 } from './half.js';
 import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDtype } from './safetensors-format.js';
 
@@ -112,10 +113,18 @@ async function writeTensor(file: FileHandle, t: PlannedTensor): Promise<void> {
 }
 
 /** Write to `<path>.<random>.tmp` next to the target, fsync, then rename: the target is never half-written. */
-async function writeAtomically(path: string, write: (file: FileHandle) => Promise<void>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+export async function writeAtomically(
+  path: string,
+  write: (file: FileHandle) => Promise<void>,
+): Promise<void> {
+  await ensureDir(dirname(path), 'output');
   const temp = join(dirname(path), `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
-  const file = await open(temp, 'wx');
+  let file: FileHandle;
+  try {
+    file = await open(temp, 'wx');
+  } catch (err) {
+    throw fsError(err, path, 'write');
+  }
   try {
     await write(file);
     await file.sync();
@@ -124,7 +133,8 @@ async function writeAtomically(path: string, write: (file: FileHandle) => Promis
   } catch (err) {
     await file.close().catch(() => undefined);
     await rm(temp, { force: true });
-    throw err;
+    // The temp file is gone: the target is either the old complete file or absent, never half-written.
+    throw fsError(err, path, 'write (nothing was left half-written)');
   }
 }
 

@@ -45,6 +45,10 @@ export async function resolveWeightFiles(
   // The same precedence as transformers: a single file wins over an index.
   const single = join(dir, `${baseName}.safetensors`);
   if (await isFile(single)) return { dir, indexPath: null, files: [single], weightMap: null };
+  if ((await stat(single).catch(() => null))?.isDirectory())
+    throw new Error(
+      `${single} is a folder, expected a safetensors file: remove or rename the folder (a broken download or copy?)`,
+    );
 
   const indexPath = join(dir, `${baseName}.safetensors.index.json`);
   if (await isFile(indexPath)) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { loadedWeightProblem } from '../io/weight-checks.js';
 
 /** Glob on dotted names: `*` matches any run of characters (dots included), `?` one character. */
 export function nameMatcher(patterns: readonly string[]): (name: string) => boolean {
@@ -122,11 +123,13 @@ export class Module {
 
   /**
    * Copies tensors into parameters by name. Shapes must match exactly. With strict (default) a missing or
-   * unexpected name is an error listing them all; otherwise they are returned.
+   * unexpected name is an error listing them all; otherwise they are returned. A float parameter given an
+   * integer tensor, or (unless allowNonfinite, or inside allowNonfiniteWeights) NaN/Inf values, is an error
+   * naming the tensor and its file; nothing is copied then.
    */
   loadStateDict(
     weights: ReadonlyMap<string, tf.Tensor> | Record<string, tf.Tensor>,
-    opts: { strict?: boolean; source?: string } = {},
+    opts: { strict?: boolean; source?: string; allowNonfinite?: boolean } = {},
   ): { missing: string[]; unexpected: string[] } {
     const entries = weights instanceof Map ? weights : new Map(Object.entries(weights));
     const own = this.stateDict();
@@ -140,6 +143,13 @@ export class Module {
         wrongShape.push(`${k}: expected [${v.shape}], got [${t.shape}]`);
     }
     if (wrongShape.length) throw new Error(`Wrongly shaped tensors${where}:\n  ${wrongShape.join('\n  ')}`);
+    const badValues: string[] = [];
+    for (const [k, v] of own) {
+      const t = entries.get(k);
+      const problem = t && loadedWeightProblem(k, v.dtype, t, opts);
+      if (problem) badValues.push(problem);
+    }
+    if (badValues.length) throw new Error(`Invalid weights${where}:\n  ${badValues.join('\n  ')}`);
     if ((opts.strict ?? true) && (missing.length || unexpected.length)) {
       throw new Error(
         `State dict does not match the model${where}:` +

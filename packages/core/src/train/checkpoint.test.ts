@@ -117,6 +117,25 @@ describe('checkpoints', () => {
     expect(await pruneCheckpoints(dir, 1)).toEqual([join(dir, 'checkpoint-6')]);
   });
 
+  it('orders checkpoints by step number, not folder name: latest of 9 and 10 is 10, keep 1 deletes 9', async () => {
+    const dir = join(root, 'numeric');
+    for (const step of [10, 9]) await save(dir, step);
+    expect((await readdir(dir)).sort()).toEqual(['checkpoint-10', 'checkpoint-9']); // name order puts 9 last
+    expect((await listCheckpoints(dir)).map((c) => c.step)).toEqual([9, 10]);
+    expect(await resolveCheckpoint(dir, 'latest')).toBe(join(dir, 'checkpoint-10'));
+    expect(await pruneCheckpoints(dir, 1)).toEqual([join(dir, 'checkpoint-9')]);
+    expect(await readdir(dir)).toEqual(['checkpoint-10']);
+  });
+
+  it('pruning never deletes the checkpoint just written, even beside a higher-numbered one', async () => {
+    const dir = join(root, 'protect');
+    await save(dir, 20); // e.g. left by a branch of the run that was resumed from an earlier checkpoint
+    await save(dir, 3);
+    const path = await save(dir, 4, 1);
+    expect(path).toBe(join(dir, 'checkpoint-4'));
+    expect((await listCheckpoints(dir)).map((c) => c.step)).toEqual([4]);
+  });
+
   it('a write that fails midway leaves no folder, no temp files, and the previous checkpoints untouched', async () => {
     const dir = join(root, 'crash');
     await save(dir, 2, 1);

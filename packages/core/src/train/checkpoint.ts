@@ -16,6 +16,7 @@ import type { BatchSourceState } from '../data/types.js';
 import { readJsonFile } from '../io/json.js';
 import { loadSafetensors } from '../io/safetensors-read.js';
 import { saveSafetensors } from '../io/safetensors-write.js';
+import { faultPoint } from './fault.js';
 
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const TRAINABLE_WEIGHTS_FILE = 'trainable_weights.safetensors';
@@ -125,10 +126,13 @@ export async function saveCheckpoint(
   await mkdir(temp, { recursive: true });
   try {
     if (contents.writeModel) await contents.writeModel(temp);
+    faultPoint('checkpoint:model-written', step);
     if (contents.weights) await saveSafetensors(join(temp, TRAINABLE_WEIGHTS_FILE), contents.weights);
     if (contents.optimizer) await saveSafetensors(join(temp, OPTIMIZER_FILE), contents.optimizer);
+    faultPoint('checkpoint:weights-written', step);
     // Written last: a folder with trainer_state.json is complete.
     await writeJsonDurably(join(temp, TRAINER_STATE_FILE), contents.state);
+    faultPoint('checkpoint:state-written', step);
     if (await exists(finalDir)) {
       // Same step written again (a resumed run passing an old checkpoint): swap, keeping a complete copy throughout.
       const old = join(root, `${TEMP_PREFIX}${step}-replaced-${randomUUID()}`);
@@ -140,7 +144,8 @@ export async function saveCheckpoint(
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
-  if (opts.keep != null) await pruneCheckpoints(root, opts.keep);
+  faultPoint('checkpoint:renamed', step);
+  if (opts.keep != null) await pruneCheckpoints(root, opts.keep, { protect: finalDir });
   return finalDir;
 }
 
@@ -159,12 +164,21 @@ export async function listCheckpoints(root: string): Promise<{ step: number; dir
   return found.sort((a, b) => a.step - b.step);
 }
 
-/** Deletes all but the `keep` newest complete checkpoints. */
-export async function pruneCheckpoints(root: string, keep: number): Promise<string[]> {
+/**
+ * Deletes all but the `keep` newest complete checkpoints (by step number, not folder name); `protect` (the one
+ * just written) always counts among the kept, even when a higher-numbered folder exists beside it.
+ */
+export async function pruneCheckpoints(
+  root: string,
+  keep: number,
+  opts: { protect?: string } = {},
+): Promise<string[]> {
   if (!(Number.isInteger(keep) && keep > 0))
     throw new Error(`pruneCheckpoints: keep must be a positive integer, got ${keep}`);
   const all = await listCheckpoints(root);
-  const doomed = all.slice(0, Math.max(0, all.length - keep)).map((c) => c.dir);
+  const others = all.filter((c) => c.dir !== opts.protect);
+  const slots = opts.protect !== undefined && others.length < all.length ? keep - 1 : keep;
+  const doomed = others.slice(0, Math.max(0, others.length - slots)).map((c) => c.dir);
   for (const dir of doomed) await rm(dir, { recursive: true, force: true });
   return doomed;
 }

@@ -3,5 +3,6 @@ export * from './checkpoint.js';
 export * from './plot.js';
 export * from './publish.js';
 export * from './recipe.js';
+export * from './run-folder.js';
 export * from './stage.js';
 export * from './trainer.js';

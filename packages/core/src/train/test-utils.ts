@@ -1,8 +1,10 @@
 // Shared by the train/ tests (not exported from the package): a tiny real MultimodalModel built from core
 // pieces (LLaMA + a set encoder + a LLaVA-style MLP projector) and an in-memory BatchSource with a seeded
 // per-epoch shuffle, so data position is real state a resumed run must restore.
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, BatchSourceState } from '../data/types.js';
+import { saveSafetensors } from '../io/safetensors-write.js';
 import { parseLlamaConfig } from '../llm/config.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
 import { type MultimodalBatch, MultimodalModel } from '../multimodal/model.js';
@@ -71,6 +73,13 @@ class MlpProjector extends Module implements Adapter {
   }
 }
 
+/** Saves itself as model.safetensors by parameter name (it has no family), so the Trainer's default save works. */
+class ToyMultimodalModel extends MultimodalModel {
+  override async save(dir: string): Promise<void> {
+    await saveSafetensors(join(dir, 'model.safetensors'), this.stateDict());
+  }
+}
+
 /** The same seed gives the same weights. */
 export function tinyMultimodalModel(seed = 0): MultimodalModel {
   const llm = new LlamaForCausalLM(
@@ -88,7 +97,7 @@ export function tinyMultimodalModel(seed = 0): MultimodalModel {
   );
   const init = new Initializer({ seed: seed + 1, std: 0.3 });
   const encoder = new SetEncoder(init);
-  return new MultimodalModel({
+  return new ToyMultimodalModel({
     llm,
     modalities: {
       image: {

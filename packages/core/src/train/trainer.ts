@@ -1,16 +1,17 @@
 // Stage-wise trainer (LLaVA: align the projector, then instruction-tune): per stage it sets the trainable
 // set, optional LoRA, an optimizer and lr schedule; each optimizer step accumulates gradients over
 // micro-batches, clips by global norm and updates. Checkpoints resume exactly (weights, optimizer, schedule
-// position, data position, LoRA dropout stream). Run folder: metrics.jsonl, loss.html, adapters/, model/.
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// position, data position, LoRA dropout stream). Run folder: metrics.jsonl, loss.html, adapters/, model/, held
+// under an exclusive lock while training; a fresh run never writes over an earlier run's files.
+import { access, appendFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeMultimodalBatch } from '../data/loader.js';
 import type { BatchSource } from '../data/types.js';
+import { ensureDir, withFsContext } from '../io/fs-errors.js';
 import { saveSafetensors } from '../io/safetensors-write.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
 import { saveCausalLM } from '../llm/weights.js';
-import { LlavaForConditionalGeneration, llavaCheckpointName, saveLlava } from '../multimodal/llava.js';
 import type { MultimodalBatch } from '../multimodal/model.js';
 import { type AppliedLora, applyLora, mergeLora, saveLoraAdapter } from '../nn/lora.js';
 import type { Module } from '../nn/module.js';
@@ -28,9 +29,11 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
+import { faultPoint } from './fault.js';
 import { lossCurveHtml } from './plot.js';
 import { publishModelFolder } from './publish.js';
 import type { Recipe, StageRecipe } from './recipe.js';
+import { moveRunAside, previousRunFiles, RunLock } from './run-folder.js';
 import {
   batchTokens,
   buildStageOptimizer,
@@ -68,7 +71,9 @@ export type TrainerEvent =
   | { type: 'checkpoint'; dir: string; step: number }
   | { type: 'lora-merged'; stage: string; modules: number; adapterDir: string }
   | { type: 'stopped'; step: number; reason: 'abort' | 'maxSteps' }
-  | { type: 'done'; step: number; modelDir: string };
+  | { type: 'done'; step: number; modelDir: string }
+  /** Something the user should know that did not stop the run (a stale lock taken over, files moved aside). */
+  | { type: 'warning'; message: string };
 
 export interface TrainerOptions {
   model: TrainableModel;
@@ -77,9 +82,12 @@ export interface TrainerOptions {
   data: (stage: StageRecipe, index: number) => BatchSource | Promise<BatchSource>;
   onStep?: (metrics: StepMetrics) => void;
   onEvent?: (event: TrainerEvent) => void;
-  /** Writes the final loadable model folder; default saveLlava / saveCausalLM, else model.safetensors by parameter name. */
+  /**
+   * Writes the final loadable model folder; default `model.save(dir)` when the model has one, saveCausalLM for a
+   * LlamaForCausalLM, else model.safetensors by parameter name.
+   */
   saveModel?: (model: TrainableModel, dir: string) => Promise<void>;
-  /** Checkpoint names for LoRA adapter files; default llavaCheckpointName for LLaVA models, else the model's names. */
+  /** Checkpoint names for LoRA adapter files; default `model.checkpointName(param)` when it has one, else the parameter name. */
   checkpointName?: (param: string) => string;
 }
 
@@ -90,6 +98,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Stop (with a checkpoint) once this many global steps are done. */
   maxSteps?: number;
+  /**
+   * Start afresh in an output folder that holds an earlier run (metrics.jsonl, checkpoints, model/): its files
+   * are moved into `<output>/previous-run-<time>/` (nothing is deleted). Without it such a folder is an error.
+   */
+  overwrite?: boolean;
 }
 
 export interface TrainResult {
@@ -97,7 +110,7 @@ export interface TrainResult {
   step: number;
   /** Every step's record, restored ones included. */
   metrics: StepRecord[];
-  /** The last checkpoint this run wrote. */
+  /** The newest checkpoint of the run (null when none exists). */
   checkpoint: string | null;
   /** <output>/model when completed. */
   modelDir: string | null;
@@ -118,10 +131,34 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** A model that writes its own loadable folder (MultimodalModel through its family). */
+interface SelfSavingModel {
+  save(dir: string): Promise<void>;
+}
+
+/** A model whose parameters have other names in its saved checkpoint (HF names of a LLaVA folder). */
+interface CheckpointNamingModel {
+  checkpointName(param: string): string;
+}
+
 async function defaultSaveModel(model: TrainableModel, dir: string): Promise<void> {
-  if (model instanceof LlavaForConditionalGeneration) return saveLlava(model, dir);
+  const selfSaving = model as Partial<SelfSavingModel>;
+  if (typeof selfSaving.save === 'function') return selfSaving.save.call(model, dir);
   if (model instanceof LlamaForCausalLM) return saveCausalLM(model, dir);
   await saveSafetensors(join(dir, 'model.safetensors'), model.stateDict());
+}
+
+function defaultCheckpointName(model: TrainableModel): (param: string) => string {
+  const naming = model as Partial<CheckpointNamingModel>;
+  const own = naming.checkpointName;
+  return typeof own === 'function' ? (param) => own.call(model, param) : (param) => param;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Σp + Σp² per parameter: cheap evidence that a resumed run starts from the same untrained weights. */
@@ -176,9 +213,46 @@ class TrainingRun {
     return this.plan.reduce((a, b) => a + b, 0);
   }
 
+  /** Warnings go to onEvent, or to stderr when nobody listens: none is dropped. */
+  private warn(message: string): void {
+    if (this.opts.onEvent) this.opts.onEvent({ type: 'warning', message });
+    else process.emitWarning(message, 'VistuneTrainerWarning');
+  }
+
   async execute(): Promise<TrainResult> {
+    if (this.runOpts.overwrite && this.runOpts.resumeFrom)
+      throw new Error(
+        `overwrite and resumeFrom '${this.runOpts.resumeFrom}' contradict each other: resume the run, or start afresh with overwrite`,
+      );
+    const lock = await RunLock.acquire(this.recipe.output, (message) => this.warn(message));
+    try {
+      return await this.executeLocked();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** A fresh run into a folder holding another run's files: an error, or (overwrite) those files moved aside. */
+  private async claimRunFolder(): Promise<void> {
+    const output = this.recipe.output;
+    const previous = await previousRunFiles(output, this.checkpointRoot);
+    if (previous.length === 0) return;
+    const names = previous.map((p) => relative(output, p) || p).join(', ');
+    if (!this.runOpts.overwrite) {
+      throw new Error(
+        `run folder ${output} already holds a run (${names}): resume it with resumeFrom 'latest' (vistune train --resume latest), ` +
+          "train into another output folder, or pass overwrite (--overwrite) to move the earlier run's files aside",
+      );
+    }
+    const moved = await moveRunAside(output, previous);
+    const list = [...moved].map(([from, to]) => `${from} → ${to}`).join(', ');
+    this.warn(`overwrite: moved the earlier run's files aside (nothing deleted): ${list}`);
+  }
+
+  private async executeLocked(): Promise<TrainResult> {
     const { recipe } = this;
-    await mkdir(this.checkpointRoot, { recursive: true });
+    if (!this.runOpts.resumeFrom) await this.claimRunFolder();
+    await ensureDir(this.checkpointRoot, 'checkpoint');
     await removeStaleTempCheckpoints(this.checkpointRoot);
     for (const [i, stage] of recipe.stages.entries()) this.sources.push(await this.opts.data(stage, i));
     this.plan = recipe.stages.map((s, i) => stageSteps(recipe, s, this.sources[i]));
@@ -191,29 +265,46 @@ class TrainingRun {
       this.state = structuredClone(loaded.state);
     }
     this.trained = new Set(this.state.trainedParameters);
-    await writeFile(this.metricsPath, this.state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
-    if (this.state.stage >= recipe.stages.length) {
-      // Resumed from the final checkpoint: nothing left to train.
-      for (const t of [...(loaded?.weights?.values() ?? []), ...(loaded?.optimizer?.values() ?? [])])
-        t.dispose();
-      return this.result('completed', join(recipe.output, 'model'));
-    }
-    this.model.train();
+    await withFsContext(this.metricsPath, 'write the metrics log', () =>
+      writeFile(this.metricsPath, this.state.metrics.map((m) => `${JSON.stringify(m)}\n`).join('')),
+    );
+    let failed = true;
     try {
+      if (this.state.stage >= recipe.stages.length) {
+        // Resumed from the final checkpoint: training is done, but a run killed before it published model/
+        // left that (and loss.html) undone; publishing again is cheap (hard links) and idempotent.
+        this.lastCheckpoint = loaded?.dir ?? null;
+        const modelDir = loaded ? await this.publish(loaded.dir) : null;
+        failed = false;
+        return this.result('completed', modelDir);
+      }
+      this.model.train();
       for (let si = this.state.stage; si < recipe.stages.length; si++) {
         const stopped = await this.runStage(si, si === loaded?.state.stage ? loaded : null);
-        if (stopped) return this.result('stopped', null);
+        if (stopped) {
+          failed = false;
+          return this.result('stopped', null);
+        }
       }
-      return this.result('completed', await this.finish());
+      const modelDir = await this.finish();
+      failed = false;
+      return this.result('completed', modelDir);
     } finally {
       this.model.eval();
       for (const t of [...(loaded?.weights?.values() ?? []), ...(loaded?.optimizer?.values() ?? [])])
         t.dispose();
-      await writeFile(
-        join(recipe.output, 'loss.html'),
-        lossCurveHtml(this.state.metrics, `${recipe.source}: loss`),
-      );
+      await this.writeLossCurve().catch((err: unknown) => {
+        // Never let the plot hide the error that stopped the run.
+        if (!failed) throw err;
+        this.warn(`loss.html not written: ${(err as Error).message}`);
+      });
     }
+  }
+
+  private async writeLossCurve(): Promise<void> {
+    const path = join(this.recipe.output, 'loss.html');
+    const html = lossCurveHtml(this.state.metrics, `${this.recipe.source}: loss`);
+    await withFsContext(path, 'write the loss curve', () => writeFile(path, html));
   }
 
   private initialState(): TrainerState {
@@ -433,7 +524,10 @@ class TrainingRun {
       tokens,
     };
     state.metrics.push(record);
-    await appendFile(this.metricsPath, `${JSON.stringify(record)}\n`);
+    await withFsContext(this.metricsPath, 'append to the metrics log', () =>
+      appendFile(this.metricsPath, `${JSON.stringify(record)}\n`),
+    );
+    faultPoint('step:metrics-appended', stepNumber);
     const stepSeconds = (performance.now() - started) / 1000;
     this.secondsThisRun += stepSeconds;
     this.stepsThisRun++;
@@ -478,9 +572,7 @@ class TrainingRun {
     const stage = recipe.stages[si];
     if (this.lora) {
       const adapterDir = join(recipe.output, 'adapters', stage.name);
-      const checkpointName =
-        this.opts.checkpointName ??
-        (model instanceof LlavaForConditionalGeneration ? llavaCheckpointName : (n: string) => n);
+      const checkpointName = this.opts.checkpointName ?? defaultCheckpointName(model);
       await saveLoraAdapter(model, adapterDir, { checkpointName });
       // Parameters trained next to LoRA (the projector) go alongside, as LLaVA's non_lora_trainables.
       const others = model.trainableParameters().filter(([n]) => !/\.lora_[AB]\.weight$/.test(n));
@@ -515,18 +607,25 @@ class TrainingRun {
     );
     this.lastSavedStep = state.step;
     this.opts.onEvent?.({ type: 'checkpoint', dir: this.lastCheckpoint, step: state.step });
-    const modelDir = await publishModelFolder(this.lastCheckpoint, join(recipe.output, 'model'));
-    this.opts.onEvent?.({ type: 'done', step: state.step, modelDir });
+    faultPoint('final:checkpoint-saved', state.step);
+    return this.publish(this.lastCheckpoint);
+  }
+
+  /** Publishes the final checkpoint's model files as <output>/model. */
+  private async publish(finalCheckpoint: string): Promise<string> {
+    const target = join(this.recipe.output, 'model');
+    const modelDir = await withFsContext(target, 'publish the model folder', () =>
+      publishModelFolder(finalCheckpoint, target),
+    );
+    faultPoint('final:model-published', this.state.step);
+    this.opts.onEvent?.({ type: 'done', step: this.state.step, modelDir });
     return modelDir;
   }
 
-  private result(status: TrainResult['status'], modelDir: string | null): TrainResult {
-    return {
-      status,
-      step: this.state.step,
-      metrics: this.state.metrics,
-      checkpoint: this.lastCheckpoint,
-      modelDir,
-    };
+  private async result(status: TrainResult['status'], modelDir: string | null): Promise<TrainResult> {
+    // Report only a checkpoint that is there (one pruned or moved by someone else is not offered for resume).
+    const checkpoint =
+      this.lastCheckpoint !== null && (await exists(this.lastCheckpoint)) ? this.lastCheckpoint : null;
+    return { status, step: this.state.step, metrics: this.state.metrics, checkpoint, modelDir };
   }
 }
