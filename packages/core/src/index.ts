@@ -8,6 +8,7 @@ export * from './io/index.js';
 export * from './llm/index.js';
 export type * from './llm/types.js';
 export * from './multimodal/index.js';
+export * from './pipeline/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
 export * from './optim/index.js';

@@ -20,12 +20,50 @@ describe('register', () => {
   it('adds encoders clip_vision, siglip_vision and processors clip, siglip with one-line descriptions', () => {
     const listed = registry().list();
     expect(listed.map((e) => `${e.kind}/${e.name}`)).toEqual([
+      'media/image',
       'encoder/clip_vision',
       'encoder/siglip_vision',
       'processor/clip',
       'processor/siglip',
     ]);
     for (const e of listed) expect(e.about).toMatch(/^[^\n]{10,120}$/);
+  });
+
+  it('maps HF type names to entries, and parts describe themselves as configs that recreate them', async () => {
+    const r = registry();
+    expect(r.findHf('encoder', 'siglip_vision_model')?.name).toBe('siglip_vision');
+    expect(r.findHf('encoder', 'clip_vision_model')?.name).toBe('clip_vision');
+    expect(r.findHf('processor', 'SiglipImageProcessor')?.name).toBe('siglip');
+    expect(r.findHf('encoder', 'whisper_encoder')).toBeUndefined();
+    const fromHf = r.get('encoder', 'siglip_vision').hf?.fromHf;
+    expect(fromHf?.({ model_type: 'siglip_vision_model', hidden_size: 8, projection_dim: 3 })).toEqual({
+      hidden_size: 8,
+      with_head: false,
+    });
+    const tower = (await r.create('encoder', {
+      type: 'clip_vision',
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      image_size: 8,
+      patch_size: 4,
+    })) as VisionTransformer;
+    const again = (await r.create('encoder', tower.componentConfig())) as VisionTransformer;
+    expect(again.namedParameters().map(([n, p]) => `${n}:${p.shape}`)).toEqual(
+      tower.namedParameters().map(([n, p]) => `${n}:${p.shape}`),
+    );
+    tower.dispose();
+    again.dispose();
+    const processor = (await r.create('processor', {
+      type: 'clip',
+      size: { shortest_edge: 16 },
+      crop_size: 16,
+      image_aspect_ratio: 'pad',
+    })) as ImageProcessor;
+    const copy = (await r.create('processor', processor.processorConfig())) as ImageProcessor;
+    expect(copy.settings).toEqual(processor.settings);
+    expect(processor.media).toBe('image');
   });
 
   it('creates a seeded SigLIP tower from HF field names, deterministic per seed', async () => {

@@ -1,7 +1,7 @@
 // Registry entries of this package: encoders clip_vision / siglip_vision, processors clip / siglip.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Registry } from '@vistune/core';
+import type { MediaKind, Registry } from '@vistune/core';
 import { z } from 'zod';
 import { hfImageProcessorConfigSchema, type ImageProcessorKind } from './image/config.js';
 import { ImageProcessor } from './image/processor.js';
@@ -79,12 +79,31 @@ async function createImageProcessor(
   return ImageProcessor.fromConfig({ ...base, ...defined }, { kind, source });
 }
 
+/** HF vision_config → encoder entry config: the architecture fields (a VLM's tower never uses SigLIP's head). */
+function visionFromHf(hf: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const fields = Object.fromEntries(
+    Object.entries(hf).filter(([k]) => k in architectureFields && k !== 'model_type'),
+  );
+  return hf.model_type === 'siglip_vision_model' ? { ...fields, with_head: false } : fields;
+}
+
+/** Raster formats sharp decodes. */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.avif', '.tif', '.tiff'] as const;
+
 /** Adds this package's components to a registry. */
 export function register(registry: Registry): void {
+  registry.add({
+    kind: 'media',
+    name: 'image',
+    about: `Still images (${IMAGE_EXTENSIONS.join(' ')}), marker <image>; processors clip / siglip`,
+    schema: z.object({}),
+    create: (): MediaKind => ({ name: 'image', marker: '<image>', extensions: IMAGE_EXTENSIONS }),
+  });
   registry.add({
     kind: 'encoder',
     name: 'clip_vision',
     about: 'CLIP ViT vision tower (HF CLIPVisionModel names/weights; CLS token, pre-LN, quick_gelu)',
+    hf: { types: ['clip_vision_model'], fromHf: visionFromHf },
     schema: visionEncoderEntrySchema,
     create: (c) => createVisionEncoder('clip_vision_model', c),
   });
@@ -93,6 +112,7 @@ export function register(registry: Registry): void {
     name: 'siglip_vision',
     about:
       'SigLIP ViT vision tower (HF SiglipVisionModel names/weights; no CLS, tanh-GELU, optional pooling head)',
+    hf: { types: ['siglip_vision_model'], fromHf: visionFromHf },
     schema: visionEncoderEntrySchema,
     create: (c) => createVisionEncoder('siglip_vision_model', c),
   });
@@ -101,6 +121,7 @@ export function register(registry: Registry): void {
     name: 'clip',
     about:
       'CLIPImageProcessor, PIL-exact: shortest-edge bicubic resize, center crop, rescale, normalise (+ LLaVA pad)',
+    hf: { types: ['CLIPImageProcessor', 'CLIPFeatureExtractor'] },
     schema: imageProcessorEntrySchema,
     create: (c) => createImageProcessor('clip', c),
   });
@@ -108,6 +129,7 @@ export function register(registry: Registry): void {
     kind: 'processor',
     name: 'siglip',
     about: 'SiglipImageProcessor, PIL-exact: fixed height×width resize, rescale, normalise with mean/std 0.5',
+    hf: { types: ['SiglipImageProcessor', 'SiglipImageProcessorFast'] },
     schema: imageProcessorEntrySchema,
     create: (c) => createImageProcessor('siglip', c),
   });

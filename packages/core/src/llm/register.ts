@@ -46,6 +46,7 @@ export function registerLlms(registry: Registry): void {
       kind: 'llm',
       name,
       about: ABOUT[name],
+      hf: { types: [name] },
       schema: llamaLlmConfigSchema,
       create: async (c, ctx): Promise<LlamaForCausalLM> => {
         const where = ctx.path || 'llm';

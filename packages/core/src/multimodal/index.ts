@@ -6,6 +6,7 @@ export {
   type LlavaConfig,
   LlavaForConditionalGeneration,
   llavaCheckpointName,
+  llavaFamily,
   loadLlava,
   parseLlavaConfig,
   type SaveLlavaOptions,

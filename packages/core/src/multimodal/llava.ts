@@ -6,35 +6,26 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { readJsonFile } from '../io/json.js';
-import { type SafetensorsFloatDtype, saveShardedSafetensors } from '../io/safetensors-write.js';
+import { saveShardedSafetensors } from '../io/safetensors-write.js';
 import { loadSafetensorsDir } from '../io/sharded.js';
 import { type LlamaConfig, llamaConfigToHf } from '../llm/config.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
 import { decoderConfigFromJson, loadCausalLM } from '../llm/weights.js';
 import type { Module } from '../nn/module.js';
-import type { Registry } from '../registry/types.js';
+import { acceptedFields, type ModelFamily, type SaveModelOptions } from '../pipeline/family.js';
+import {
+  chatFromJson,
+  chatSettingsSchema,
+  chatToJson,
+  pluginsUsed,
+  writeLlavaProcessorConfig,
+} from '../pipeline/saved.js';
+import type { ChatSettings, CompositionConfig } from '../pipeline/types.js';
+import type { ComponentConfig, Registry } from '../registry/types.js';
 import { formatZodIssues } from '../registry/zod-issues.js';
 import { MultimodalModel } from './model.js';
 import { selectedFeatureDim } from './select.js';
 import type { Adapter, FeatureSelect, Head, HeadConfig, ModalityEncoder } from './types.js';
-
-const VISION_ENCODER_TYPES: Readonly<Record<string, string>> = {
-  clip_vision_model: 'clip_vision',
-  siglip_vision_model: 'siglip_vision',
-};
-/** HF vision_config fields that define the tower's architecture (what the encoder entries accept). */
-const VISION_ARCHITECTURE_FIELDS = [
-  'hidden_size',
-  'intermediate_size',
-  'num_hidden_layers',
-  'num_attention_heads',
-  'num_channels',
-  'image_size',
-  'patch_size',
-  'layer_norm_eps',
-  'hidden_act',
-  'initializer_range',
-] as const;
 
 const llavaConfigSchema = z.looseObject({
   model_type: z
@@ -50,11 +41,16 @@ const llavaConfigSchema = z.looseObject({
   mm_projector_type: z.string().min(1).default('mlp2x_gelu'),
   image_seq_length: z.number().int().positive().optional(),
   text_config: z.looseObject({}),
+  /** Any encoder entry that declares this model_type in its HfBinding (clip_vision_model, siglip_vision_model, …). */
   vision_config: z.looseObject({
-    model_type: z.enum(['clip_vision_model', 'siglip_vision_model']).default('clip_vision_model'),
+    model_type: z.string().min(1).default('clip_vision_model'),
   }),
   /** vistune's output heads (registry kind `head`), their weights under `heads.<name>.*`. */
   vistune_heads: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
+  /** Plugins whose entries the model uses (package names or paths), loaded before its parts are created. */
+  vistune_plugins: z.array(z.string().min(1)).default([]),
+  /** Template and system prompt the model was trained with. */
+  vistune_chat: chatSettingsSchema.optional(),
 });
 
 export interface LlavaConfig {
@@ -71,6 +67,10 @@ export interface LlavaConfig {
   vision: Record<string, unknown>;
   /** Registry configs of the output heads saved with the model (config.json `vistune_heads`). */
   heads: HeadConfig[];
+  /** config.json `vistune_plugins`. */
+  plugins: string[];
+  /** config.json `vistune_chat`: the template and system prompt it was trained with. */
+  chat?: ChatSettings;
   /** The whole config.json object, written back on save with text_config refreshed. */
   hf: Record<string, unknown>;
 }
@@ -81,16 +81,20 @@ export function parseLlavaConfig(json: unknown, source = 'config.json'): LlavaCo
   if (!parsed.success)
     throw new Error(`${source} is not a LLaVA config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
   const c = parsed.data;
+  const text = decoderConfigFromJson(json, source);
+  const imageTokenId = c.image_token_index ?? c.image_token_id ?? 32000;
   return {
-    imageTokenId: c.image_token_index ?? c.image_token_id ?? 32000,
+    imageTokenId,
     select: { layer: c.vision_feature_layer, strategy: c.vision_feature_select_strategy },
     projectorHiddenAct: c.projector_hidden_act,
     projectorBias: c.multimodal_projector_bias,
     projectorType: c.mm_projector_type,
     imageSeqLength: c.image_seq_length,
-    text: decoderConfigFromJson(json, source),
+    text,
     vision: c.vision_config,
     heads: c.vistune_heads,
+    plugins: c.vistune_plugins,
+    chat: chatFromJson(c.vistune_chat),
     hf: json as Record<string, unknown>,
   };
 }
@@ -116,6 +120,11 @@ export class LlavaForConditionalGeneration extends MultimodalModel {
       },
       heads,
     });
+    if (config.imageTokenId >= llm.vocabSize)
+      throw new Error(
+        `config.json image_token_index ${config.imageTokenId} is outside the text vocabulary (text_config.vocab_size ${llm.vocabSize}): ` +
+          'set it to the id of the image token in tokenizer.json, or resize the embeddings',
+      );
     const image = config.vision as { num_channels?: number; image_size?: number };
     const size = image.image_size ?? 224;
     this.imageSeqLength = this.slotsPerItem('image', [image.num_channels ?? 3, size, size]);
@@ -134,6 +143,8 @@ export class LlavaForConditionalGeneration extends MultimodalModel {
 export interface CreateLlavaOptions {
   /** Seed of the random init; the LLM, tower and projector get seed, seed + 1, seed + 2. Default 0. */
   seed?: number;
+  /** Names the config in errors. */
+  source?: string;
 }
 
 function checkComponent<T>(value: unknown, methods: readonly string[], what: string): T {
@@ -143,8 +154,27 @@ function checkComponent<T>(value: unknown, methods: readonly string[], what: str
   return value as T;
 }
 
-/** Projector types whose config takes `projector_hidden_act`. */
-const ACTIVATED_PROJECTORS = new Set(['mlp2x_gelu', 'mlp', 'film_mlp']);
+/** The encoder entry that reads vision_config.model_type (registered by @vistune/encoders or a plugin). */
+function visionEntry(config: LlavaConfig, registry: Registry) {
+  const modelType = String(config.vision.model_type);
+  const entry = registry.findHf('encoder', modelType);
+  if (entry) return entry;
+  const known = registry
+    .list('encoder')
+    .flatMap((e) => e.hfTypes ?? [])
+    .join(', ');
+  throw new Error(
+    `vision_config.model_type '${modelType}' is read by no registered encoder (known: ${known || 'none'}); ` +
+      'load the plugin that registers it (--plugin, or "vistune_plugins" in config.json)',
+  );
+}
+
+/** The encoder config (HF vision_config fields → entry config) for a random init. */
+function encoderConfigFromHf(config: LlavaConfig, registry: Registry): Record<string, unknown> {
+  const entry = visionEntry(config, registry);
+  const { model_type: _type, ...fields } = config.vision;
+  return { type: entry.name, ...(entry.hf?.fromHf ? entry.hf.fromHf(config.vision) : fields) };
+}
 
 async function createParts(
   config: LlavaConfig,
@@ -152,31 +182,30 @@ async function createParts(
   encoderConfig: Record<string, unknown>,
   seed?: number,
 ) {
-  const visionType = VISION_ENCODER_TYPES[String(config.vision.model_type)];
   const encoder = checkComponent<ModalityEncoder<unknown>>(
-    await registry.create('encoder', { type: visionType, ...encoderConfig }, { path: 'vision_config' }),
+    await registry.create('encoder', encoderConfig, { path: 'vision_config' }),
     ['forward', 'featureLayout', 'namedParameters'],
-    `encoder '${visionType}'`,
+    `encoder '${String(encoderConfig.type)}'`,
   );
   try {
+    const adapterEntry = registry.get('adapter', config.projectorType);
+    const adapterConfig = {
+      type: config.projectorType,
+      inDim: selectedFeatureDim(encoder.hiddenSize, config.select),
+      outDim: config.text.hiddenSize,
+      // linear and pixel_shuffle projectors have no activation
+      ...acceptedFields(adapterEntry, {
+        act: config.projectorHiddenAct,
+        bias: config.projectorBias,
+        ...(seed === undefined ? {} : { seed }),
+      }),
+    };
     const adapter = checkComponent<Adapter>(
-      await registry.create(
-        'adapter',
-        {
-          type: config.projectorType,
-          inDim: selectedFeatureDim(encoder.hiddenSize, config.select),
-          outDim: config.text.hiddenSize,
-          // linear and pixel_shuffle projectors have no activation
-          ...(ACTIVATED_PROJECTORS.has(config.projectorType) ? { act: config.projectorHiddenAct } : {}),
-          bias: config.projectorBias,
-          ...(seed === undefined ? {} : { seed }),
-        },
-        { path: 'multi_modal_projector' },
-      ),
+      await registry.create('adapter', adapterConfig, { path: 'multi_modal_projector' }),
       ['forward', 'numSlots', 'namedParameters', 'loadStateDict'],
       `adapter '${config.projectorType}'`,
     );
-    return { encoder, adapter };
+    return { encoder, adapter, encoderConfig, adapterConfig };
   } catch (err) {
     encoder.dispose();
     throw err;
@@ -189,25 +218,64 @@ export async function createLlava(
   registry: Registry,
   opts: CreateLlavaOptions = {},
 ): Promise<LlavaForConditionalGeneration> {
-  const config = parseLlavaConfig(json, 'createLlava config');
+  const config = parseLlavaConfig(json, opts.source ?? 'createLlava config');
   const seed = opts.seed ?? 0;
-  const architecture = Object.fromEntries(
-    VISION_ARCHITECTURE_FIELDS.filter((k) => k in config.vision).map((k) => [k, config.vision[k]]),
-  );
-  const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
-  const { encoder, adapter } = await createParts(
+  const { encoder, adapter, encoderConfig, adapterConfig } = await createParts(
     config,
     registry,
-    { ...architecture, ...withHead, seed: seed + 1 },
+    { ...encoderConfigFromHf(config, registry), seed: seed + 1 },
     seed + 2,
   );
-  return new LlavaForConditionalGeneration(
+  const model = new LlavaForConditionalGeneration(
     config,
     new LlamaForCausalLM(config.text, { seed }),
     encoder,
     adapter,
   );
+  bindLlava(model, registry, encoderConfig, adapterConfig);
+  return model;
 }
+
+/** Records the family and the parts' registry configs on a LLaVA model (what saving and the CLI read). */
+function bindLlava(
+  model: LlavaForConditionalGeneration,
+  registry: Registry,
+  encoderConfig: Record<string, unknown>,
+  adapterConfig: Record<string, unknown>,
+): void {
+  const { config } = model;
+  const { pretrained: _pretrained, ...encoder } = encoderConfig;
+  const composition: CompositionConfig = {
+    llm: { type: config.text.modelType, config: llamaConfigToHf(config.text) },
+    modalities: {
+      image: {
+        media: 'image',
+        placeholderTokenId: config.imageTokenId,
+        encoder: encoder as ComponentConfig,
+        select: config.select,
+        adapter: adapterConfig as ComponentConfig,
+      },
+    },
+    heads: config.heads,
+    plugins: [],
+    chat: config.chat,
+  };
+  model.family = llavaFamily;
+  model.composition = { ...composition, plugins: pluginsUsed(registry, composition, config.plugins) };
+}
+
+/** HF LlavaForConditionalGeneration folders (config.json model_type `llava`). */
+export const llavaFamily: ModelFamily = {
+  name: 'llava',
+  create: (config, registry, opts) => createLlava(config, registry, opts),
+  load: (dir, registry) => loadLlava(dir, registry),
+  save: async (model, dir, opts) => {
+    if (!(model instanceof LlavaForConditionalGeneration))
+      throw new Error('the llava family saves LlavaForConditionalGeneration models only');
+    await saveLlava(model, dir, opts);
+  },
+  checkpointName: (param) => llavaCheckpointName(param),
+};
 
 /** Checkpoint prefix of output heads' parameters (`heads.<name>.*`, as MultimodalModel names them). */
 const HEAD_PREFIX = 'heads.';
@@ -228,8 +296,10 @@ export async function loadLlava(dir: string, registry: Registry): Promise<LlavaF
   let parts: Awaited<ReturnType<typeof createParts>> | undefined;
   let heads: Head<unknown, tf.TensorContainer>[] = [];
   try {
-    const withHead = config.vision.model_type === 'siglip_vision_model' ? { with_head: false } : {};
-    parts = await createParts(config, registry, { pretrained: dir, ...withHead });
+    parts = await createParts(config, registry, {
+      type: visionEntry(config, registry).name,
+      pretrained: dir,
+    });
     const weights = await loadSafetensorsDir(dir, {
       names: (n) => PROJECTOR_PREFIXES.some((p) => n.startsWith(p)),
     });
@@ -247,7 +317,9 @@ export async function loadLlava(dir: string, registry: Registry): Promise<LlavaF
       for (const t of weights.values()) t.dispose();
     }
     heads = await loadHeads(dir, config, registry, parts.encoder);
-    return new LlavaForConditionalGeneration(config, llm, parts.encoder, parts.adapter, heads);
+    const model = new LlavaForConditionalGeneration(config, llm, parts.encoder, parts.adapter, heads);
+    bindLlava(model, registry, encoderConfigFromHf(config, registry), parts.adapterConfig);
+    return model;
   } catch (err) {
     llm.dispose();
     parts?.encoder.dispose();
@@ -291,15 +363,9 @@ async function loadHeads(
   }
 }
 
-export interface SaveLlavaOptions {
-  /** 'legacy' (default; what most hub checkpoints hold): language_model.model.*, vision_tower.*, multi_modal_projector.*;
-   * 'new' (transformers ≥ 4.52): model.language_model.*, lm_head.weight, model.vision_tower.*, model.multi_modal_projector.*. */
-  names?: 'legacy' | 'new';
-  /** Storage dtype (default F32). */
-  dtype?: SafetensorsFloatDtype;
-  /** Shard size limit in bytes (default 5 GB). */
-  maxShardBytes?: number;
-}
+/** 'legacy' names (default; what most hub checkpoints hold): language_model.model.*, vision_tower.*,
+ * multi_modal_projector.*; 'new' (transformers ≥ 4.52): model.language_model.*, lm_head.weight, model.vision_tower.*. */
+export type SaveLlavaOptions = SaveModelOptions;
 
 /** HF checkpoint name of a MultimodalModel parameter of a LLaVA composition. */
 export function llavaCheckpointName(param: string, names: 'legacy' | 'new' = 'legacy'): string {
@@ -353,6 +419,9 @@ export async function saveLlava(
     text_config: llamaConfigToHf(model.llm.config, torchDtype),
     vision_config: model.config.vision,
     vistune_heads: heads.length ? heads : undefined, // a loaded config's old list must not survive
+    vistune_plugins: model.composition?.plugins.length ? model.composition.plugins : undefined,
+    vistune_chat: chatToJson(model.composition?.chat ?? model.config.chat),
   };
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(hf, null, 2)}\n`);
+  if (opts.tokenizer) await writeLlavaProcessorConfig(dir, model, opts.tokenizer);
 }

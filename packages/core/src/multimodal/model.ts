@@ -7,6 +7,8 @@ import { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/index.js';
 import { encodeAndSelect, selectedFeatureDim, selectedLayout } from './select.js';
 import { checkSlotCounts, type ModalitySlots, spliceSlots } from './splice.js';
+import type { ModelFamily, SaveModelOptions } from '../pipeline/family.js';
+import type { CompositionConfig } from '../pipeline/types.js';
 import type {
   Adapter,
   AdapterContext,
@@ -77,6 +79,10 @@ function isBlockWrappable(llm: CausalLM): llm is BlockWrappableLM {
 const shapeKey = (t: tf.Tensor) => t.shape.join('x');
 
 export class MultimodalModel extends Module {
+  /** The family that saves and loads this model (set by the family that built it; see pipeline/family.ts). */
+  family?: ModelFamily;
+  /** The registry configs of its parts, with the plugins they come from (set with `family`). */
+  composition?: CompositionConfig;
   readonly llm: CausalLM & Module;
   readonly modalities: ReadonlyMap<string, ModalitySpec<unknown>>;
   readonly heads: readonly Head<unknown, tf.TensorContainer>[];
@@ -126,6 +132,25 @@ export class MultimodalModel extends Module {
     }
     const headGroup = this.module('heads', new ModuleGroup());
     for (const head of this.heads) headGroup.add(head.name, head);
+  }
+
+  /** Writes a loadable model folder (config.json + safetensors) through the model's family. */
+  async save(dir: string, opts: SaveModelOptions = {}): Promise<void> {
+    if (!this.family)
+      throw new Error(
+        'this MultimodalModel has no family: build it with createModel/loadPretrained (or set model.family) to save it as a folder',
+      );
+    await this.family.save(this, dir, opts);
+  }
+
+  /** Name of a parameter in the saved checkpoint (HF names for HF families), e.g. for LoRA adapter files. */
+  checkpointName(param: string): string {
+    return this.family ? this.family.checkpointName(param) : param;
+  }
+
+  /** Placeholder token id of a modality. */
+  placeholderTokenId(modality: string): number {
+    return this.modality(modality).placeholderTokenId;
   }
 
   /** Slots one item of this shape occupies in the text: the placeholder count a processor must emit. */

@@ -42,6 +42,8 @@ export interface MediaProcessor {
   process(source: string | Uint8Array): Promise<ProcessedMedia>;
   /** The registry config that recreates it (with its `type`), saved with the model. */
   processorConfig(): ComponentConfig;
+  /** Writes its HF file into a model folder (image processors: preprocessor_config.json). */
+  save?(dir: string): Promise<void>;
 }
 
 /** One modality of a composition: its media kind, placeholder and the registry configs of its parts. */

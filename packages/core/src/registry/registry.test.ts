@@ -103,7 +103,7 @@ describe('registry', () => {
       /Available: linear, mlp\. components from other packages/,
     );
     expect(() => registry.get('metric', 'bleu')).toThrow(
-      "registry: no metric 'bleu': nothing of kind 'metric' is registered (kinds: backend, llm, encoder,",
+      "registry: no metric 'bleu': nothing of kind 'metric' is registered (kinds: backend, model, media, llm, encoder,",
     );
     expect(registry.has('adapter', 'mlp')).toBe(true);
     expect(registry.has('adapter', 'mpl')).toBe(false);

@@ -14,6 +14,12 @@ import { BUILTIN_REGISTRY_KINDS } from './types.js';
 import { formatConfigPath, formatZodIssues } from './zod-issues.js';
 
 type AnyEntry = RegistryEntry<RegistryKind, z.ZodType>;
+
+/** Built-in kinds in their declared order, then the others. */
+function kindOrder(kind: string): number {
+  const i = (BUILTIN_REGISTRY_KINDS as readonly string[]).indexOf(kind);
+  return i < 0 ? BUILTIN_REGISTRY_KINDS.length : i;
+}
 type Store = Map<string, Map<string, AnyEntry>>;
 
 const PLUGIN_HINT =
@@ -80,8 +86,30 @@ class ComponentRegistry implements Registry {
           `${origin} tried to register it again (rename one, or load only one of the two)`,
       );
     }
+    if (input.hf) {
+      for (const hfType of input.hf.types) {
+        const other = this.findHf(input.kind, hfType);
+        if (other)
+          throw new Error(
+            `registry: ${input.kind} '${other.name}' (${other.origin}) already reads HF type '${hfType}'; ` +
+              `${origin} tried to register ${input.kind} '${input.name}' for it too (load only one of the two)`,
+          );
+      }
+    }
     const entry = { ...input, origin, schema: strictIfPlainObject(input.schema) } as AnyEntry;
     byName.set(input.name, entry);
+  }
+
+  findHf<K extends RegistryKind>(kind: K, hfType: string): RegistryEntry<K> | undefined {
+    for (const entry of this.store.get(kind)?.values() ?? [])
+      if (entry.hf?.types.includes(hfType)) return entry as RegistryEntry<K>;
+    return undefined;
+  }
+
+  kinds(): RegistryKind[] {
+    return [...this.store.keys()].sort(
+      (a, b) => kindOrder(a) - kindOrder(b) || a.localeCompare(b),
+    ) as RegistryKind[];
   }
 
   has(kind: RegistryKind, name: string): boolean {
@@ -104,17 +132,17 @@ class ComponentRegistry implements Registry {
   }
 
   list(kind?: RegistryKind): RegistryListing[] {
-    const order = (k: string) => {
-      const i = (BUILTIN_REGISTRY_KINDS as readonly string[]).indexOf(k);
-      return i < 0 ? BUILTIN_REGISTRY_KINDS.length : i;
-    };
-    const kinds = kind
-      ? [kind]
-      : [...this.store.keys()].sort((a, b) => order(a) - order(b) || a.localeCompare(b));
+    const kinds = kind ? [kind] : this.kinds();
     return kinds.flatMap((k) =>
       [...(this.store.get(k)?.values() ?? [])]
         .sort((a, b) => a.name.localeCompare(b.name))
-        .map(({ kind: entryKind, name, about, origin }) => ({ kind: entryKind, name, about, origin })),
+        .map(({ kind: entryKind, name, about, origin, hf }) => ({
+          kind: entryKind,
+          name,
+          about,
+          origin,
+          ...(hf ? { hfTypes: hf.types } : {}),
+        })),
     );
   }
 

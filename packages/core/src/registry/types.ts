@@ -6,6 +6,8 @@ import type { z } from 'zod';
 
 export const BUILTIN_REGISTRY_KINDS = [
   'backend',
+  'model',
+  'media',
   'llm',
   'encoder',
   'processor',
@@ -40,11 +42,26 @@ export interface RegistryContext {
   path: string;
 }
 
+/**
+ * How an entry maps to Hugging Face configs: the type names it reads (config.json `model_type`,
+ * `vision_config.model_type`, preprocessor_config.json `image_processor_type` …) and the field mapping.
+ */
+export interface HfBinding {
+  /** HF type names this entry reads; a loader finds the entry with `registry.findHf(kind, type)`. */
+  types: readonly string[];
+  /** The HF (sub-)config → this entry's config without `type`; default: the HF object minus `model_type`. */
+  fromHf?(hf: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /** This entry's validated config → the HF (sub-)config written on save (`model_type` is added: types[0]). */
+  toHf?(config: Readonly<Record<string, unknown>>): Record<string, unknown>;
+}
+
 export interface RegistryEntry<K extends RegistryKind = RegistryKind, S extends z.ZodType = z.ZodType> {
   kind: K;
   name: string;
   /** One line for `vistune registry list`. */
   about: string;
+  /** Present for entries that read or write Hugging Face configs. */
+  hf?: HfBinding;
   /** Validates the config (with or without its `type` key) and fills defaults. */
   schema: S;
   create(config: z.output<S>, ctx: RegistryContext): Produced<K> | Promise<Produced<K>>;
@@ -71,6 +88,8 @@ export interface RegistryListing {
   name: string;
   about: string;
   origin: string;
+  /** HF type names the entry reads (see HfBinding). */
+  hfTypes?: readonly string[];
 }
 
 export interface CreateOptions extends Partial<Omit<RegistryContext, 'registry'>> {}
@@ -83,6 +102,10 @@ export interface Registry {
   get<K extends RegistryKind>(kind: K, name: string): RegistryEntry<K>;
   /** Entries (all kinds, or one), sorted by kind then name. */
   list(kind?: RegistryKind): RegistryListing[];
+  /** The entry of `kind` whose HfBinding reads `hfType`, or undefined. */
+  findHf<K extends RegistryKind>(kind: K, hfType: string): RegistryEntry<K> | undefined;
+  /** Kinds that have at least one entry, built-in kinds first. */
+  kinds(): RegistryKind[];
   /** Validate `config` against the entry named by `config.type` and return it with defaults filled. */
   validate<K extends RegistryKind>(
     kind: K,

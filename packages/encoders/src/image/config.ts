@@ -150,3 +150,26 @@ export function parseImageProcessorConfig(
     padColor: [toByte(mean[0]), toByte(mean[1]), toByte(mean[2])],
   };
 }
+
+/** Settings → a preprocessor_config.json object as HF's CLIPImageProcessor / SiglipImageProcessor write it. */
+export function imageProcessorSettingsToHf(s: ImageProcessorSettings): HfImageProcessorConfig & {
+  processor_class?: string;
+} {
+  const resampleId = Object.entries(PIL_RESAMPLE_IDS).find(([, f]) => f === s.resample)?.[0];
+  const size = s.resize && ('shortestEdge' in s.resize ? { shortest_edge: s.resize.shortestEdge } : s.resize);
+  return {
+    image_processor_type: s.kind === 'clip' ? 'CLIPImageProcessor' : 'SiglipImageProcessor',
+    do_resize: s.resize !== null,
+    ...(size ? { size } : {}),
+    resample: Number(resampleId ?? 3),
+    ...(s.kind === 'clip'
+      ? { do_center_crop: s.centerCrop !== null, ...(s.centerCrop ? { crop_size: s.centerCrop } : {}) }
+      : {}),
+    do_rescale: s.rescaleFactor !== null,
+    ...(s.rescaleFactor !== null ? { rescale_factor: s.rescaleFactor } : {}),
+    do_normalize: s.normalize !== null,
+    ...(s.normalize ? { image_mean: s.normalize.mean, image_std: s.normalize.std } : {}),
+    do_convert_rgb: true,
+    ...(s.padToSquare ? { image_aspect_ratio: 'pad' as const } : {}),
+  };
+}

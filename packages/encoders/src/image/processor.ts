@@ -1,7 +1,11 @@
 // CLIPImageProcessor / SiglipImageProcessor (the PIL-based "slow" classes, which LLaVA uses), bit for bit:
 // decode → RGB → [LLaVA pad to square] → resize (PIL) → [center crop] → rescale → normalise in float32 → [3, H, W].
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ComponentConfig, MediaProcessor, ProcessedMedia } from '@vistune/core';
 import { tf } from '@vistune/core';
 import {
+  imageProcessorSettingsToHf,
   type ImageProcessorKind,
   type ImageProcessorSettings,
   type ParseImageProcessorOptions,
@@ -33,8 +37,39 @@ export function resizeOutputSize(
   return { width: Math.trunc((s * width) / height), height: s };
 }
 
-export class ImageProcessor {
+export class ImageProcessor implements MediaProcessor {
+  readonly media = 'image';
+
   constructor(readonly settings: ImageProcessorSettings) {}
+
+  /** MediaProcessor: a file or bytes → pixel values [3, H, W] with the pixel transform for box codecs. */
+  async process(source: string | Uint8Array): Promise<ProcessedMedia> {
+    const p = await this.preprocess(source);
+    return {
+      tensor: tf.tensor3d(p.pixelValues, [3, p.height, p.width]),
+      transform: p.transform,
+      original: { width: p.transform.steps.originalWidth, height: p.transform.steps.originalHeight },
+    };
+  }
+
+  /** preprocessor_config.json as HF writes it. */
+  toHfConfig(): Record<string, unknown> {
+    return imageProcessorSettingsToHf(this.settings);
+  }
+
+  /** The registry config (`processor` kind) that recreates this processor. */
+  processorConfig(): ComponentConfig {
+    const { image_processor_type: _type, ...fields } = imageProcessorSettingsToHf(this.settings);
+    return { type: this.kind, ...fields };
+  }
+
+  /** Writes preprocessor_config.json into a model folder. */
+  async save(dir: string): Promise<void> {
+    await writeFile(
+      join(dir, 'preprocessor_config.json'),
+      `${JSON.stringify(this.toHfConfig(), null, 2)}\n`,
+    );
+  }
 
   /** From a preprocessor_config.json object (CLIPImageProcessor or SiglipImageProcessor). */
   static fromConfig(raw: unknown, opts: ParseImageProcessorOptions = {}): ImageProcessor {

@@ -124,3 +124,21 @@ export function patchGrid(config: VisionTransformerConfig): { perSide: number; c
   const perSide = config.imageSize / config.patchSize;
   return { perSide, count: perSide * perSide };
 }
+
+/** Config → the HF vision_config fields (what LLaVA's config.json and the encoder entries hold). */
+export function visionConfigToHf(c: VisionTransformerConfig): Record<string, unknown> {
+  return {
+    model_type: c.modelType,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numHiddenLayers,
+    num_attention_heads: c.numAttentionHeads,
+    num_channels: c.numChannels,
+    image_size: c.imageSize,
+    patch_size: c.patchSize,
+    layer_norm_eps: c.layerNormEps,
+    hidden_act: c.hiddenAct,
+    initializer_range: c.initializerRange,
+    ...(c.modelType === 'siglip_vision_model' ? { vision_use_head: c.useHead } : {}),
+  };
+}

@@ -1,6 +1,7 @@
 // Vision Transformer compatible with HF CLIPVisionModel and SiglipVisionModel: same maths, same parameter names
 // (`vision_model.embeddings.*`, `vision_model.encoder.layers.{i}.*`, …), so a HF state dict loads by name.
 import {
+  type ComponentConfig,
   type EncodeOptions,
   type EncoderOutput,
   type FeatureLayout,
@@ -15,6 +16,7 @@ import {
   patchGrid,
   type VisionTransformerConfig,
   validateVisionConfig,
+  visionConfigToHf,
 } from './config.js';
 import { VisionEmbeddings } from './embeddings.js';
 import { EncoderLayer, ModuleList } from './layers.js';
@@ -125,6 +127,16 @@ export class VisionTransformer extends Module implements ModalityEncoder<tf.Tens
   }
 
   /** Builds from a HF `vision_config` object (see parseVisionConfig). */
+  /** The registry config (`encoder` kind) that recreates this tower's architecture, for saved compositions. */
+  componentConfig(): ComponentConfig {
+    const { model_type: modelType, vision_use_head: useHead, ...fields } = visionConfigToHf(this.config);
+    return {
+      type: modelType === 'siglip_vision_model' ? 'siglip_vision' : 'clip_vision',
+      ...fields,
+      ...(modelType === 'siglip_vision_model' ? { with_head: useHead } : {}),
+    };
+  }
+
   static fromHFConfig(
     raw: unknown,
     opts: VisionTransformerOptions & { source?: string } = {},

@@ -42,9 +42,13 @@ export async function loadPretrainedVisionTransformer(
   const raw = await readJsonFile(configPath, 'model config', {
     hint: 'expected a Hugging Face model folder',
   });
+  // A tower inside a VLM (config with vision_config): the VLM reads hidden states, never SigLIP's pooling head.
+  const parent = raw as { vision_config?: unknown; model_type?: unknown };
+  const isTower =
+    typeof parent.vision_config === 'object' && !(String(parent.model_type) in VISION_TYPE_OF_PARENT);
   const model = VisionTransformer.fromHFConfig(selectVisionConfig(raw, configPath), {
     init: new Initializer({ random: false }),
-    withHead: opts.withHead,
+    withHead: opts.withHead ?? (isTower ? false : undefined),
     source: configPath,
   });
   try {
