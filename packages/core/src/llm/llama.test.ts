@@ -303,6 +303,82 @@ describe('LlamaForCausalLM structure', () => {
     model.dispose();
   });
 
+  it('reaches inside blocks (DecoderBlockInternals): identity hooks change nothing, each member acts where it says', () => {
+    const config = parseLlamaConfig({ ...base, num_hidden_layers: 2, tie_word_embeddings: false });
+    const model = new LlamaForCausalLM(config, { seed: 4 });
+    const ids = tf.tensor2d([[1, 2, 3, 4]], undefined, 'int32');
+    const logits = () => tf.tidy(() => Array.from(model.logits(ids).dataSync()));
+    const plain = logits();
+    const seen: string[] = [];
+    const identity = model.wrapBlocks({
+      layers: (n) => Array.from({ length: n }, (_, i) => i),
+      internals: (i) => ({
+        attentionInput: (x, ctx) => {
+          seen.push(`attn${i}@${ctx.pastLength}`);
+          return x;
+        },
+        mlpInput: (x) => x,
+        project: (which, x, base) => {
+          seen.push(`${which}${i}`);
+          return base(x);
+        },
+        attentionExtra: (q) => tf.zerosLike(q),
+      }),
+    });
+    expect(logits()).toEqual(plain);
+    expect(seen).toEqual(
+      [0, 1].flatMap((i) => [
+        `attn${i}@0`,
+        `q_proj${i}`,
+        `k_proj${i}`,
+        `v_proj${i}`,
+        `o_proj${i}`,
+        `mlp${i}`,
+      ]),
+    );
+    identity();
+    // A zero o_proj on layer 1 through the hook equals zeroed o_proj weights.
+    const zeroOut = model.wrapBlocks({
+      layers: () => [1],
+      internals: () => ({ project: (which, x, b) => (which === 'o_proj' ? tf.zerosLike(b(x)) : b(x)) }),
+    });
+    const hooked = logits();
+    zeroOut();
+    const o = model.model.layers[1].selfAttn.oProj.weight;
+    const saved = o.clone();
+    o.assign(tf.zerosLike(o));
+    expect(maxDiff(hooked, logits())).toBeLessThan(1e-6);
+    o.assign(saved);
+    // attentionExtra adds to the heads' output; with a KV cache the decode step sees pastLength = prefill length.
+    const lengths: number[] = [];
+    const extra = model.wrapBlocks({
+      layers: () => [0],
+      internals: () => ({
+        attentionExtra: (q, parts, ctx) => {
+          lengths.push(ctx.pastLength);
+          expect(parts.keys(tf.zeros([1, 2, config.hiddenSize])).shape).toEqual([
+            1,
+            2,
+            parts.numKeyValueHeads * parts.headDim,
+          ]);
+          return tf.onesLike(q);
+        },
+      }),
+    });
+    expect(maxDiff(logits(), plain)).toBeGreaterThan(1e-3);
+    const cache = model.createCache(1);
+    tf.tidy(() => {
+      model.forward({ inputsEmbeds: model.embed(ids), cache });
+      model.forward({ inputsEmbeds: model.embed(tf.tensor2d([[5]], undefined, 'int32')), cache });
+    });
+    expect(lengths.slice(-2)).toEqual([0, 4]);
+    extra();
+    expect(logits()).toEqual(plain);
+    tf.dispose([ids, saved]);
+    cache.dispose();
+    model.dispose();
+  });
+
   it('refuses sequences past max_position_embeddings, naming the field', () => {
     const model = new LlamaForCausalLM(
       parseLlamaConfig({ ...base, max_position_embeddings: 8, tie_word_embeddings: true }),

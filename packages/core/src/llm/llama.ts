@@ -4,8 +4,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   BlockWrappableLM,
+  DecoderAttentionParts,
+  DecoderBlockContext,
   DecoderBlockFn,
   DecoderBlockHook,
+  DecoderBlockInternals,
+  DecoderProjection,
   SplicedMedia,
 } from '../multimodal/types.js';
 import { Embedding } from '../nn/embedding.js';
@@ -27,6 +31,38 @@ interface LayerContext {
   cache?: LlamaKVCache;
   /** Positions already in the cache (the query offset for the causal mask). */
   pastLength: number;
+}
+
+/** Block hooks reaching inside one layer (absent for plain layers: the default path runs no hook code). */
+interface LayerHooks {
+  internals: readonly DecoderBlockInternals[];
+  block: DecoderBlockContext;
+}
+
+/** `base(x)`, or the hooks' replacement of that projection (nested in installation order). */
+function project(
+  hooks: LayerHooks | undefined,
+  which: DecoderProjection,
+  x: tf.Tensor3D,
+  base: (x: tf.Tensor3D) => tf.Tensor3D,
+): tf.Tensor3D {
+  if (!hooks) return base(x);
+  let f = base;
+  for (const h of hooks.internals) {
+    const inner = f;
+    if (h.project) f = (y) => (h.project as NonNullable<typeof h.project>)(which, y, inner, hooks.block);
+  }
+  return f(x);
+}
+
+/** The normed input after every hook's transform of it (`attentionInput` / `mlpInput`). */
+function transformInput(
+  hooks: LayerHooks | undefined,
+  which: 'attentionInput' | 'mlpInput',
+  normed: tf.Tensor3D,
+): tf.Tensor3D {
+  if (!hooks) return normed;
+  return hooks.internals.reduce((x, h) => h[which]?.(x, hooks.block) ?? x, normed);
 }
 
 /** HF ModuleList: children named 0..n-1. */
@@ -71,16 +107,33 @@ export class LlamaAttention extends Module {
     this.oProj = this.module('o_proj', new Linear(qDim, c.hiddenSize, { init, bias: c.oProjBias }));
   }
 
-  forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: LayerContext, hooks?: LayerHooks): tf.Tensor3D {
     const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: D } = this.c;
     const T = x.shape[1];
-    const q = applyRotary(splitHeads(this.qProj.forward(x), H, D), ctx.angles);
-    let k = applyRotary(splitHeads(this.kProj.forward(x), Hkv, D), ctx.angles);
-    let v = splitHeads(this.vProj.forward(x), Hkv, D);
+    const linear = (which: DecoderProjection, layer: Linear, input: tf.Tensor3D) =>
+      project(hooks, which, input, (y) => layer.forward(y) as tf.Tensor3D);
+    const q = applyRotary(splitHeads(linear('q_proj', this.qProj, x), H, D), ctx.angles);
+    let k = applyRotary(splitHeads(linear('k_proj', this.kProj, x), Hkv, D), ctx.angles);
+    let v = splitHeads(linear('v_proj', this.vProj, x), Hkv, D);
     if (ctx.cache) ({ keys: k, values: v } = ctx.cache.append(this.layerIndex, k, v));
     // GQA is the op layer's: it groups the query heads of each key/value head, never copying K/V.
-    const y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask: ctx.keyMask });
-    return this.oProj.forward(mergeHeads(y)) as tf.Tensor3D;
+    let y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask: ctx.keyMask });
+    for (const h of hooks?.internals ?? []) {
+      if (h.attentionExtra)
+        y = tf.add(y, h.attentionExtra(q, this.parts(), (hooks as LayerHooks).block)) as tf.Tensor4D;
+    }
+    return linear('o_proj', this.oProj, mergeHeads(y));
+  }
+
+  /** What an `attentionExtra` hook may use of this attention. */
+  private parts(): DecoderAttentionParts {
+    return {
+      numHeads: this.c.numAttentionHeads,
+      numKeyValueHeads: this.c.numKeyValueHeads,
+      headDim: this.c.headDim,
+      keys: (x) => this.kProj.forward(x) as tf.Tensor3D,
+      values: (x) => this.vProj.forward(x) as tf.Tensor3D,
+    };
   }
 }
 
@@ -128,14 +181,14 @@ export class LlamaDecoderLayer extends Module {
     );
   }
 
-  forward(x: tf.Tensor3D, ctx: LayerContext): tf.Tensor3D {
-    const h = addSameShape(
-      x,
-      this.selfAttn.forward(this.inputLayernorm.forward(x) as tf.Tensor3D, ctx),
-    ) as tf.Tensor3D;
+  /** `hooks`: block hooks reaching inside this layer (DecoderBlockInternals); absent = the plain block. */
+  forward(x: tf.Tensor3D, ctx: LayerContext, hooks?: LayerHooks): tf.Tensor3D {
+    const attnIn = transformInput(hooks, 'attentionInput', this.inputLayernorm.forward(x) as tf.Tensor3D);
+    const h = addSameShape(x, this.selfAttn.forward(attnIn, ctx, hooks)) as tf.Tensor3D;
+    const mlpIn = transformInput(hooks, 'mlpInput', this.postAttentionLayernorm.forward(h) as tf.Tensor3D);
     return addSameShape(
       h,
-      this.mlp.forward(this.postAttentionLayernorm.forward(h) as tf.Tensor3D),
+      project(hooks, 'mlp', mlpIn, (y) => this.mlp.forward(y)),
     ) as tf.Tensor3D;
   }
 }
@@ -265,9 +318,13 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
       const ctx: LayerContext = { angles, keyMask: attentionMask, cache, pastLength };
       let h = inputsEmbeds;
       this.model.layers.forEach((layer, i) => {
-        let block: DecoderBlockFn = (x) => layer.forward(x, ctx);
-        for (const { hook, layers } of this.blockHooks) if (layers.has(i)) block = hook.wrap(block, i);
-        h = block(h, { layerIndex: i, attentionMask, media: this.media });
+        const blockCtx: DecoderBlockContext = { layerIndex: i, attentionMask, media: this.media, pastLength };
+        const hooks = this.blockHooks.filter(({ layers }) => layers.has(i)).map(({ hook }) => hook);
+        const internals = hooks.flatMap((hook) => (hook.internals ? [hook.internals(i)] : []));
+        const inner = internals.length ? { internals, block: blockCtx } : undefined;
+        let block: DecoderBlockFn = (x) => layer.forward(x, ctx, inner);
+        for (const hook of hooks) if (hook.wrap) block = hook.wrap(block, i);
+        h = block(h, blockCtx);
       });
       return this.model.norm.forward(h) as tf.Tensor3D;
     });

@@ -94,19 +94,62 @@ export interface DecoderBlockContext {
   attentionMask?: tf.Tensor2D;
   /** The current call's media by modality name (kept across decode steps; empty for text-only calls). */
   media: ReadonlyMap<string, SplicedMedia>;
+  /** Positions already in the KV cache: the call's token t sits at sequence position pastLength + t. */
+  pastLength: number;
 }
 
 /** One decoder block seen as a function of the hidden states (what a block hook wraps). */
 export type DecoderBlockFn = (hidden: tf.Tensor3D, ctx: DecoderBlockContext) => tf.Tensor3D;
 
+/** The linear parts of a decoder block a hook may compute itself (`mlp` = the whole feed-forward). */
+export type DecoderProjection = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'mlp';
+
+/** The attention of the block a hook runs in, for hooks that add keys/values of their own (adaption prompts). */
+export interface DecoderAttentionParts {
+  readonly numHeads: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  /** The layer's own k_proj / v_proj: x [B, P, hidden] → [B, P, numKeyValueHeads·headDim] (no RoPE). */
+  keys(x: tf.Tensor3D): tf.Tensor3D;
+  values(x: tf.Tensor3D): tf.Tensor3D;
+}
+
 /**
- * For adapters that act inside the LLM (MM-Adapter, Flamingo gated cross-attention, CogVLM visual expert):
- * they say which blocks they wrap and return the wrapped block. Their parameters live in the adapter module.
+ * What a hook changes inside a block rather than around it; every member is optional and an absent one
+ * leaves the block's own maths untouched (several hooks on one block compose in installation order).
+ */
+export interface DecoderBlockInternals {
+  /** Replaces the attention's input after input_layernorm (MM-Adapter before attention). */
+  attentionInput?(normed: tf.Tensor3D, ctx: DecoderBlockContext): tf.Tensor3D;
+  /** Replaces the feed-forward's input after post_attention_layernorm (MM-Adapter before the MLP). */
+  mlpInput?(normed: tf.Tensor3D, ctx: DecoderBlockContext): tf.Tensor3D;
+  /**
+   * Computes one linear part in place of the block's own `base` (CogVLM's visual expert: other weights at the
+   * image positions). x [B, T, in] → [B, T, out].
+   */
+  project?(
+    which: DecoderProjection,
+    x: tf.Tensor3D,
+    base: (x: tf.Tensor3D) => tf.Tensor3D,
+    ctx: DecoderBlockContext,
+  ): tf.Tensor3D;
+  /**
+   * Added to the attention's per-head output before o_proj (LLaMA-Adapter's gated attention over adaption
+   * prompts). q [B, heads, T, headDim] after RoPE → [B, heads, T, headDim].
+   */
+  attentionExtra?(q: tf.Tensor4D, parts: DecoderAttentionParts, ctx: DecoderBlockContext): tf.Tensor4D;
+}
+
+/**
+ * For adapters that act inside the LLM (MM-Adapter, Flamingo gated cross-attention, CogVLM visual expert,
+ * LLaMA-Adapter): they say which blocks they touch and either wrap the whole block (`wrap`: a function of the
+ * hidden states), reach inside it (`internals`), or both. Their parameters live in the adapter module.
  */
 export interface DecoderBlockHook {
   /** LLM layer indices to wrap, given the LLM's depth. */
   layers(numLayers: number): number[];
-  wrap(block: DecoderBlockFn, layerIndex: number): DecoderBlockFn;
+  wrap?(block: DecoderBlockFn, layerIndex: number): DecoderBlockFn;
+  internals?(layerIndex: number): DecoderBlockInternals;
 }
 
 /** A CausalLM whose blocks can be wrapped; adapters with a `blockHook` require one. */
