@@ -1,6 +1,5 @@
 // @vistune/demo-world: procedural scenes of coloured shapes and the visual instruction data built from them.
-export { BoxCodec, type BoxFormat, boxIou, DEFAULT_BOX_FORMAT } from './box-codec.js';
-export { type BoxColour, type DrawBoxesOptions, drawBoxes, type LabelledBox } from './draw-boxes.js';
+export { BoxCodec, type BoxFormat, DEFAULT_BOX_FORMAT } from './box-codec.js';
 export {
   ALL_RECORD_KINDS,
   describeLayout,
@@ -15,13 +14,9 @@ export {
   type WorldRecord,
 } from './instructions.js';
 export {
-  type BinaryMask,
-  decodeMaskRle,
-  encodeMaskRle,
   instanceMap,
   instanceMapToPng,
   MASK_COVERAGE_THRESHOLD,
-  type MaskRle,
   renderObjectMasks,
 } from './masks.js';
 export {
@@ -49,7 +44,6 @@ export {
 } from './scene.js';
 export {
   askSegmentation,
-  SEG_TOKEN,
   SEGMENTATION_ANSWER_STYLES,
   SEGMENTATION_ANSWERS,
   SEGMENTATION_QUESTIONS,

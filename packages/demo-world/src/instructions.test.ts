@@ -1,7 +1,8 @@
 // Answers are checked against the rendered pixels (objects found without the layout) and against the layout
 // through independent parsing of the question text, not through the generator's own code paths.
+import { boxIou } from '@vistune/tasks-grounding';
 import { describe, expect, it } from 'vitest';
-import { BoxCodec, boxIou } from './box-codec.js';
+import { BoxCodec } from './box-codec.js';
 import { QUESTION_KINDS, RECORD_KINDS, recordsForScene, type WorldRecord } from './instructions.js';
 import { createRng } from './random.js';
 import { renderScene } from './render.js';

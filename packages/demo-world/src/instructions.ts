@@ -1,8 +1,8 @@
 // Visual instruction data from a layout (survey §3.1): short VQA, counting, positions and relations, existence with
 // negatives (LRV-style), referring expressions with box answers, region captions, detailed descriptions and
 // multi-turn conversations. Every answer is computed from the layout, so the truth is exact.
+import type { CocoRle } from '@vistune/tasks-grounding';
 import type { BoxCodec } from './box-codec.js';
-import type { MaskRle } from './masks.js';
 import type { Rng } from './random.js';
 import { type SceneLayout, type SceneObject, thirdOf } from './scene.js';
 import { askSegmentation, type SegmentationAnswerStyle } from './segmentation.js';
@@ -50,7 +50,7 @@ export interface TurnTruth {
   /** For grounding (the answer's box) and region_caption (the asked region): the true box in pixels. */
   box?: PixelBox;
   /** For segmentation: one mask per [SEG] of the answer, in order (COCO uncompressed RLE). */
-  masks?: MaskRle[];
+  masks?: CocoRle[];
 }
 
 /** A LLaVA-format record (`id`, `image`, `conversations`) plus the metadata evaluation needs. */

@@ -1,5 +1,6 @@
 // Scores of a model's answers on world records, per record kind: exact match, counting accuracy, grounding Acc@0.5.
-import { BoxCodec, boxIou } from './box-codec.js';
+import { boxIou } from '@vistune/tasks-grounding';
+import { BoxCodec } from './box-codec.js';
 import { ALL_RECORD_KINDS, type RecordKind, type TurnTruth, type WorldRecord } from './instructions.js';
 
 /** Lowercase, trim, collapse spaces, strip trailing punctuation: "Red." and " red" both become "red". */

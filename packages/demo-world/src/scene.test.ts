@@ -1,5 +1,5 @@
+import { boxIou } from '@vistune/tasks-grounding';
 import { describe, expect, it } from 'vitest';
-import { boxIou } from './box-codec.js';
 import { createRng } from './random.js';
 import { renderScene } from './render.js';
 import { generateLayout, MIN_GAP_PX } from './scene.js';

@@ -1,13 +1,15 @@
 // Segmentation records: the question names objects that the masks cover (checked by parsing the text, not
 // through the generator), one mask per [SEG]; files only when asked; default worlds never contain them.
+
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rleToMask } from '@vistune/tasks-grounding';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BoxCodec } from './box-codec.js';
 import { RECORD_KINDS, recordsForScene } from './instructions.js';
-import { decodeMaskRle, instanceMap, renderObjectMasks } from './masks.js';
+import { instanceMap, renderObjectMasks } from './masks.js';
 import { createRng } from './random.js';
 import { generateLayout, type SceneLayout, type SceneObject } from './scene.js';
 import { segmentationTextSources } from './segmentation.js';
@@ -58,7 +60,7 @@ describe('segmentation records', () => {
         const objects = referred(layout, name);
         expect(objects.length, `${question} → ${name}`).toBe(1);
         const index = layout.objects.indexOf(objects[0] as SceneObject);
-        expect(decodeMaskRle(truth?.masks?.[k] ?? { size: [1, 1], counts: [1] })).toEqual(masks[index]);
+        expect(rleToMask(truth?.masks?.[k] ?? { size: [1, 1], counts: [1] })).toEqual(masks[index]?.data);
       });
     }
     expect(pairs).toBeGreaterThan(3);

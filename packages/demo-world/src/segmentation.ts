@@ -1,12 +1,10 @@
 // Segmentation records (LISA-style, survey §5.1): "Segment the red circle." → "Sure, [SEG]." with the object's
 // exact mask as truth. One [SEG] per object asked for, in the order the question names them. Only generated
 // when `segmentation` is among the requested kinds, so default worlds are unchanged.
-import { encodeMaskRle, type MaskRle, renderObjectMasks } from './masks.js';
+import { type CocoRle, maskToRle, SEG_TOKEN } from '@vistune/tasks-grounding';
+import { renderObjectMasks } from './masks.js';
 import type { Rng } from './random.js';
 import type { SceneLayout, SceneObject } from './scene.js';
-
-/** The mask token of the answers; a model adds it to its vocabulary (one token, special). */
-export const SEG_TOKEN = '[SEG]';
 
 /** How an object is referred to: by its full name, or by shape / colour alone when that is unique. */
 export const SEGMENTATION_QUESTIONS = {
@@ -43,7 +41,7 @@ export interface SegmentationAnswer {
   question: string;
   answer: string;
   /** One mask per [SEG] in the answer, in order. */
-  masks: MaskRle[];
+  masks: CocoRle[];
 }
 
 function uniqueKey(layout: SceneLayout, object: SceneObject, key: 'shape' | 'colour'): boolean {
@@ -64,7 +62,7 @@ export function askSegmentation(
   rng: Rng,
   style: SegmentationAnswerStyle = 'lisa',
 ): SegmentationAnswer {
-  const masks = renderObjectMasks(layout).map(encodeMaskRle);
+  const masks = renderObjectMasks(layout).map((m) => maskToRle(m.data, m.width, m.height));
   const pair = layout.objects.length >= 2 && rng.chance(0.25);
   const first = rng.int(0, layout.objects.length - 1);
   const indices = [first];
@@ -78,5 +76,5 @@ export function askSegmentation(
   // Both styles draw the same random numbers: only the answer text differs.
   const seg = names.map((name) => (style === 'labelled' ? `${SEG_TOKEN} ${name}` : SEG_TOKEN)).join(' and ');
   const answer = rng.pick(SEGMENTATION_ANSWERS).replace('{seg}', seg);
-  return { question, answer, masks: indices.map((i) => masks[i] as MaskRle) };
+  return { question, answer, masks: indices.map((i) => masks[i] as CocoRle) };
 }

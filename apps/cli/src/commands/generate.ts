@@ -7,8 +7,8 @@ import {
   initBackend,
   LlavaForConditionalGeneration,
 } from '@vistune/core';
-import { drawBoxes } from '@vistune/demo-world';
 import {
+  drawBoxes,
   LisaSegHead,
   type LocationCodec,
   type MaskSummary,

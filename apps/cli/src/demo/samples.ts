@@ -4,13 +4,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BoxCodec,
-  drawBoxes,
-  type LabelledBox,
   scoreOneTurn,
   type TurnKind,
   type WorldPredictions,
   type WorldRecord,
 } from '@vistune/demo-world';
+import { drawBoxes, type LabelledBox } from '@vistune/tasks-grounding';
 
 export interface SampleTurn {
   kind: TurnKind;

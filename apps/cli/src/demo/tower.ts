@@ -12,7 +12,8 @@ import {
   type LlavaForConditionalGeneration,
   tf,
 } from '@vistune/core';
-import { boxIou, COLOUR_NAMES, createRng, type SceneLayout, SHAPES, SIZES } from '@vistune/demo-world';
+import { COLOUR_NAMES, createRng, type SceneLayout, SHAPES, SIZES } from '@vistune/demo-world';
+import { boxIou } from '@vistune/tasks-grounding';
 
 export interface TowerPretrainPlan {
   steps: number;

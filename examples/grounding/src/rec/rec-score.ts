@@ -1,12 +1,15 @@
 // Command (not a test): REC Acc@0.5 of `vistune eval --out` predictions against a split's box truth, with a
-// registry codec (default shikra, frame square). Bundle and run from packages/tasks-grounding:
-//   npx esbuild src/rec/scripts/rec-score.ts --bundle --platform=node --format=esm --packages=external \
-//     --outfile=node_modules/.cache/rec-score.mjs && node node_modules/.cache/rec-score.mjs \
+// registry codec (default shikra, frame square). Run from examples/grounding:
+//   pnpm build && node dist/rec-score.js \
 //     --data /tmp/shikra/world/test.json --predictions /tmp/shikra/preds.jsonl [--codec shikra] [--frame square]
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createLocationCodec } from '../../codecs/register.js';
-import { type RecPrediction, type RecTruthRecord, scoreRecPredictions } from '../score.js';
+import {
+  createLocationCodec,
+  type RecPrediction,
+  type RecTruthRecord,
+  scoreRecPredictions,
+} from '@vistune/tasks-grounding';
 
 const { values } = parseArgs({
   options: {

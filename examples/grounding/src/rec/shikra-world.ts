@@ -1,10 +1,8 @@
 // Command (not a test): writes a run folder for recipes/shikra-tiny.yaml — a demo world of referring
 // (`grounding`) and region-caption records whose boxes are re-encoded with the `shikra` codec, its tokenizer,
-// the preprocessor config and the recipe (vocab_size set to the tokenizer's). Bundle and run from
-// packages/tasks-grounding:
-//   npx esbuild src/rec/scripts/shikra-world.ts --bundle --platform=node --format=esm --packages=external \
-//     --outfile=node_modules/.cache/shikra-world.mjs && node node_modules/.cache/shikra-world.mjs --out /tmp/shikra
-//     [--train 3000] [--test 200] [--seed 1]
+// the preprocessor config and the recipe (vocab_size set to the tokenizer's). Run from
+// examples/grounding:
+//   pnpm build && node dist/shikra-world.js --out /tmp/shikra [--train 3000] [--test 200] [--seed 1]
 // Then `vistune train --config /tmp/shikra/shikra-tiny.yaml` (see the recipe's header for eval and scoring).
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -19,8 +17,7 @@ import {
   writeWorldTokenizer,
 } from '@vistune/demo-world';
 import { ImageTransform } from '@vistune/encoders';
-import type { Box } from '../../box.js';
-import { ShikraCodec } from '../../codecs/shikra.js';
+import { type Box, ShikraCodec } from '@vistune/tasks-grounding';
 
 const { values } = parseArgs({
   options: {

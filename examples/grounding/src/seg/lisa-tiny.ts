@@ -1,11 +1,9 @@
 // Command (not a test): generates a segmentation world, trains the LISA-style tiny recipe on it with core's
-// Trainer, prints held-out gIoU / cIoU as JSON and saves the model (with its head) to <out>/model. Bundle and
-// run from packages/tasks-grounding:
-//   npx esbuild src/seg/scripts/lisa-tiny.ts --bundle --platform=node --format=esm --packages=external \
-//     --outfile=node_modules/.cache/lisa-tiny.mjs && node node_modules/.cache/lisa-tiny.mjs --out /tmp/lisa-tiny \
+// Trainer, prints held-out gIoU / cIoU as JSON and saves the model (with its head) to <out>/model. Run from
+// examples/grounding:
+//   pnpm build && node dist/lisa-tiny.js --out /tmp/lisa-tiny \
 //     [--recipe src/seg/recipes/lisa-tiny.yaml] [--steps N] [--train N] [--test N] [--no-generate]
 //     [--kinds segmentation,grounding,…] [--questions N] [--answers labelled|lisa]
-// (the bundle must sit inside the package so that its @vistune/* imports resolve).
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -27,8 +25,12 @@ import {
   writeWorldTokenizer,
 } from '@vistune/demo-world';
 import { register as registerEncoders } from '@vistune/encoders';
-import { register as registerGrounding } from '../../register.js';
-import { evaluateSegmentation, prepareLisaRun, trainLisa } from '../train.js';
+import {
+  evaluateSegmentation,
+  prepareLisaRun,
+  register as registerGrounding,
+  trainLisa,
+} from '@vistune/tasks-grounding';
 
 const { values } = parseArgs({
   options: {

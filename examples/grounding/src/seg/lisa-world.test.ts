@@ -20,12 +20,18 @@ import {
 } from '@vistune/core';
 import { generateWorld, worldVocabulary, writeWorldTokenizer } from '@vistune/demo-world';
 import { register as registerEncoders } from '@vistune/encoders';
+import {
+  evaluateSegmentation,
+  generateAndSegment,
+  type LisaRun,
+  prepareLisaRun,
+  register,
+  type SegHeadOutput,
+  type SegMaskTarget,
+  segmentationTargets,
+  trainLisa,
+} from '@vistune/tasks-grounding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { register } from '../register.js';
-import type { SegHeadOutput, SegMaskTarget } from './head.js';
-import { generateAndSegment } from './model.js';
-import { segmentationTargets } from './targets.js';
-import { evaluateSegmentation, type LisaRun, prepareLisaRun, trainLisa } from './train.js';
 
 let dir: string;
 let registry: Registry;

@@ -1,7 +1,7 @@
 import { createRegistry } from '@vistune/core';
 import { ImageTransform } from '@vistune/encoders';
 import { describe, expect, it } from 'vitest';
-import type { Box } from '../box.js';
+import { type Box, boxIou } from '../box.js';
 import { frameMap } from './frame.js';
 import { Kosmos2Codec } from './kosmos2.js';
 import { MiniGptV2Codec } from './minigpt-v2.js';
@@ -277,5 +277,57 @@ describe('codec registry entries', () => {
       '{<5><10><25><25>}',
     );
     expect(() => createLocationCodec('ferret')).toThrow(/shikra, qwen_vl, minigpt_v2, kosmos2/);
+  });
+});
+
+describe('shikra codec on an integer grid (bins)', () => {
+  const grid = new ShikraCodec({ bins: 32 });
+  const image = ImageTransform.identity(64, 64);
+  const first = (text: string) => grid.decodeAll(text, image).boxes[0] ?? null;
+
+  it('writes integers on the grid, clamping to the image', () => {
+    expect(grid.encodeBox([8, 12, 26, 30], image)).toBe('[4,6,13,15]');
+    expect(grid.encodeBox([0, 0, 64, 64], image)).toBe('[0,0,32,32]');
+    expect(grid.encodeBox([-3, 5, 70, 40], image)).toBe('[0,3,32,20]');
+  });
+
+  it('round-trips within half a cell, and keeps IoU >= 0.6 down to 9.2 px boxes', () => {
+    for (let i = 0; i < 200; i++) {
+      const side = 9.2 + ((i * 7) % 21);
+      const x = (i * 13) % (64 - side);
+      const y = (i * 29) % (64 - side);
+      const box: Box = [x, y, x + side, y + side];
+      const decoded = first(grid.encodeBox(box, image));
+      expect(decoded).not.toBeNull();
+      for (const [k, v] of (decoded ?? []).entries())
+        expect(Math.abs(v - (box[k] as number))).toBeLessThanOrEqual(1 + 1e-9);
+      expect(boxIou(decoded as Box, box)).toBeGreaterThanOrEqual(0.6);
+    }
+  });
+
+  it('finds the box inside text and tolerates spaces', () => {
+    expect(first('It is at [4, 6 ,13,15].')).toEqual([8, 12, 26, 30]);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['no box', 'the red circle'],
+    ['three numbers', '[1,2,3]'],
+    ['five numbers', '[1,2,3,4,5]'],
+    ['letters', '[a,b,c,d]'],
+    ['beyond the grid', '[1,2,33,4]'],
+    ['inverted x', '[9,2,3,4]'],
+    ['inverted y', '[1,9,3,4]'],
+    ['unclosed', '[1,2,3,4'],
+    ['negative', '[-1,2,3,4]'],
+    ['decimals on a grid', '[0.1,0.2,0.3,0.4]'],
+  ])('gives no box for %s', (_name, text) => {
+    expect(first(text)).toBeNull();
+  });
+
+  it('validates bins, also through the registry schema', () => {
+    expect(() => new ShikraCodec({ bins: 2.5 })).toThrow(/bins must be a positive integer/);
+    expect(createLocationCodec('shikra', { bins: 32 }).encodeBox([8, 12, 26, 30], image)).toBe('[4,6,13,15]');
+    expect(() => createLocationCodec('shikra', { bins: 0 })).toThrow(/bins/);
   });
 });

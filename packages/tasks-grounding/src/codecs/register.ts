@@ -9,7 +9,11 @@ import { CODEC_FRAMES, type LocationCodec } from './types.js';
 
 const frame = z.enum(CODEC_FRAMES).default('processed');
 
-export const shikraCodecSchema = z.object({ frame, decimals: z.number().int().min(1).max(6).default(3) });
+export const shikraCodecSchema = z.object({
+  frame,
+  decimals: z.number().int().min(1).max(6).default(3),
+  bins: z.number().int().min(1).optional(),
+});
 export const qwenVlCodecSchema = z.object({ frame, denominator: z.number().int().min(999).default(999) });
 export const miniGptV2CodecSchema = z.object({
   frame,

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drawBoxes, glyphRows, labelSize } from './draw-boxes.js';
-import { COLOURS } from './shapes.js';
+import { BOX_COLOURS, drawBoxes, glyphRows, labelSize } from './boxes.js';
 
 let dir: string;
 let source: string;
@@ -41,7 +40,7 @@ describe('drawBoxes', () => {
     });
     expect(result).toEqual({ width: 128, height: 128, scale: 4 });
     const image = await pixels(out);
-    const red = [...COLOURS.red];
+    const red = [...BOX_COLOURS.red];
     // Outline 2 px thick at x = 32..33 (box x1 = 8 px * 4).
     expect(image.at(32, 64)).toEqual(red);
     expect(image.at(33, 64)).toEqual(red);

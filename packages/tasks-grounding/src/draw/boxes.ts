@@ -1,7 +1,19 @@
-// Box drawing for the demo's sample conversations: upscale the image, draw labelled box outlines, save a PNG.
+// Box drawing for predictions and ground truth: upscale the image, draw labelled box outlines, save a PNG.
 // Labels use a built-in 3x5 pixel font, so nothing depends on system fonts (a fresh machine may have none).
 import sharp from 'sharp';
-import { COLOURS, type ColourName, type PixelBox, type Rgb } from './shapes.js';
+import type { Box } from '../box.js';
+
+export type Rgb = readonly [number, number, number];
+
+/** Named outline colours (red for predictions and green for truth in the CLI's pictures). */
+export const BOX_COLOURS = {
+  red: [220, 40, 40],
+  green: [40, 185, 60],
+  blue: [50, 95, 240],
+  yellow: [240, 220, 40],
+  white: [240, 240, 240],
+} as const satisfies Record<string, Rgb>;
+export type BoxColourName = keyof typeof BOX_COLOURS;
 
 /** Glyphs of the 3x5 font: five rows of three pixels, top to bottom; '#' is ink. Lowercase draws as capitals. */
 const GLYPHS: Readonly<Record<string, string>> = {
@@ -64,11 +76,11 @@ export function glyphRows(char: string): string[] {
   return (GLYPHS[char.toUpperCase()] ?? (GLYPHS['?'] as string)).split(' ');
 }
 
-export type BoxColour = Rgb | ColourName | `#${string}`;
+export type BoxColour = Rgb | BoxColourName | `#${string}`;
 
 export interface LabelledBox {
   /** Box in pixels of the input image. */
-  box: PixelBox;
+  box: Box;
   label: string;
   color: BoxColour;
 }
@@ -80,10 +92,12 @@ export interface DrawBoxesOptions {
 
 function toRgb(colour: BoxColour): Rgb {
   if (typeof colour !== 'string') return colour;
-  if (colour in COLOURS) return COLOURS[colour as ColourName];
+  if (colour in BOX_COLOURS) return BOX_COLOURS[colour as BoxColourName];
   const hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour);
   if (hex === null)
-    throw new Error(`drawBoxes: colour "${colour}" must be a world colour name, #rrggbb or [r, g, b].`);
+    throw new Error(
+      `drawBoxes: colour "${colour}" must be one of ${Object.keys(BOX_COLOURS).join(', ')}, #rrggbb or [r, g, b].`,
+    );
   return [
     Number.parseInt(hex[1] as string, 16),
     Number.parseInt(hex[2] as string, 16),

@@ -1,5 +1,5 @@
 // Masks drawn over an image: each mask tinted with its own colour at half opacity, written as a PNG (the CLI's
-// `generate --overlay` then draws boxes on top with demo-world's drawBoxes).
+// `generate --overlay` then draws boxes on top with drawBoxes).
 import sharp from 'sharp';
 
 /** Distinct tints, cycled per mask. */

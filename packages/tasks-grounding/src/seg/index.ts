@@ -45,7 +45,6 @@ export {
   segmentAnswer,
   segmentText,
 } from './model.js';
-export { MASK_COLOURS, overlayMasks } from './overlay.js';
 export { registerSeg } from './register.js';
 export {
   type FrameTransform,

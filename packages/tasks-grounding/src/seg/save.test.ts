@@ -18,14 +18,13 @@ import {
   Tokenizer,
   tf,
 } from '@vistune/core';
-import { worldVocabulary, writeWorldTokenizer } from '@vistune/demo-world';
 import { register as registerEncoders, VisionTransformer } from '@vistune/encoders';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register } from '../register.js';
 import { lisaSegHeadOptions, lisaSegHeadSchema } from './config.js';
 import { LisaSegHead, type SegHeadOutput } from './head.js';
 import { attachLisaHead } from './model.js';
-import { det } from './test-utils.js';
+import { det, tinyTokenizer } from './test-utils.js';
 
 let dir: string;
 let registry: Registry;
@@ -64,7 +63,8 @@ beforeAll(async () => {
   registerEncoders(registry);
   registerAdapters(registry);
   register(registry);
-  await writeWorldTokenizer(join(dir, 'tok'), worldVocabulary(undefined, { segmentation: true }));
+  // 322 tokens, the LLM's vocabulary: [SEG] becomes id 322 and grows the table to 323.
+  await tinyTokenizer(322).saveTo(join(dir, 'tok'));
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 // Test helpers of the [SEG] head: a tiny head bound to a tiny real ViT, deterministic inputs, and central
 // finite differences (float32: h = 1e-2 on O(1) losses).
-import { tf } from '@vistune/core';
+import { Tokenizer, tf } from '@vistune/core';
 import { VisionTransformer } from '@vistune/encoders';
 import { lisaSegHeadOptions, lisaSegHeadSchema } from './config.js';
 import { LisaSegHead } from './head.js';
@@ -89,4 +89,43 @@ export function closeness(
       Math.abs((actual[i] as number) - (expected[i] as number)) / (atol + rtol * scale),
     );
   return worst;
+}
+
+/**
+ * A word-level tokenizer of exactly `size` tokens (ids 0–4: <unk> <s> </s> <pad> <image>, then `w5`, `w6`, …):
+ * BPE without merges, as @huggingface/tokenizers has no WordLevel model. Enough for tests that only need ids.
+ */
+export function tinyTokenizer(size: number): Tokenizer {
+  const specials = ['<unk>', '<s>', '</s>', '<pad>', '<image>'];
+  const tokens = [
+    ...specials,
+    ...Array.from({ length: size - specials.length }, (_, i) => `w${i + specials.length}`),
+  ];
+  const flags = { single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+  const added = specials.map((content, id) => ({ id, content, ...flags }));
+  return Tokenizer.fromJSON(
+    {
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: added,
+      normalizer: null,
+      pre_tokenizer: { type: 'WhitespaceSplit' },
+      post_processor: null,
+      decoder: null,
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: '<unk>',
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: false,
+        byte_fallback: false,
+        ignore_merges: true,
+        vocab: Object.fromEntries(tokens.map((t, id) => [t, id])),
+        merges: [],
+      },
+    },
+    { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', pad_token: '<pad>', add_bos_token: true },
+  );
 }
