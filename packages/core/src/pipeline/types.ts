@@ -1,6 +1,7 @@
 // The pipeline's contracts: what a package registers so that every command (train, eval, generate, chat,
 // serve) can build, load, save, feed and score a model it has never heard of. Core keeps only the lookups.
 import type * as tf from '@tensorflow/tfjs-core';
+import type { MediaInputs, MultimodalModel } from '../multimodal/model.js';
 import type { FeatureSelect, HeadConfig } from '../multimodal/types.js';
 import type { ComponentConfig } from '../registry/types.js';
 
@@ -76,4 +77,34 @@ export interface CompositionConfig {
   /** Plugins (package names or paths) that registered any part; loaded before the parts are created. */
   plugins: readonly string[];
   chat?: ChatSettings;
+}
+
+/** What a generation hands to answer annotators (heads that act after generation, location codecs). */
+export interface AnswerContext {
+  /** The model that generated (a head may run a second pass over prompt + answer, as LISA does). */
+  model: MultimodalModel;
+  /** Prompt ids with placeholders expanded, and the generated ids. */
+  promptIds: readonly number[];
+  answerIds: readonly number[];
+  /** The decoded answer. */
+  text: string;
+  /** Encoder inputs per modality, as given to the model. */
+  media: MediaInputs;
+  /** Per modality: each item's preprocessing result (geometry for boxes and masks). */
+  processed: Readonly<Record<string, readonly ProcessedMedia[]>>;
+}
+
+/** Structured output a head or codec derives from an answer: boxes, masks, points … */
+export interface AnswerAnnotation {
+  /** Merged into `--json` output and API results (e.g. `{ boxes: [...] }`, `{ masks: [...] }`). */
+  json: Record<string, unknown>;
+  /** Human-readable lines printed after the answer. */
+  lines: string[];
+  /** Draws the annotation over the first image: reads `input` (PNG/JPEG), writes a PNG to `output`. */
+  draw?(input: string, output: string): Promise<void>;
+}
+
+/** A head or codec that annotates answers after generation (registered parts opt in by implementing it). */
+export interface AnswerAnnotator {
+  annotate(ctx: AnswerContext): AnswerAnnotation | undefined | Promise<AnswerAnnotation | undefined>;
 }

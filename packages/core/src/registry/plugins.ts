@@ -57,11 +57,69 @@ function esmEntry(pkg: Record<string, unknown>, subpath: string): string | null 
   return typeof pkg.module === 'string' ? pkg.module : typeof pkg.main === 'string' ? pkg.main : 'index.js';
 }
 
+/** package.json `"vistune": { "plugin": "./dist/register.js" }`: the module whose register() the package offers. */
+export function declaredPluginEntry(pkg: Record<string, unknown>): string | undefined {
+  const field = pkg.vistune;
+  if (typeof field !== 'object' || field === null) return undefined;
+  const entry = (field as { plugin?: unknown }).plugin;
+  return typeof entry === 'string' && entry.length > 0 ? entry : undefined;
+}
+
+/** The folder of an installed package, walking node_modules upward from `from`. */
+export async function findPackageDir(name: string, from: string): Promise<string | null> {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', name);
+    if (await stat(join(pkgDir, 'package.json')).catch(() => null)) return pkgDir;
+    if (dirname(dir) === dir) return null;
+  }
+}
+
 /**
- * require.resolve first; it fails on ESM-only packages (exports without a require/default condition), so then
- * walk node_modules upward from `from` and read the package's exports ourselves.
+ * Plugins a project declares by installing them: dependencies of `from`'s package.json (or the nearest one above)
+ * whose own package.json has a `vistune.plugin` field. Returns package names, in package.json order.
+ */
+export async function discoverPlugins(from: string): Promise<string[]> {
+  let manifest: Record<string, unknown> | null = null;
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const text = await readFile(join(dir, 'package.json'), 'utf8').catch(() => null);
+    if (text !== null) {
+      try {
+        manifest = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new Error(`${join(dir, 'package.json')} is not valid JSON: fix it, or run vistune from another folder`);
+      }
+      from = dir;
+      break;
+    }
+    if (dirname(dir) === dir) return [];
+  }
+  const names = ['dependencies', 'devDependencies', 'optionalDependencies'].flatMap((field) =>
+    Object.keys((manifest?.[field] as Record<string, string> | undefined) ?? {}),
+  );
+  const found: string[] = [];
+  for (const name of new Set(names)) {
+    const dir = await findPackageDir(name, from);
+    if (!dir) continue;
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+    if (declaredPluginEntry(pkg)) found.push(name);
+  }
+  return found;
+}
+
+/**
+ * A package's `vistune.plugin` entry when it declares one; else require.resolve, which fails on ESM-only
+ * packages (exports without a require/default condition), so then walk node_modules upward from `from` and
+ * read the package's exports ourselves.
  */
 async function resolveBare(spec: string, from: string): Promise<string> {
+  if (spec === packageNameOf(spec)) {
+    const dir = await findPackageDir(spec, from);
+    const pkg = dir
+      ? (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>)
+      : null;
+    const entry = pkg && declaredPluginEntry(pkg);
+    if (dir && entry) return join(dir, entry);
+  }
   try {
     return createRequire(join(from, '__vistune_plugin_resolver__.js')).resolve(spec);
   } catch {
