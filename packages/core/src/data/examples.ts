@@ -1,8 +1,9 @@
-// Sample → training example: template segments → token ids and labels built together, each `<image>`
-// expanded to its placeholder run, truncation that never cuts an image, and a supervised-token check.
+// Sample → training example: template segments → token ids and labels built together, each media marker
+// (`<image>`, `<video>`, …) expanded to its kind's placeholder run, truncation that never cuts a run, and a
+// supervised-token check.
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { describeLocation, type RecordLocation, type Sample } from './samples.js';
-import type { SkipReason } from './stats.js';
+import { IMAGE_MARKER, type MediaKindSpec, mediaOf, type RecordLocation, type Sample } from './samples.js';
+import { mediaSkipReason, type Skip, type SkipReason, sampleSkip } from './stats.js';
 import {
   type ConversationTemplate,
   getTemplate,
@@ -22,10 +23,19 @@ export interface ImageTokenSpec {
   slots: number;
 }
 
+/** One media kind's placeholder: token id, slots per item, and the marker that stands for an item in the text. */
+export interface MediaTokenSpec extends ImageTokenSpec {
+  /** Default `<kind>` (`<image>` for images). */
+  marker?: string;
+}
+
 export interface BuildExampleOptions {
   tokenizer: Tokenizer;
   template: ConversationTemplate | TemplateName;
-  imageToken: ImageTokenSpec;
+  /** Shorthand for `mediaTokens: { image: imageToken }` (a model with images only). */
+  imageToken?: ImageTokenSpec;
+  /** Per media kind (the record field: image, video, audio, …): its placeholder token and slots per item. */
+  mediaTokens?: Readonly<Record<string, MediaTokenSpec>>;
   /** Longest sequence kept (after image expansion); longer examples are cut at the end. */
   maxLength: number;
 }
@@ -33,12 +43,14 @@ export interface BuildExampleOptions {
 export interface Example {
   id: string;
   location: RecordLocation;
-  /** Token ids, each image expanded to `slots` placeholder ids. */
+  /** Token ids, each media item expanded to its kind's `slots` placeholder ids. */
   inputIds: Int32Array;
   /** Same length; the id where supervised, else -100 (HF semantics: the loss shifts, labels[t+1] is predicted at t). */
   labels: Int32Array;
-  /** Image paths, in placeholder order. */
+  /** Image paths, in placeholder order (= media.image). */
   images: string[];
+  /** Item paths per media kind, in placeholder order (images included); absent: images only. */
+  media?: Record<string, string[]>;
   /** Supervised positions (labels[0] never counts: nothing predicts it). */
   supervisedTokens: number;
   truncated: boolean;
@@ -50,9 +62,7 @@ export interface Example {
   targets?: HeadTargets;
 }
 
-export type ExampleResult =
-  | { ok: true; example: Example }
-  | { ok: false; reason: SkipReason; message: string };
+export type ExampleResult = { ok: true; example: Example } | Skip;
 
 export interface TokenizedSegments {
   ids: number[];
@@ -110,36 +120,81 @@ function requireSingleToken(tokenizer: Tokenizer, text: string, why: string): vo
     );
 }
 
-/** Validates the tokenizer against the template and image token once; the returned function builds examples. */
+/** One media kind as the builder uses it: marker, placeholder id and slots, and the option that set it. */
+export interface ResolvedMediaToken {
+  kind: string;
+  marker: string;
+  id: number;
+  slots: number;
+  /** `imageToken` or `mediaTokens.<kind>`, for error messages. */
+  field: string;
+}
+
+/** `imageToken` and `mediaTokens` as one list of kinds (imageToken = the image kind); checks the shapes. */
+export function resolveMediaTokens(
+  options: Pick<BuildExampleOptions, 'imageToken' | 'mediaTokens'>,
+): ResolvedMediaToken[] {
+  const { imageToken, mediaTokens = {} } = options;
+  if (imageToken && mediaTokens.image)
+    throw new Error('Give imageToken or mediaTokens.image, not both (imageToken is the shorthand for it).');
+  const entries: [string, MediaTokenSpec, string][] = Object.entries(mediaTokens).map(([kind, spec]) => [
+    kind,
+    spec,
+    `mediaTokens.${kind}`,
+  ]);
+  if (imageToken) entries.unshift(['image', imageToken, 'imageToken']);
+  const resolved = entries.map(([kind, spec, field]) => {
+    if (!Number.isInteger(spec.slots) || spec.slots < 1)
+      throw new Error(`${field}.slots must be a positive integer, got ${spec.slots}.`);
+    const marker = spec.marker ?? (kind === 'image' ? IMAGE_MARKER : `<${kind}>`);
+    return { kind, marker, id: spec.id, slots: spec.slots, field };
+  });
+  const ids = new Set(resolved.map((t) => t.id));
+  if (ids.size !== resolved.length)
+    throw new Error(
+      `Media kinds share a placeholder id (${resolved.map((t) => `${t.field}.id ${t.id}`).join(', ')}): give each kind its own token.`,
+    );
+  return resolved;
+}
+
+/** The reader's view of the media tokens: which record fields to read and which markers they use. */
+export function mediaKindsOf(tokens: readonly ResolvedMediaToken[]): MediaKindSpec[] {
+  return tokens.map(({ kind, marker }) => ({ name: kind, marker }));
+}
+
+/** `images` for the image kind (as LLaVA says it), `<kind> items` for the others. */
+const itemsOf = (kind: string) => (kind === 'image' ? 'images' : `${kind} items`);
+
+/** Validates the tokenizer against the template and media tokens once; the returned function builds examples. */
 export function createExampleBuilder(options: BuildExampleOptions): (sample: Sample) => ExampleResult {
-  const { tokenizer, imageToken, maxLength } = options;
+  const { tokenizer, maxLength } = options;
   const template = typeof options.template === 'string' ? getTemplate(options.template) : options.template;
-  if (!Number.isInteger(imageToken.slots) || imageToken.slots < 1)
-    throw new Error(`imageToken.slots must be a positive integer, got ${imageToken.slots}.`);
+  const tokens = resolveMediaTokens(options);
   if (!Number.isInteger(maxLength) || maxLength < 2)
     throw new Error(`maxLength must be an integer >= 2, got ${maxLength}.`);
-  const imageTokenText = tokenizer.idToToken(imageToken.id);
-  if (imageTokenText === undefined)
-    throw new Error(
-      `imageToken.id ${imageToken.id} is not in the tokenizer's vocabulary: add the image token with tokenizer.addTokens(['<image>'], { special: true }).`,
-    );
-  requireSingleToken(tokenizer, imageTokenText, `The image token (id ${imageToken.id})`);
+  const markers = tokens.map(({ kind, marker, id, field }) => {
+    const tokenText = tokenizer.idToToken(id);
+    if (tokenText === undefined)
+      throw new Error(
+        `${field}.id ${id} is not in the tokenizer's vocabulary: add the ${kind} token with tokenizer.addTokens(['${marker}'], { special: true }).`,
+      );
+    requireSingleToken(tokenizer, tokenText, `The ${kind} token (id ${id})`);
+    return { kind, marker, tokenText };
+  });
   for (const token of template.requiredTokens)
     requireSingleToken(tokenizer, token, `Template ${template.name} needs "${token}" as one token`);
   const leadingIds = leadingSpecialIds(tokenizer);
   const bosText = tokenizer.specialTokens.bosToken;
-  const ctx = { tokenizer, imageTokenText };
+  const imageTokenText = markers.find((m) => m.kind === 'image')?.tokenText ?? IMAGE_MARKER;
+  const ctx = { tokenizer, imageTokenText, markers };
+  const slotsOf = new Map(tokens.map((t) => [t.id, t.slots]));
   // Special tokens are the ones decode drops when asked to (a lone "▁" also decodes to '', so compare).
   const isSpecial = (id: number) =>
     tokenizer.decode([id], { skipSpecialTokens: true }) !==
     tokenizer.decode([id], { skipSpecialTokens: false });
 
   return (sample) => {
-    const skip = (reason: SkipReason, message: string): ExampleResult => ({
-      ok: false,
-      reason,
-      message: `${describeLocation(sample.location)}: sample ${sample.id}: ${message}`,
-    });
+    const skip = (reason: SkipReason, detail: string) => sampleSkip(reason, sample, detail);
     let segments: Segment[];
     try {
       segments = template.render(sample.turns, ctx);
@@ -150,30 +205,43 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
     // Templates that write BOS themselves (HF templates with {{ bos_token }}) must not get a second one.
     const rendersBos =
       bosText !== null && (segments.find((s) => s.text !== '')?.text.startsWith(bosText) ?? false);
-    const tokens = tokenizeSegments(tokenizer, segments, rendersBos ? [] : leadingIds);
+    const tokenized = tokenizeSegments(tokenizer, segments, rendersBos ? [] : leadingIds);
 
-    const imageCount = tokens.ids.reduce((n, id) => n + (id === imageToken.id ? 1 : 0), 0);
-    if (imageCount !== sample.images.length)
+    const media = mediaOf(sample);
+    const unplaced = Object.keys(media).find(
+      (kind) => media[kind].length > 0 && !tokens.some((t) => t.kind === kind),
+    );
+    if (unplaced !== undefined)
       return skip(
-        'image_count_mismatch',
-        `the rendered conversation holds ${imageCount} image token(s) ${imageToken.id} but the sample has ${sample.images.length} image(s)`,
+        mediaSkipReason(unplaced, 'count_mismatch'),
+        `the sample has ${media[unplaced].length} ${unplaced}(s) but no media token is configured for ${unplaced} (mediaTokens.${unplaced})`,
       );
+    for (const { kind, id } of tokens) {
+      const placed = tokenized.ids.reduce((n, t) => n + (t === id ? 1 : 0), 0);
+      const items = media[kind]?.length ?? 0;
+      if (placed !== items)
+        return skip(
+          mediaSkipReason(kind, 'count_mismatch'),
+          `the rendered conversation holds ${placed} ${kind} token(s) ${id} but the sample has ${items} ${kind}(s)`,
+        );
+    }
 
     const ids: number[] = [];
     const labels: number[] = [];
-    tokens.ids.forEach((id, i) => {
-      const run = id === imageToken.id ? imageToken.slots : 1;
-      for (let k = 0; k < run; k++) {
+    tokenized.ids.forEach((id, i) => {
+      const slots = slotsOf.get(id);
+      for (let k = 0; k < (slots ?? 1); k++) {
         ids.push(id);
-        labels.push(tokens.supervised[i] && id !== imageToken.id ? id : IGNORE_INDEX);
+        labels.push(tokenized.supervised[i] && slots === undefined ? id : IGNORE_INDEX);
       }
     });
     const fullLength = ids.length;
     const truncated = fullLength > maxLength;
-    if (truncated && ids.indexOf(imageToken.id, maxLength) !== -1)
+    const cut = truncated ? tokens.find((t) => ids.indexOf(t.id, maxLength) !== -1) : undefined;
+    if (cut)
       return skip(
-        'image_truncated',
-        `${fullLength} tokens with images expanded; maxLength ${maxLength} would cut an image's ${imageToken.slots} placeholders (raise maxLength or shorten the sample)`,
+        mediaSkipReason(cut.kind, 'truncated'),
+        `${fullLength} tokens with ${itemsOf(cut.kind)} expanded; maxLength ${maxLength} would cut one ${cut.kind}'s ${cut.slots} placeholders (raise maxLength or shorten the sample)`,
       );
     const length = Math.min(fullLength, maxLength);
     labels[0] = IGNORE_INDEX; // nothing predicts the first position
@@ -187,6 +255,7 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
           : 'no assistant token to train on',
       );
     const lastSupervised = kept.findLast((label) => label !== IGNORE_INDEX) ?? IGNORE_INDEX;
+    const exampleMedia = Object.fromEntries(tokens.map(({ kind }) => [kind, [...(media[kind] ?? [])]]));
     return {
       ok: true,
       example: {
@@ -194,17 +263,18 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
         location: sample.location,
         inputIds: Int32Array.from(ids.slice(0, length)),
         labels: Int32Array.from(kept),
-        images: [...sample.images],
+        images: [...(media.image ?? [])],
+        media: exampleMedia,
         supervisedTokens,
         truncated,
-        retokenizedBoundaries: tokens.retokenizedBoundaries,
+        retokenizedBoundaries: tokenized.retokenizedBoundaries,
         endsWithSpecialToken: isSpecial(lastSupervised),
       },
     };
   };
 }
 
-/** One sample → `{ inputIds, labels, images }`, or the reason it cannot be trained on. */
+/** One sample → `{ inputIds, labels, images, media }`, or the reason it cannot be trained on. */
 export function buildExample(sample: Sample, options: BuildExampleOptions): ExampleResult {
   return createExampleBuilder(options)(sample);
 }
@@ -220,29 +290,22 @@ export function withHeadTargets(
   triggers: HeadTargetsReader['triggers'],
 ): ExampleResult {
   if (!targets) return { ok: true, example };
+  const mismatch = (detail: string) => sampleSkip('targets_mismatch', example, detail);
   const kept: Record<string, readonly unknown[]> = {};
   for (const [head, list] of Object.entries(targets)) {
     const trigger = triggers[head];
     if (trigger === undefined)
-      return {
-        ok: false,
-        reason: 'targets_mismatch',
-        message: `${describeLocation(example.location)}: sample ${example.id}: targets for head "${head}", which has no trigger token in HeadTargetsReader.triggers (${Object.keys(triggers).join(', ') || 'none'})`,
-      };
+      return mismatch(
+        `targets for head "${head}", which has no trigger token in HeadTargetsReader.triggers (${Object.keys(triggers).join(', ') || 'none'})`,
+      );
     if (!Array.isArray(list))
-      return {
-        ok: false,
-        reason: 'targets_mismatch',
-        message: `${describeLocation(example.location)}: sample ${example.id}: targets.${head} is not an array: give one target per trigger token`,
-      };
-    const count = example.inputIds.reduce((n, id) => n + (id === trigger ? 1 : 0), 0);
+      return mismatch(`targets.${head} is not an array: give one target per trigger token`);
+    const count = example.inputIds.reduce((n, t) => n + (t === trigger ? 1 : 0), 0);
     const cut = example.truncated && count < list.length;
     if (count !== list.length && !cut)
-      return {
-        ok: false,
-        reason: 'targets_mismatch',
-        message: `${describeLocation(example.location)}: sample ${example.id}: ${list.length} targets for head "${head}" but ${count} trigger token(s) ${trigger} in the ids`,
-      };
+      return mismatch(
+        `${list.length} targets for head "${head}" but ${count} trigger token(s) ${trigger} in the ids`,
+      );
     kept[head] = list.slice(0, count);
   }
   return { ok: true, example: { ...example, targets: kept } };

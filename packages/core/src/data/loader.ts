@@ -1,21 +1,28 @@
 // InstructionDataLoader: examples → right-padded MultimodalBatches, shuffled per (seed, epoch), with the
-// next batch's images decoding while the current batch trains, and an exact state()/restore().
+// next batch's media (every kind) decoding while the current batch trains, and an exact state()/restore().
 import * as tf from '@tensorflow/tfjs-core';
 import type { MultimodalBatch } from '../multimodal/model.js';
 import { type LoadInstructionDataOptions, loadInstructionData } from './dataset.js';
 import { type Example, IGNORE_INDEX } from './examples.js';
 import { type BatchOrderOptions, batchesPerEpoch, type ExampleShape, epochBatches } from './sampler.js';
-import { type DataStats, emptyDataStats } from './stats.js';
+import { mediaOf } from './samples.js';
+import { countMedia, type DataStats, emptyDataStats } from './stats.js';
 import type { BatchSource, BatchSourceState } from './types.js';
 
 /** Decodes one image file into the tensor the vision encoder takes ([3, H, W] for the CLIP/SigLIP processors). */
 export type ImageLoader = (path: string) => Promise<tf.Tensor3D>;
 
+/** Decodes one item of a media kind (`image`, `video`, …) into the tensor its modality's encoder takes. */
+export type MediaLoader = (kind: string, path: string) => Promise<tf.Tensor>;
+
 export interface InstructionDataLoaderOptions {
   batchSize: number;
   /** Id written at padded positions (attention 0, label -100); any id the embedding table holds. */
   padTokenId: number;
-  loadImage: ImageLoader;
+  /** Decodes every media item; give this or loadImage (images only). */
+  loadMedia?: MediaLoader;
+  /** The images-only shorthand of loadMedia. */
+  loadImage?: ImageLoader;
   /** Shuffle seed (default 0); epoch e uses an order derived from (seed, e). */
   seed?: number;
   /** Default true. */
@@ -26,11 +33,17 @@ export interface InstructionDataLoaderOptions {
   megabatchBatches?: number;
   /** Drop incomplete batches. Default false. */
   dropLast?: boolean;
-  /** Media key of the batch (the model's modality name). Default 'image'. */
+  /** Media key of the images in the batch (the model's modality name). Default 'image'. */
   modality?: string;
+  /** Media key per kind where the model's modality name differs from the kind (default: the kind's name). */
+  modalities?: Readonly<Record<string, string>>;
   /** What reading the data reported (fromFiles passes it); default: counts over `examples`. */
   stats?: DataStats;
 }
+
+/** What fromFiles takes: the data files and how to build examples, then how to batch them. */
+export type InstructionDataFileOptions = LoadInstructionDataOptions &
+  Omit<InstructionDataLoaderOptions, 'padTokenId' | 'stats'> & { padTokenId?: number };
 
 /** FNV-1a over ids, lengths and supervised counts: restore() refuses a state saved on other data. */
 function fingerprint(examples: readonly Example[]): string {
@@ -44,6 +57,12 @@ function fingerprint(examples: readonly Example[]): string {
     mix(e.inputIds.length);
     mix(e.supervisedTokens);
     mix(e.images.length);
+    // Other kinds only where present, so image-only data keeps the fingerprints of earlier versions.
+    for (const [kind, paths] of Object.entries(mediaOf(e))) {
+      if (kind === 'image' || paths.length === 0) continue;
+      for (let i = 0; i < kind.length; i++) mix(kind.charCodeAt(i));
+      mix(paths.length);
+    }
   }
   return (h >>> 0).toString(16).padStart(8, '0');
 }
@@ -54,7 +73,7 @@ function statsOf(examples: readonly Example[]): DataStats {
   for (const e of examples) {
     stats.totalTokens += e.inputIds.length;
     stats.supervisedTokens += e.supervisedTokens;
-    stats.images += e.images.length;
+    countMedia(stats, mediaOf(e));
     if (e.truncated) stats.truncated++;
   }
   return stats;
@@ -80,10 +99,50 @@ function collateHeadTargets(rows: readonly Example[]): Record<string, unknown[]>
   return out;
 }
 
+/** Per media kind, per sample of the batch: the decoded items. */
+type BatchMedia = Record<string, tf.Tensor[][]>;
+
 interface Prefetch {
   epoch: number;
   batchIndex: number;
-  images: Promise<tf.Tensor3D[][]>;
+  media: Promise<BatchMedia>;
+}
+
+/** The item loader per kind and the name of the loader option, for error messages. */
+interface KindLoader {
+  load: (path: string) => Promise<tf.Tensor>;
+  option: string;
+}
+
+/** Kinds with items in the examples, in order of first appearance (image first when loadImage is used). */
+function kindsOf(examples: readonly Example[], options: InstructionDataLoaderOptions): string[] {
+  const kinds = new Set<string>(options.loadImage ? ['image'] : []);
+  for (const e of examples)
+    for (const [kind, paths] of Object.entries(mediaOf(e))) if (paths.length > 0) kinds.add(kind);
+  for (const kind of Object.keys(options.modalities ?? {})) kinds.add(kind);
+  return [...kinds];
+}
+
+function kindLoaders(
+  kinds: readonly string[],
+  options: InstructionDataLoaderOptions,
+): Map<string, KindLoader> {
+  const { loadMedia, loadImage } = options;
+  if (loadMedia && loadImage)
+    throw new Error(
+      'InstructionDataLoader: give loadMedia(kind, path) or loadImage(path), not both (loadImage is the images-only shorthand).',
+    );
+  const loaders = new Map<string, KindLoader>();
+  for (const kind of kinds) {
+    if (loadMedia) loaders.set(kind, { load: (path) => loadMedia(kind, path), option: `loadMedia(${kind})` });
+    else if (loadImage && kind === 'image') loaders.set(kind, { load: loadImage, option: 'loadImage' });
+    else
+      throw new Error(
+        `InstructionDataLoader: the examples hold ${kind} items but no loader decodes them: give loadMedia(kind, path)` +
+          (loadImage ? ' (loadImage decodes images only).' : '.'),
+      );
+  }
+  return loaders;
 }
 
 export class InstructionDataLoader implements BatchSource {
@@ -91,9 +150,10 @@ export class InstructionDataLoader implements BatchSource {
   readonly stats: DataStats;
   private readonly shapes: ExampleShape[];
   private readonly order: Omit<BatchOrderOptions, 'seed'>;
-  private readonly loadImage: ImageLoader;
+  private readonly loaders: Map<string, KindLoader>;
   private readonly padTokenId: number;
-  private readonly modality: string;
+  /** Batch media key per kind (the model's modality name). */
+  private readonly modalityOf: Map<string, string>;
   private readonly dataFingerprint: string;
   private seed: number;
   private epoch = 0;
@@ -117,10 +177,19 @@ export class InstructionDataLoader implements BatchSource {
       dropLast: options.dropLast ?? false,
     };
     this.seed = options.seed ?? 0;
-    this.loadImage = options.loadImage;
+    const kinds = kindsOf(examples, options);
+    this.loaders = kindLoaders(kinds, options);
     this.padTokenId = options.padTokenId;
-    this.modality = options.modality ?? 'image';
-    this.shapes = examples.map((e) => ({ length: e.inputIds.length, hasMedia: e.images.length > 0 }));
+    this.modalityOf = new Map(
+      kinds.map((kind) => [
+        kind,
+        options.modalities?.[kind] ?? (kind === 'image' ? (options.modality ?? 'image') : kind),
+      ]),
+    );
+    this.shapes = examples.map((e) => ({
+      length: e.inputIds.length,
+      hasMedia: Object.values(mediaOf(e)).some((paths) => paths.length > 0),
+    }));
     this.length = batchesPerEpoch(this.shapes, { ...this.order, seed: this.seed });
     if (this.length === 0)
       throw new Error(
@@ -135,10 +204,7 @@ export class InstructionDataLoader implements BatchSource {
    * Reads and builds the data files, then batches them. The pad id defaults to the tokenizer's pad token,
    * else unk (LLaVA v1), else eos.
    */
-  static async fromFiles(
-    options: LoadInstructionDataOptions &
-      Omit<InstructionDataLoaderOptions, 'padTokenId' | 'stats'> & { padTokenId?: number },
-  ): Promise<InstructionDataLoader> {
+  static async fromFiles(options: InstructionDataFileOptions): Promise<InstructionDataLoader> {
     const { tokenizer } = options;
     const unk = tokenizer.specialTokens.unkToken;
     const padTokenId =
@@ -153,6 +219,25 @@ export class InstructionDataLoader implements BatchSource {
       );
     const { examples, stats } = await loadInstructionData(options);
     return new InstructionDataLoader(examples, { ...options, padTokenId, stats });
+  }
+
+  /**
+   * The held-out source for `files` (the recipe's data.val), built with the training loader's options (same
+   * tokenizer, template, media tokens, maxLength, skip settings) but in file order: no shuffle, no length
+   * grouping, no batch dropped, no record limit, so every held-out example is scored once per pass.
+   */
+  static validationFromFiles(
+    options: InstructionDataFileOptions,
+    files: string | readonly string[],
+  ): Promise<InstructionDataLoader> {
+    return InstructionDataLoader.fromFiles({
+      ...options,
+      files,
+      shuffle: false,
+      groupByLength: false,
+      dropLast: false,
+      limit: undefined,
+    });
   }
 
   /** The epoch the next batch belongs to (0-based). */
@@ -183,10 +268,10 @@ export class InstructionDataLoader implements BatchSource {
       return null;
     }
     const indices = batches[this.batchIndex];
-    const images = await this.imagesFor(this.epoch, this.batchIndex, indices);
+    const media = await this.mediaFor(this.epoch, this.batchIndex, indices);
     this.batchIndex++;
     this.prefetch(); // batch i+1 decodes while the caller trains on batch i
-    return this.collate(indices, images);
+    return this.collate(indices, media);
   }
 
   state(): BatchSourceState {
@@ -241,7 +326,7 @@ export class InstructionDataLoader implements BatchSource {
     this.batchIndex = batchIndex as number;
   }
 
-  /** Releases the images decoded ahead of time. */
+  /** Releases the media decoded ahead of time. */
   dispose(): void {
     this.dropPrefetch();
   }
@@ -258,48 +343,61 @@ export class InstructionDataLoader implements BatchSource {
   private prefetch(): void {
     const batches = this.batchesOf(this.epoch);
     if (this.batchIndex >= batches.length) return;
-    const images = this.loadImages(batches[this.batchIndex]);
-    images.catch(() => {}); // a failure is reported when next() awaits it, not as an unhandled rejection
-    this.prefetched = { epoch: this.epoch, batchIndex: this.batchIndex, images };
+    const media = this.loadBatchMedia(batches[this.batchIndex]);
+    media.catch(() => {}); // a failure is reported when next() awaits it, not as an unhandled rejection
+    this.prefetched = { epoch: this.epoch, batchIndex: this.batchIndex, media };
   }
 
-  private imagesFor(epoch: number, batchIndex: number, indices: number[]): Promise<tf.Tensor3D[][]> {
+  private mediaFor(epoch: number, batchIndex: number, indices: number[]): Promise<BatchMedia> {
     const ready = this.prefetched;
     if (ready && ready.epoch === epoch && ready.batchIndex === batchIndex) {
       this.prefetched = null;
-      return ready.images;
+      return ready.media;
     }
     this.dropPrefetch();
-    return this.loadImages(indices);
+    return this.loadBatchMedia(indices);
   }
 
   private dropPrefetch(): void {
     const stale = this.prefetched;
     this.prefetched = null;
-    stale?.images.then(
-      (images) => tf.dispose(images.flat()),
+    stale?.media.then(
+      (media) => tf.dispose(Object.values(media).flat(2)),
       () => {},
     );
   }
 
-  private async loadImages(indices: number[]): Promise<tf.Tensor3D[][]> {
-    const paths = indices.map((i) => this.examples[i].images);
-    const settled = await Promise.allSettled(paths.flat().map((path) => this.loadImage(path)));
+  /** Every item of the batch, decoded together; on a failure the decoded ones are released. */
+  private async loadBatchMedia(indices: number[]): Promise<BatchMedia> {
+    const items = indices.flatMap((i, sample) =>
+      Object.entries(mediaOf(this.examples[i])).flatMap(([kind, paths]) =>
+        paths.map((path) => ({ kind, path, sample })),
+      ),
+    );
+    const settled = await Promise.allSettled(
+      items.map(({ kind, path }) => (this.loaders.get(kind) as KindLoader).load(path)),
+    );
     const failed = settled.findIndex((r) => r.status === 'rejected');
     if (failed !== -1) {
       tf.dispose(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
       const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
-      throw new Error(`loadImage failed for ${paths.flat()[failed]}: ${reason?.message ?? String(reason)}`, {
-        cause: reason,
-      });
+      const { kind, path } = items[failed];
+      throw new Error(
+        `${(this.loaders.get(kind) as KindLoader).option} failed for ${path}: ${reason?.message ?? String(reason)}`,
+        { cause: reason },
+      );
     }
-    const tensors = settled.map((r) => (r as PromiseFulfilledResult<tf.Tensor3D>).value);
-    let k = 0;
-    return paths.map((list) => list.map(() => tensors[k++]));
+    const media: BatchMedia = Object.fromEntries(
+      [...this.loaders.keys()].map((kind) => [kind, indices.map((): tf.Tensor[] => [])]),
+    );
+    settled.forEach((r, k) => {
+      media[items[k].kind][items[k].sample].push((r as PromiseFulfilledResult<tf.Tensor>).value);
+    });
+    return media;
   }
 
   /** Right padding: pad id, attention 0, label -100 after each sequence. */
-  private collate(indices: number[], images: tf.Tensor3D[][]): MultimodalBatch {
+  private collate(indices: number[], media: BatchMedia): MultimodalBatch {
     const rows = indices.map((i) => this.examples[i]);
     const B = rows.length;
     const T = Math.max(...rows.map((e) => e.inputIds.length));
@@ -316,7 +414,9 @@ export class InstructionDataLoader implements BatchSource {
       inputIds: tf.tensor2d(ids, [B, T], 'int32'),
       attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
       labels: tf.tensor2d(labels, [B, T], 'int32'),
-      media: { [this.modality]: images },
+      media: Object.fromEntries(
+        Object.entries(media).map(([kind, items]) => [this.modalityOf.get(kind), items]),
+      ),
       ...(headTargets ? { headTargets } : {}),
     };
   }

@@ -113,7 +113,7 @@ describe('readers', () => {
     expect(summary[0]).toBe('ok a1@1');
     expect(summary[1]).toMatch(new RegExp(`^invalid_json ${file}:3: `));
     expect(summary[2]).toBe(
-      `invalid_record ${file}:4: sample b: conversations[0].from is "robot"; use human, gpt or system`,
+      `unknown_role ${file}:4: sample b: conversations[0].from is "robot"; use human, gpt or system`,
     );
     expect(summary[3]).toMatch(
       new RegExp(`^bad_turn_order ${file}:5: sample c: turn 1 is user where assistant was expected`),

@@ -1,14 +1,27 @@
 // Data files → records. JSONL streams line by line (the file is never held whole); a JSON array is parsed
-// whole (JSON.parse needs the full text), so very large datasets should be JSONL.
+// whole (JSON.parse needs the full text), so very large datasets should be JSONL. Text is decoded as strict
+// UTF-8: bytes that are not UTF-8 skip their record (not_utf8) instead of becoming U+FFFD in training text.
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
-import { type ParseRecordOptions, parseRecord, type RecordLocation, type SampleResult } from './samples.js';
+import {
+  describeLocation,
+  type ParseRecordOptions,
+  parseRecord,
+  type RecordLocation,
+  type SampleResult,
+} from './samples.js';
 
 export type RawRecord =
   | { location: RecordLocation; value: unknown }
-  | { location: RecordLocation; error: string };
+  | {
+      location: RecordLocation;
+      /** What is wrong with the line or element (the JSON parser's message, or where UTF-8 decoding failed). */
+      error: string;
+      reason: 'invalid_json' | 'not_utf8';
+      /** The record's id when it could still be read from the text. */
+      id?: string;
+    };
 
 export type DataFileFormat = 'json' | 'jsonl';
 
@@ -21,7 +34,11 @@ export async function detectFormat(file: string): Promise<DataFileFormat> {
     for (let offset = 0; ; ) {
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
       if (bytesRead === 0) return 'json';
-      const first = buffer.subarray(0, bytesRead).toString('utf8').trimStart()[0];
+      const first = buffer
+        .subarray(0, bytesRead)
+        .toString('utf8')
+        .replace(/^\uFEFF/, '')
+        .trimStart()[0];
       if (first !== undefined) return first === '{' ? 'jsonl' : 'json';
       offset += bytesRead;
     }
@@ -30,31 +47,123 @@ export async function detectFormat(file: string): Promise<DataFileFormat> {
   }
 }
 
-async function* jsonlRecords(file: string): AsyncGenerator<RawRecord> {
-  const input = createReadStream(file, 'utf8');
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  let line = 0;
-  try {
-    for await (const text of lines) {
-      line++;
-      if (text.trim() === '') continue;
-      try {
-        yield { location: { file, line }, value: JSON.parse(text) as unknown };
-      } catch (error) {
-        yield { location: { file, line }, error: (error as Error).message };
-      }
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const lossyUtf8 = new TextDecoder('utf-8');
+
+/** The offset of the first byte that makes `bytes` invalid UTF-8 (binary search: a bad prefix stays bad). */
+function firstInvalidByte(bytes: Uint8Array): number {
+  const validPrefix = (end: number) => {
+    try {
+      // stream: an incomplete sequence at the cut is not an error, so validity only changes once.
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
+      return true;
+    } catch {
+      return false;
     }
+  };
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (validPrefix(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** A record id read from text that is not a parseable record (`"id": "x"` or `"id": 7`), best effort. */
+function idInText(text: string): string | undefined {
+  const match = /"id"\s*:\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?))/.exec(text);
+  if (!match) return undefined;
+  if (match[2] !== undefined) return match[2];
+  try {
+    return JSON.parse(match[1]) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A line's bytes without the `\r` of a `\r\n` ending. */
+const withoutCr = (line: Buffer) => (line.at(-1) === 13 ? line.subarray(0, -1) : line);
+
+/** The file's lines as bytes (without `\n` or `\r\n`), streamed. */
+async function* byteLines(file: string): AsyncGenerator<Buffer> {
+  const input = createReadStream(file);
+  let pending: Buffer[] = [];
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      let start = 0;
+      for (let end = chunk.indexOf(10); end !== -1; end = chunk.indexOf(10, start)) {
+        pending.push(chunk.subarray(start, end));
+        const line = Buffer.concat(pending);
+        pending = [];
+        start = end + 1;
+        yield withoutCr(line);
+      }
+      if (start < chunk.length) pending.push(chunk.subarray(start));
+    }
+    if (pending.length > 0) yield withoutCr(Buffer.concat(pending));
   } finally {
     // A consumer that stops early (limit) must not leave the file open.
-    lines.close();
     input.destroy();
   }
 }
 
+async function* jsonlRecords(file: string): AsyncGenerator<RawRecord> {
+  let line = 0;
+  for await (const bytes of byteLines(file)) {
+    line++;
+    const location = { file, line };
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      const at = firstInvalidByte(bytes);
+      yield {
+        location,
+        reason: 'not_utf8',
+        error: `byte ${at} of the line (0x${bytes[at].toString(16).padStart(2, '0')}) is not UTF-8: re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)`,
+        id: idInText(lossyUtf8.decode(bytes)),
+      };
+      continue;
+    }
+    if (text.trim() === '') continue;
+    try {
+      yield { location, value: JSON.parse(text) as unknown };
+    } catch (error) {
+      yield { location, reason: 'invalid_json', error: (error as Error).message, id: idInText(text) };
+    }
+  }
+}
+
+/** U+FFFD as UTF-8 bytes: a file may hold it legitimately, which makes lossy decoding ambiguous. */
+const REPLACEMENT_BYTES = Buffer.from('\uFFFD', 'utf8');
+
+/**
+ * A JSON array's text. Where bytes are not UTF-8, the lossy text is returned with `lossy` set, so elements
+ * holding U+FFFD can be skipped as not_utf8; if the file also holds U+FFFD legitimately, that cannot be told
+ * apart and the file is refused.
+ */
+async function readJsonText(file: string): Promise<{ text: string; lossy: boolean }> {
+  const bytes = await readFile(file);
+  try {
+    return { text: strictUtf8.decode(bytes), lossy: false };
+  } catch {
+    const at = firstInvalidByte(bytes);
+    if (bytes.includes(REPLACEMENT_BYTES))
+      throw new Error(
+        `${file} is not valid UTF-8 (byte ${at}) and also holds U+FFFD characters, so the bad records cannot be ` +
+          'told apart: re-encode the file as UTF-8, or convert it to JSONL (one record per line), where each bad line is skipped alone.',
+      );
+    return { text: lossyUtf8.decode(bytes), lossy: true };
+  }
+}
+
 async function* jsonArrayRecords(file: string): AsyncGenerator<RawRecord> {
+  const { text, lossy } = await readJsonText(file);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new Error(
       `${file} is not valid JSON (${(error as Error).message}); a .json data file must be one array of ` +
@@ -65,17 +174,29 @@ async function* jsonArrayRecords(file: string): AsyncGenerator<RawRecord> {
     throw new Error(
       `${file} holds a JSON ${typeof parsed}, not an array of records: wrap the records in [ ].`,
     );
-  for (let index = 0; index < parsed.length; index++)
-    yield { location: { file, index }, value: parsed[index] };
+  for (let index = 0; index < parsed.length; index++) {
+    const value: unknown = parsed[index];
+    const location = { file, index };
+    const json = lossy ? JSON.stringify(value) : '';
+    if (lossy && json.includes('\uFFFD'))
+      yield {
+        location,
+        reason: 'not_utf8',
+        error:
+          'the record holds bytes that are not UTF-8: re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)',
+        id: idInText(json),
+      };
+    else yield { location, value };
+  }
 }
 
-/** Raw records of a LLaVA JSON array or JSONL file, in file order. Unparseable JSONL lines come back as errors. */
+/** Raw records of a LLaVA JSON array or JSONL file, in file order. Unreadable lines come back as errors. */
 export async function* readRecords(file: string): AsyncGenerator<RawRecord> {
   yield* (await detectFormat(file)) === 'jsonl' ? jsonlRecords(file) : jsonArrayRecords(file);
 }
 
-export interface ReadSamplesOptions {
-  /** Folder relative image paths are resolved against; default: the data file's folder. */
+export interface ReadSamplesOptions extends Partial<Omit<ParseRecordOptions, 'imageFolder'>> {
+  /** Folder relative media paths are resolved against; default: the data file's folder. */
   imageFolder?: string;
 }
 
@@ -87,17 +208,24 @@ export async function* readSamples(
   for await (const { result } of readSamplesWithRecords(file, options)) yield result;
 }
 
-/** readSamples with each sample's raw record (the JSON value; undefined for an unparseable line). */
+/** readSamples with each sample's raw record (the JSON value; undefined for an unreadable line). */
 export async function* readSamplesWithRecords(
   file: string,
   options: ReadSamplesOptions = {},
 ): AsyncGenerator<{ result: SampleResult; record: unknown }> {
-  const parseOptions: ParseRecordOptions = { imageFolder: options.imageFolder ?? dirname(file) };
+  const parseOptions: ParseRecordOptions = { ...options, imageFolder: options.imageFolder ?? dirname(file) };
   for await (const record of readRecords(file)) {
     if ('error' in record) {
-      const where = `${record.location.file}:${record.location.line}`;
+      const { location, reason, error, id } = record;
+      const where = describeLocation(location);
       yield {
-        result: { ok: false, reason: 'invalid_json', message: `${where}: ${record.error}` },
+        result: {
+          ok: false,
+          reason,
+          message: id === undefined ? `${where}: ${error}` : `${where}: sample ${id}: ${error}`,
+          location,
+          ...(id === undefined ? {} : { id }),
+        },
         record: undefined,
       };
     } else {

@@ -10,10 +10,19 @@ export interface Segment {
   supervised: boolean;
 }
 
+/** A media kind's marker in turn text and the tokenizer's string for its placeholder id. */
+export interface MarkerToken {
+  kind: string;
+  marker: string;
+  tokenText: string;
+}
+
 export interface TemplateContext {
   tokenizer: Tokenizer;
   /** The tokenizer's string for the image placeholder id: native templates put it where the markers are. */
   imageTokenText: string;
+  /** Every media kind's marker and token text (default: `<image>` → imageTokenText only). */
+  markers?: readonly MarkerToken[];
 }
 
 export interface ConversationTemplate {
@@ -80,8 +89,24 @@ function exchanges(turns: readonly Turn[]): { system?: string; exchanges: Exchan
 
 const masked = (text: string): Segment => ({ text, supervised: false });
 const supervised = (text: string): Segment => ({ text, supervised: true });
-const withImageTokens = (text: string, ctx: TemplateContext) =>
-  text.split(IMAGE_MARKER).join(ctx.imageTokenText);
+function markerTokens(ctx: TemplateContext): readonly MarkerToken[] {
+  return ctx.markers ?? [{ kind: 'image', marker: IMAGE_MARKER, tokenText: ctx.imageTokenText }];
+}
+
+/** Matches any of the markers (longest first, so a marker that contains another wins). */
+function markerPattern(markers: readonly MarkerToken[]): RegExp {
+  const escaped = [...markers]
+    .sort((a, b) => b.marker.length - a.marker.length)
+    .map((m) => m.marker.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(escaped.join('|'), 'g');
+}
+
+/** The text with every media marker replaced by its placeholder token's text. */
+function withMediaTokens(text: string, ctx: TemplateContext, markers = markerTokens(ctx)): string {
+  if (markers.length === 0) return text;
+  const tokenOf = new Map(markers.map((m) => [m.marker, m.tokenText]));
+  return text.replace(markerPattern(markers), (marker) => tokenOf.get(marker) ?? marker);
+}
 
 function specialText(ctx: TemplateContext, which: 'bosToken' | 'eosToken', template: string): string {
   const token = ctx.tokenizer.specialTokens[which];
@@ -102,10 +127,12 @@ const plain: ConversationTemplate = {
       throw new TemplateMismatchError(
         'the plain template takes exactly one user turn and one assistant turn',
       );
-    const images = ex[0].user.split(IMAGE_MARKER).length - 1;
+    // The media of the user turn, in order, stand in for its text.
+    const markers = markerTokens(ctx);
+    const media = markers.length === 0 ? [] : (ex[0].user.match(markerPattern(markers)) ?? []);
     return [
-      masked(ctx.imageTokenText.repeat(images)),
-      supervised(`${withImageTokens(ex[0].assistant, ctx)}\n`),
+      masked(withMediaTokens(media.join(''), ctx, markers)),
+      supervised(`${withMediaTokens(ex[0].assistant, ctx)}\n`),
     ];
   },
 };
@@ -122,7 +149,7 @@ function twoStyle(name: string, defaultSystem: string, options: TemplateOptions)
       let head = sys ? `${sys} ` : '';
       const segments: Segment[] = [];
       for (const { user, assistant } of ex) {
-        const prompt = `${head}USER: ${withImageTokens(user, ctx)}`;
+        const prompt = `${head}USER: ${withMediaTokens(user, ctx)}`;
         head = '';
         if (assistant === undefined) {
           segments.push(masked(`${prompt} `));
@@ -130,7 +157,7 @@ function twoStyle(name: string, defaultSystem: string, options: TemplateOptions)
         }
         segments.push(
           masked(`${prompt} ASSISTANT:`),
-          supervised(` ${withImageTokens(assistant, ctx)}${eos}`),
+          supervised(` ${withMediaTokens(assistant, ctx)}${eos}`),
         );
       }
       return segments;
@@ -150,14 +177,14 @@ function chatml(options: TemplateOptions): ConversationTemplate {
       let head = sys ? turn('system', sys) : '';
       const segments: Segment[] = [];
       for (const { user, assistant } of ex) {
-        const prompt = head + turn('user', withImageTokens(user, ctx));
+        const prompt = head + turn('user', withMediaTokens(user, ctx));
         if (assistant === undefined) {
           segments.push(masked(prompt));
           continue;
         }
         segments.push(
           masked(`${prompt}<|im_start|>assistant\n`),
-          supervised(`${withImageTokens(assistant, ctx)}<|im_end|>`),
+          supervised(`${withMediaTokens(assistant, ctx)}<|im_end|>`),
         );
         // The "\n" closing an answer opens the next prompt (so no unsupervised tail is rendered).
         head = '\n';
@@ -181,8 +208,8 @@ function llama2(options: TemplateOptions): ConversationTemplate {
       ex.forEach(({ user, assistant }, i) => {
         const sysBlock = i === 0 && sys ? `<<SYS>>\n${sys}\n<</SYS>>\n\n` : '';
         // The tokenizer adds the first BOS; later turns open with the BOS text, as LLaVA renders them.
-        segments.push(masked(`${i === 0 ? '' : bos}[INST] ${sysBlock}${withImageTokens(user, ctx)} [/INST]`));
-        if (assistant !== undefined) segments.push(supervised(` ${withImageTokens(assistant, ctx)} ${eos}`));
+        segments.push(masked(`${i === 0 ? '' : bos}[INST] ${sysBlock}${withMediaTokens(user, ctx)} [/INST]`));
+        if (assistant !== undefined) segments.push(supervised(` ${withMediaTokens(assistant, ctx)} ${eos}`));
       });
       return segments;
     },
@@ -201,7 +228,7 @@ function llama3(options: TemplateOptions): ConversationTemplate {
       let head = sys ? `${header('system')}${sys}<|eot_id|>` : '';
       const segments: Segment[] = [];
       for (const { user, assistant } of ex) {
-        const prompt = `${head}${header('user')}${withImageTokens(user, ctx)}<|eot_id|>`;
+        const prompt = `${head}${header('user')}${withMediaTokens(user, ctx)}<|eot_id|>`;
         head = '';
         if (assistant === undefined) {
           segments.push(masked(prompt));
@@ -209,7 +236,7 @@ function llama3(options: TemplateOptions): ConversationTemplate {
         }
         segments.push(
           masked(`${prompt}${header('assistant')}`),
-          supervised(`${withImageTokens(assistant, ctx)}<|eot_id|>`),
+          supervised(`${withMediaTokens(assistant, ctx)}<|eot_id|>`),
         );
       }
       return segments;
@@ -217,9 +244,17 @@ function llama3(options: TemplateOptions): ConversationTemplate {
   };
 }
 
-function toParts(text: string): ChatContentPart[] {
+/** HF processor parts: image markers become image parts; other kinds' markers stay as their token text. */
+function toParts(text: string, ctx: TemplateContext): ChatContentPart[] {
+  const markers = markerTokens(ctx);
+  const image = markers.find((m) => m.kind === 'image');
+  const others = withMediaTokens(
+    text,
+    ctx,
+    markers.filter((m) => m !== image),
+  );
   const parts: ChatContentPart[] = [];
-  text.split(IMAGE_MARKER).forEach((piece, i) => {
+  (image ? others.split(image.marker) : [others]).forEach((piece, i) => {
     if (i > 0) parts.push({ type: 'image' });
     const trimmed = piece.trim();
     if (trimmed) parts.push({ type: 'text', text: trimmed });
@@ -239,7 +274,7 @@ function hf(options: TemplateOptions): ConversationTemplate {
     render(turns, ctx) {
       const messages: ChatMessage[] = turns.map(({ role, text }) => ({
         role,
-        content: options.contentFormat === 'string' ? withImageTokens(text, ctx) : toParts(text),
+        content: options.contentFormat === 'string' ? withMediaTokens(text, ctx) : toParts(text, ctx),
       }));
       if (messages[0]?.role !== 'system' && options.systemPrompt)
         messages.unshift({
