@@ -116,3 +116,45 @@ export const BlivaQFormerConfigSchema = z.strictObject({
   ...instructionFields,
 });
 export type BlivaQFormerConfig = z.output<typeof BlivaQFormerConfigSchema>;
+
+/** The LLM's depth, for connectors that add parameters per LLM layer (checked when the hook is installed). */
+const llmLayers = dim;
+/** The composition's modality whose spliced media an LLM-internal connector reads. */
+const modality = z.string().min(1).default('image');
+
+const perceiverFields = {
+  inDim: dim,
+  outDim: dim,
+  /** Latent queries = slots per item (Flamingo 64). */
+  numLatents: dim.default(64),
+  /** Resampler layers (OpenFlamingo 6). */
+  depth: dim.default(6),
+  heads: dim.default(8),
+  dimHead: dim.default(64),
+  ffMult: dim.default(4),
+  /** Output Linear into the LLM width (`proj`). */
+  bias: z.boolean().default(true),
+  seed,
+  std,
+};
+
+export const PerceiverResamplerConfigSchema = z.strictObject({
+  type: z.literal('perceiver_resampler').default('perceiver_resampler'),
+  ...perceiverFields,
+});
+export type PerceiverResamplerConfig = z.output<typeof PerceiverResamplerConfigSchema>;
+
+export const FlamingoConfigSchema = z.strictObject({
+  type: z.literal('flamingo').default('flamingo'),
+  ...perceiverFields,
+  /** LLM num_hidden_layers: one gated cross-attention block per chosen layer. */
+  llmLayers,
+  modality,
+  /** A gated cross-attention block before LLM layers i with (i + 1) % n == 0 (OpenFlamingo 4). */
+  crossAttnEveryNLayers: dim.default(4),
+  xattnHeads: dim.default(8),
+  xattnDimHead: dim.default(64),
+  /** Text attends only to the item placed last before it (OpenFlamingo only_attend_immediate_media). */
+  onlyAttendImmediateMedia: z.boolean().default(true),
+});
+export type FlamingoConfig = z.output<typeof FlamingoConfigSchema>;

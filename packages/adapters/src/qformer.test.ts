@@ -2,12 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import {
   createRegistry,
-  type FeatureLayout,
   initBackend,
   LlamaForCausalLM,
   loadSafetensors,
-  type ModalityEncoder,
-  Module,
   MultimodalModel,
   parseLlamaConfig,
   tf,
@@ -24,29 +21,13 @@ import { register } from './register.js';
 import {
   det,
   expectGradientsMatchFiniteDifferences,
+  FeatureEncoder,
   randomizeParameters,
   relativeError,
 } from './test-utils.js';
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`../../../fixtures/tiny-qformer/${name}`, import.meta.url));
-
-/** An encoder whose "hidden state" is its input: the fixture's image features go straight to the adapter. */
-export class FeatureEncoder extends Module implements ModalityEncoder<tf.Tensor> {
-  readonly numHiddenStates = 1;
-  constructor(readonly hiddenSize: number) {
-    super();
-  }
-  featureLayout(itemShape: readonly number[]): FeatureLayout {
-    return { tokens: itemShape[0] as number, prefixTokens: 0 };
-  }
-  forward(batch: tf.Tensor) {
-    return {
-      hiddenStates: [tf.clone(batch) as tf.Tensor3D],
-      layout: this.featureLayout(batch.shape.slice(1)),
-    };
-  }
-}
 
 async function loadFixture(name: 'blip2' | 'instructblip') {
   const config = JSON.parse(await readFile(fixture(`${name}/config.json`), 'utf8')) as Record<

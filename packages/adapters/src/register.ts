@@ -4,15 +4,18 @@ import type { Registry } from '@vistune/core';
 import {
   BlivaQFormerConfigSchema,
   FilmProjectorConfigSchema,
+  FlamingoConfigSchema,
   InstructQFormerConfigSchema,
   LinearProjectorConfigSchema,
   MlpProjectorConfigSchema,
+  PerceiverResamplerConfigSchema,
   PixelShuffleProjectorConfigSchema,
   QFormerConfigSchema,
 } from './config.js';
 import { FilmProjector } from './film.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
+import { FlamingoAdapter, PerceiverResamplerAdapter } from './perceiver.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
 import { BlivaQFormerAdapter, InstructQFormerAdapter, QFormerAdapter } from './qformer.js';
 
@@ -74,5 +77,21 @@ export function register(registry: Registry): void {
     about: 'BLIVA: instruction-aware Q-Former slots followed by the linearly projected patch features',
     schema: BlivaQFormerConfigSchema,
     create: (c) => new BlivaQFormerAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'perceiver_resampler',
+    about:
+      'Perceiver resampler (Flamingo): numLatents latents attend to the features, projected into the LLM',
+    schema: PerceiverResamplerConfigSchema,
+    create: (c) => new PerceiverResamplerAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'flamingo',
+    about:
+      'Perceiver resampler + tanh-gated cross-attention before every n-th LLM layer (Flamingo, Otter, MultiModal-GPT); gates start at 0',
+    schema: FlamingoConfigSchema,
+    create: (c) => new FlamingoAdapter(c),
   });
 }

@@ -1,6 +1,15 @@
 // Test helpers of the connectors: deterministic values, random-but-O(1) weights (so every term shows) and a
 // gradient check of every parameter against central finite differences (float32: h = 1e-2 on O(1) losses).
-import { type Module, tf } from '@vistune/core';
+import {
+  type Adapter,
+  type FeatureLayout,
+  LlamaForCausalLM,
+  type ModalityEncoder,
+  Module,
+  MultimodalModel,
+  parseLlamaConfig,
+  tf,
+} from '@vistune/core';
 import { expect } from 'vitest';
 
 /** Deterministic values in about [-1, 1]. */
@@ -79,4 +88,99 @@ export function expectGradientsMatchFiniteDifferences(
     }
   }
   tf.dispose(Object.values(grads));
+}
+
+/** An encoder whose "hidden state" is its input: the fixture's image features go straight to the adapter. */
+export class FeatureEncoder extends Module implements ModalityEncoder<tf.Tensor> {
+  readonly numHiddenStates = 1;
+  constructor(readonly hiddenSize: number) {
+    super();
+  }
+  featureLayout(itemShape: readonly number[]): FeatureLayout {
+    return { tokens: itemShape[0] as number, prefixTokens: 0 };
+  }
+  forward(batch: tf.Tensor) {
+    return {
+      hiddenStates: [tf.clone(batch) as tf.Tensor3D],
+      layout: this.featureLayout(batch.shape.slice(1)),
+    };
+  }
+}
+
+/** Placeholder id of the tiny compositions (inside the vocabulary, as a real `<image>` token). */
+export const IMAGE_TOKEN = 31;
+
+/** A 32-word LLaMA (hidden 16, 4 heads / 2 KV heads); the same seed gives the same weights. */
+export function tinyLlm(layers = 2, seed = 1): LlamaForCausalLM {
+  return new LlamaForCausalLM(
+    parseLlamaConfig({
+      model_type: 'llama',
+      vocab_size: 32,
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: layers,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+      tie_word_embeddings: false,
+    }),
+    { seed },
+  );
+}
+
+/** The adapter on modality `image` of a tiny LLaMA (`tinyLlm`), fed raw features. */
+export function tinyComposition(
+  adapter: Adapter,
+  opts: { layers?: number; seed?: number } = {},
+): { model: MultimodalModel; llm: LlamaForCausalLM } {
+  const llm = tinyLlm(opts.layers, opts.seed);
+  const model = new MultimodalModel({
+    llm,
+    modalities: {
+      image: {
+        placeholderTokenId: IMAGE_TOKEN,
+        encoder: new FeatureEncoder(adapter.inDim),
+        select: { layer: -1, strategy: 'full' },
+        adapter,
+      },
+    },
+  });
+  return { model, llm };
+}
+
+/** Input ids [prefix…, IMAGE_TOKEN × slots, suffix…]. */
+export function promptWithImage(prefix: number[], slots: number, suffix: number[]): number[] {
+  return [...prefix, ...Array(slots).fill(IMAGE_TOKEN), ...suffix];
+}
+
+/**
+ * Logits of the composition for one prompt with one item, and of a twin plain LLM (same weights, no hooks)
+ * fed the same spliced embeddings: equal when the connector's LLM-internal parts are gated off.
+ */
+export function hookedAndPlainLogits(
+  adapter: Adapter,
+  features: tf.Tensor,
+  prompt: number[],
+  layers = 2,
+): { hooked: Float32Array; plain: Float32Array; dispose: () => void } {
+  const { model } = tinyComposition(adapter, { layers });
+  const twin = tinyLlm(layers);
+  const ids = tf.tensor2d([prompt], undefined, 'int32');
+  const media = { image: [[features]] };
+  const hooked = tf.tidy(() => model.forward({ inputIds: ids, media }).logits?.dataSync() as Float32Array);
+  const plain = tf.tidy(
+    () =>
+      twin
+        .lmHead(twin.forward({ inputsEmbeds: model.embedInputs(ids, media) }).hidden)
+        .dataSync() as Float32Array,
+  );
+  return {
+    hooked,
+    plain,
+    dispose: () => {
+      ids.dispose();
+      twin.dispose();
+      model.dispose();
+    },
+  };
 }
