@@ -158,3 +158,23 @@ export const FlamingoConfigSchema = z.strictObject({
   onlyAttendImmediateMedia: z.boolean().default(true),
 });
 export type FlamingoConfig = z.output<typeof FlamingoConfigSchema>;
+
+export const MMAdapterConfigSchema = z.strictObject({
+  type: z.literal('mm_adapter').default('mm_adapter'),
+  inDim: dim,
+  outDim: dim,
+  /** LLM num_hidden_layers: an adapter pair (before attention, before the MLP) in every layer. */
+  llmLayers,
+  modality,
+  /** Bottleneck width of the shared down-projection (LaVIN hidden_dim 8). */
+  hiddenDim: dim.default(8),
+  /** Softmax temperature of the modality router (LaVIN t = 10). */
+  temperature: z.number().positive().default(10),
+  /** Scale of the up-projections' output (LaVIN scale 1). */
+  scale: z.number().default(1),
+  /** The visual tokens: one Linear from the features into the LLM (`proj`). */
+  bias: z.boolean().default(true),
+  seed,
+  std,
+});
+export type MMAdapterConfig = z.output<typeof MMAdapterConfigSchema>;

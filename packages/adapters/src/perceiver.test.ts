@@ -4,6 +4,7 @@ import { FlamingoConfigSchema, PerceiverResamplerConfigSchema } from './config.j
 import { everyNthLayer, FlamingoAdapter, PerceiverResamplerAdapter } from './perceiver.js';
 import { register } from './register.js';
 import {
+  compositionLoss,
   det,
   expectGradientsMatchFiniteDifferences,
   hookedAndPlainLogits,
@@ -114,20 +115,16 @@ describe('Flamingo gated cross-attention (flamingo)', () => {
     const a = new FlamingoAdapter(FlamingoConfigSchema.parse({ ...tinyFlamingo, depth: 1 }));
     randomizeParameters(a, 7);
     const { model } = tinyComposition(a);
-    const prompt = promptWithImage([1, 5], 3, [9, 4]);
-    const ids = tf.tensor2d([prompt], undefined, 'int32');
-    const labels = tf.tensor2d([prompt.map((t, i) => (i >= 5 ? t : -100))], undefined, 'int32');
     const features = det([4, 6], 6);
-    const loss = () =>
-      model.forward({ inputIds: ids, labels, media: { image: [[features]] } }, { logits: false })
-        .loss as tf.Scalar;
+    const { loss, dispose } = compositionLoss(model, features, 3);
     const names = a
       .namedParameters()
       .map(([n]) => `modalities.image.adapter.${n}`)
       .filter((n) => /gate|to_q|proj\.weight|latents/.test(n));
     expectGradientsMatchFiniteDifferences(model, loss, { names });
     model.dispose();
-    tf.dispose([ids, labels, features]);
+    dispose();
+    features.dispose();
   });
 
   it('is registered as perceiver_resampler and flamingo', async () => {

@@ -8,6 +8,7 @@ import {
   InstructQFormerConfigSchema,
   LinearProjectorConfigSchema,
   MlpProjectorConfigSchema,
+  MMAdapterConfigSchema,
   PerceiverResamplerConfigSchema,
   PixelShuffleProjectorConfigSchema,
   QFormerConfigSchema,
@@ -15,6 +16,7 @@ import {
 import { FilmProjector } from './film.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
+import { MMAdapter } from './mm-adapter.js';
 import { FlamingoAdapter, PerceiverResamplerAdapter } from './perceiver.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
 import { BlivaQFormerAdapter, InstructQFormerAdapter, QFormerAdapter } from './qformer.js';
@@ -93,5 +95,13 @@ export function register(registry: Registry): void {
       'Perceiver resampler + tanh-gated cross-attention before every n-th LLM layer (Flamingo, Otter, MultiModal-GPT); gates start at 0',
     schema: FlamingoConfigSchema,
     create: (c) => new FlamingoAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'mm_adapter',
+    about:
+      'LaVIN MM-Adapter: visual tokens + routed bottleneck adapters (zero-init) before attention and MLP in every LLM layer',
+    schema: MMAdapterConfigSchema,
+    create: (c) => new MMAdapter(c),
   });
 }

@@ -184,3 +184,18 @@ export function hookedAndPlainLogits(
     },
   };
 }
+
+/** The LM loss of one sample (prefix, item, supervised suffix) through the composition, as a closure. */
+export function compositionLoss(
+  model: MultimodalModel,
+  features: tf.Tensor,
+  slots: number,
+): { loss: () => tf.Scalar; dispose: () => void } {
+  const prompt = promptWithImage([1, 5], slots, [9, 4]);
+  const ids = tf.tensor2d([prompt], undefined, 'int32');
+  const labels = tf.tensor2d([prompt.map((t, i) => (i >= prompt.length - 2 ? t : -100))], undefined, 'int32');
+  const loss = () =>
+    model.forward({ inputIds: ids, labels, media: { image: [[features]] } }, { logits: false })
+      .loss as tf.Scalar;
+  return { loss, dispose: () => tf.dispose([ids, labels]) };
+}
