@@ -2,7 +2,14 @@
 // (`<image>`, `<video>`, …) expanded to its kind's placeholder run, truncation that never cuts a run, and a
 // supervised-token check.
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { IMAGE_MARKER, type MediaKindSpec, mediaOf, type RecordLocation, type Sample } from './samples.js';
+import {
+  checkMediaKinds,
+  IMAGE_MARKER,
+  type MediaKindSpec,
+  mediaOf,
+  type RecordLocation,
+  type Sample,
+} from './samples.js';
 import { mediaSkipReason, type Skip, type SkipReason, sampleSkip } from './stats.js';
 import {
   type ConversationTemplate,
@@ -149,6 +156,7 @@ export function resolveMediaTokens(
     const marker = spec.marker ?? (kind === 'image' ? IMAGE_MARKER : `<${kind}>`);
     return { kind, marker, id: spec.id, slots: spec.slots, field };
   });
+  checkMediaKinds(mediaKindsOf(resolved), 'mediaTokens');
   const ids = new Set(resolved.map((t) => t.id));
   if (ids.size !== resolved.length)
     throw new Error(

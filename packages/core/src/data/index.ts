@@ -1,6 +1,7 @@
 // Instruction data: LLaVA JSON/JSONL and triplet readers, conversation templates with label masks,
 // example building (image expansion, truncation), and the batch loader the trainer pulls from.
 export {
+  DEFAULT_MAX_SKIP_FRACTION,
   type InstructionData,
   type LoadInstructionDataOptions,
   loadInstructionData,
@@ -13,6 +14,10 @@ export {
   type ExampleResult,
   IGNORE_INDEX,
   type ImageTokenSpec,
+  type MediaTokenSpec,
+  mediaKindsOf,
+  type ResolvedMediaToken,
+  resolveMediaTokens,
   type TokenizedSegments,
   tokenizeSegments,
   withHeadTargets,
@@ -20,8 +25,10 @@ export {
 export {
   disposeMultimodalBatch,
   type ImageLoader,
+  type InstructionDataFileOptions,
   InstructionDataLoader,
   type InstructionDataLoaderOptions,
+  type MediaLoader,
 } from './loader.js';
 export {
   type DataFileFormat,
@@ -39,8 +46,13 @@ export {
   epochBatches,
 } from './sampler.js';
 export {
+  checkMediaKinds,
+  DEFAULT_MAX_TURN_CHARS,
   describeLocation,
+  IMAGE_KIND,
   IMAGE_MARKER,
+  type MediaKindSpec,
+  mediaOf,
   type ParseRecordOptions,
   parseRecord,
   type RecordLocation,
@@ -50,12 +62,21 @@ export {
   type TurnRole,
 } from './samples.js';
 export {
+  countMedia,
   type DataStats,
+  type DataStatsJson,
+  dataStatsJson,
   emptyDataStats,
   formatDataStats,
+  type MediaProblem,
+  type MediaSkipReason,
+  mediaSkipReason,
   recordSkip,
   SKIP_REASONS,
+  type Skip,
+  type SkippedRecord,
   type SkipReason,
+  sampleSkip,
   skippedTotal,
 } from './stats.js';
 export {
@@ -64,6 +85,7 @@ export {
   getTemplate,
   LLAVA_LLAMA_SYSTEM,
   LLAVA_V1_SYSTEM,
+  type MarkerToken,
   type Segment,
   TEMPLATE_NAMES,
   type TemplateContext,

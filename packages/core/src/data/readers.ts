@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
+  checkMediaKinds,
   describeLocation,
   type ParseRecordOptions,
   parseRecord,
@@ -50,25 +51,30 @@ export async function detectFormat(file: string): Promise<DataFileFormat> {
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const lossyUtf8 = new TextDecoder('utf-8');
 
-/** The offset of the first byte that makes `bytes` invalid UTF-8 (binary search: a bad prefix stays bad). */
+/** Whether `bytes` is UTF-8 so far; with `open`, a sequence cut at the end is not (yet) an error. */
+function utf8Prefix(bytes: Uint8Array, open: boolean): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: open });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where the first sequence that is not UTF-8 starts (binary search: once a prefix is bad, longer ones are). */
 function firstInvalidByte(bytes: Uint8Array): number {
-  const validPrefix = (end: number) => {
-    try {
-      // stream: an incomplete sequence at the cut is not an error, so validity only changes once.
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
-      return true;
-    } catch {
-      return false;
-    }
-  };
   let lo = 0;
   let hi = bytes.length;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (validPrefix(mid)) lo = mid;
+    if (utf8Prefix(bytes.subarray(0, mid), true)) lo = mid;
     else hi = mid - 1;
   }
-  return lo;
+  // bytes[lo] broke the decode; if a multi-byte sequence was still open, the error is its lead byte.
+  if (utf8Prefix(bytes.subarray(0, lo), false)) return lo;
+  let start = lo - 1;
+  while (start > 0 && start > lo - 3 && bytes[start] < 0xc0) start--;
+  return start;
 }
 
 /** A record id read from text that is not a parseable record (`"id": "x"` or `"id": 7`), best effort. */
@@ -213,6 +219,7 @@ export async function* readSamplesWithRecords(
   file: string,
   options: ReadSamplesOptions = {},
 ): AsyncGenerator<{ result: SampleResult; record: unknown }> {
+  if (options.mediaKinds) checkMediaKinds(options.mediaKinds, `reading ${file}: mediaKinds`);
   const parseOptions: ParseRecordOptions = { ...options, imageFolder: options.imageFolder ?? dirname(file) };
   for await (const record of readRecords(file)) {
     if ('error' in record) {

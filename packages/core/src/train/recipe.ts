@@ -81,6 +81,12 @@ const dataSchema = z.strictObject({
   batchSize: z.number().int().positive().default(1),
   /** Batches of similar length (LLaVA --group_by_modality_length). */
   groupByLength: z.boolean().default(false),
+  /** Fail when more than this fraction of the records is skipped (loader default 0.2; 1 never fails). */
+  maxSkipFraction: z.number().min(0).max(1).optional(),
+  /** Fail at the first skipped record, naming its file:line, id and reason. */
+  strict: z.boolean().default(false),
+  /** Skip records with a turn longer than this many characters (loader default 100 000). */
+  maxTurnChars: z.number().int().positive().optional(),
 });
 
 const optimizerSchema = z.strictObject({
