@@ -178,3 +178,20 @@ export const MMAdapterConfigSchema = z.strictObject({
   std,
 });
 export type MMAdapterConfig = z.output<typeof MMAdapterConfigSchema>;
+
+export const QwenResamplerConfigSchema = z.strictObject({
+  type: z.literal('qwen_resampler').default('qwen_resampler'),
+  /** Feature width (Qwen-VL: the ViT width, kv_dim). */
+  inDim: dim,
+  /** LLM hidden size (Qwen-VL: the resampler's embed_dim = output_dim). */
+  outDim: dim,
+  /** gridSize² learned queries = slots per item (Qwen-VL 16 → 256). */
+  gridSize: dim.default(16),
+  /** Attention heads (Qwen-VL: output_dim / 128). */
+  heads: dim.default(8),
+  layerNormEps: z.number().positive().default(1e-6),
+  bias: z.boolean().default(true),
+  seed,
+  std,
+});
+export type QwenResamplerConfig = z.output<typeof QwenResamplerConfigSchema>;

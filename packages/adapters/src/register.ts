@@ -12,6 +12,7 @@ import {
   PerceiverResamplerConfigSchema,
   PixelShuffleProjectorConfigSchema,
   QFormerConfigSchema,
+  QwenResamplerConfigSchema,
 } from './config.js';
 import { FilmProjector } from './film.js';
 import { LinearProjector } from './linear.js';
@@ -20,6 +21,7 @@ import { MMAdapter } from './mm-adapter.js';
 import { FlamingoAdapter, PerceiverResamplerAdapter } from './perceiver.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
 import { BlivaQFormerAdapter, InstructQFormerAdapter, QFormerAdapter } from './qformer.js';
+import { QwenResamplerAdapter } from './qwen-resampler.js';
 
 /** Adds this package's adapters to a registry. */
 export function register(registry: Registry): void {
@@ -103,5 +105,13 @@ export function register(registry: Registry): void {
       'LaVIN MM-Adapter: visual tokens + routed bottleneck adapters (zero-init) before attention and MLP in every LLM layer',
     schema: MMAdapterConfigSchema,
     create: (c) => new MMAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'qwen_resampler',
+    about:
+      'Qwen-VL resampler: gridSize² queries with 2D sin-cos positions, one cross-attention, ln_post, proj',
+    schema: QwenResamplerConfigSchema,
+    create: (c) => new QwenResamplerAdapter(c),
   });
 }
