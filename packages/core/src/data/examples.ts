@@ -245,7 +245,9 @@ export function createExampleBuilder(options: BuildExampleOptions): (sample: Sam
     });
     const fullLength = ids.length;
     const truncated = fullLength > maxLength;
-    const cut = truncated ? tokens.find((t) => ids.indexOf(t.id, maxLength) !== -1) : undefined;
+    // The first placeholder past the end belongs to the run that is cut (or the first one dropped).
+    const firstCut = truncated ? ids.findIndex((id, i) => i >= maxLength && slotsOf.has(id)) : -1;
+    const cut = firstCut === -1 ? undefined : tokens.find((t) => t.id === ids[firstCut]);
     if (cut)
       return skip(
         mediaSkipReason(cut.kind, 'truncated'),
