@@ -1,19 +1,25 @@
-// Generation on a split and its scores: each assistant turn is answered from the conversation before it
-// (earlier turns use the reference answers, as LLaVA's multi-turn evaluation does).
+// Generation on a split and its scores, for any model and media kind: each assistant turn is answered from the
+// conversation before it (earlier turns use the reference answers — teacher-forced, as LLaVA's multi-turn
+// evaluation does), and every answer is scored by the registered metrics (kind `metric`, AnswerMetric).
 import { dirname } from 'node:path';
 import {
+  type AnswerMetric,
   buildExample,
   type GenerateOptions,
   getTemplate,
   IGNORE_INDEX,
-  LlavaForConditionalGeneration,
+  mediaOf,
+  normaliseAnswer,
+  type ProcessedMedia,
   parseRecord,
   readRecords,
   type Sample,
   type TemplateName,
   tf,
 } from '@vistune/core';
-import type { LoadedModel } from './runtime.js';
+import type { VisionLanguageModel } from './api/model.js';
+
+export { normaliseAnswer };
 
 export interface EvalPrediction {
   id: string;
@@ -23,6 +29,8 @@ export interface EvalPrediction {
   prediction: string;
   reference: string;
   exactMatch: boolean;
+  /** Per metric name: this answer's score, when the metric applies to it. */
+  scores: Record<string, number>;
 }
 
 export interface EvalOptions {
@@ -32,53 +40,27 @@ export interface EvalOptions {
   systemPrompt?: string;
   maxLength: number;
   limit?: number;
-  generate: GenerateOptions;
+  generate: Omit<GenerateOptions, 'decode'>;
+  metrics: readonly AnswerMetric[];
   onPrediction?: (p: EvalPrediction, done: number) => void;
-}
-
-const ARTICLES = new Set(['a', 'an', 'the']);
-const NUMBER_WORDS: Record<string, string> = {
-  none: '0',
-  zero: '0',
-  one: '1',
-  two: '2',
-  three: '3',
-  four: '4',
-  five: '5',
-  six: '6',
-  seven: '7',
-  eight: '8',
-  nine: '9',
-  ten: '10',
-};
-
-/** VQAv2-style answer normalisation: lowercase, punctuation and articles removed, number words as digits. */
-export function normaliseAnswer(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/(?<=\d),(?=\d)/g, '')
-    .replace(/[^\p{L}\p{N}\s[\],.-]/gu, ' ')
-    .replace(/\.(?!\d)/g, ' ')
-    .split(/\s+/)
-    .filter((w) => w && !ARTICLES.has(w))
-    .map((w) => NUMBER_WORDS[w] ?? w)
-    .join(' ');
 }
 
 /** Records of a LLaVA-format file, each with the `kind`/`category` field it may carry for per-kind scores. */
 async function* evalSamples(
+  vlm: VisionLanguageModel,
   file: string,
   imageFolder: string | undefined,
-): AsyncGenerator<{ sample: Sample; kind: string }> {
+): AsyncGenerator<{ sample: Sample; kind: string; record: unknown }> {
+  const mediaKinds = [...vlm.modalities.values()].map((m) => ({ name: m.kind.name, marker: m.kind.marker }));
   for await (const record of readRecords(file)) {
     if ('error' in record) continue;
-    const r = parseRecord(record.value, record.location, { imageFolder: imageFolder ?? dirname(file) });
+    const r = parseRecord(record.value, record.location, { imageFolder: imageFolder ?? dirname(file), mediaKinds });
     if (!r.ok) continue;
     const raw = record.value as { kind?: unknown; category?: unknown; question_type?: unknown };
     const kind = [raw.kind, raw.category, raw.question_type].find((k) => typeof k === 'string') as
       | string
       | undefined;
-    yield { sample: r.sample, kind: kind ?? 'all' };
+    yield { sample: r.sample, kind: kind ?? 'all', record: record.value };
   }
 }
 
@@ -89,47 +71,59 @@ function promptIds(inputIds: Int32Array, labels: Int32Array): number[] | null {
   return start === labels.length ? null : Array.from(inputIds.subarray(0, start));
 }
 
-export async function evaluate(loaded: LoadedModel, opts: EvalOptions): Promise<EvalPrediction[]> {
-  const { model, processor, imageToken, tokenizer } = loaded;
-  if (!(model instanceof LlavaForConditionalGeneration) || !processor || !imageToken) {
-    throw new Error(`${loaded.dir}: vistune eval needs a multimodal (LLaVA) model folder`);
-  }
+export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Promise<EvalPrediction[]> {
   const template = getTemplate(
     opts.template,
     opts.systemPrompt === undefined ? {} : { systemPrompt: opts.systemPrompt },
   );
   const predictions: EvalPrediction[] = [];
   let samples = 0;
-  for await (const { sample, kind } of evalSamples(opts.data, opts.imageFolder)) {
+  for await (const { sample, kind, record } of evalSamples(vlm, opts.data, opts.imageFolder)) {
     if (opts.limit !== undefined && samples >= opts.limit) break;
     samples++;
-    const pixels = await Promise.all(
-      sample.images.map(async (path) => {
-        const p = await processor.preprocess(path);
-        return tf.tensor3d(p.pixelValues, [3, p.height, p.width]);
-      }),
-    );
+    const processed: Record<string, ProcessedMedia[]> = {};
+    const mediaTokens: Record<string, { id: number; slots: number; marker: string }> = {};
     try {
+      for (const [kindName, paths] of Object.entries(mediaOf(sample))) {
+        const modality = vlm.modalityFor(kindName);
+        if (!modality.processor) throw new Error(`${vlm.dir}: no processor for ${kindName} items`);
+        processed[modality.name] = [];
+        for (const path of paths) processed[modality.name].push(await modality.processor.process(path));
+        const first = processed[modality.name][0];
+        mediaTokens[kindName] = {
+          id: modality.placeholderTokenId,
+          slots: first ? vlm.model.slotsPerItem(modality.name, first.tensor.shape) : 1,
+          marker: modality.kind.marker,
+        };
+      }
+      for (const m of vlm.modalities.values())
+        mediaTokens[m.kind.name] ??= { id: m.placeholderTokenId, slots: 1, marker: m.kind.marker };
+      const media = Object.fromEntries(
+        Object.entries(processed).map(([name, list]) => [name, [list.map((p) => p.tensor)]]),
+      );
       for (let k = 0; k < sample.turns.length; k++) {
         if (sample.turns[k].role !== 'assistant') continue;
         const built = buildExample(
           { ...sample, turns: sample.turns.slice(0, k + 1) },
-          {
-            tokenizer,
-            template,
-            imageToken: { id: imageToken.id, slots: imageToken.slots },
-            maxLength: opts.maxLength,
-          },
+          { tokenizer: vlm.tokenizer, template, mediaTokens, maxLength: opts.maxLength },
         );
         if (!built.ok) continue;
         const ids = promptIds(built.example.inputIds, built.example.labels);
         if (!ids) continue;
         const input = tf.tensor2d([ids], [1, ids.length], 'int32');
-        const result = model.generate(input, { image: [pixels] }, opts.generate);
+        const result = vlm.model.generate(input, media, vlm.generateOptions(opts.generate));
         input.dispose();
-        const prediction = tokenizer.decode(result.ids[0], { skipSpecialTokens: true }).trim();
+        const prediction = vlm.tokenizer.decode(result.ids[0], { skipSpecialTokens: true }).trim();
         const reference = sample.turns[k].text.trim();
-        const question = sample.turns[k - 1]?.text.replaceAll('<image>', '').trim() ?? '';
+        const markers = [...vlm.modalities.values()].map((m) => m.kind.marker);
+        const question = markers
+          .reduce((text, marker) => text.replaceAll(marker, ''), sample.turns[k - 1]?.text ?? '')
+          .trim();
+        const scores: Record<string, number> = {};
+        for (const metric of opts.metrics) {
+          const score = metric.score({ prediction, reference, question, record, processed });
+          if (score !== undefined) scores[metric.name] = score;
+        }
         const p: EvalPrediction = {
           id: sample.id,
           turn: k,
@@ -138,28 +132,46 @@ export async function evaluate(loaded: LoadedModel, opts: EvalOptions): Promise<
           prediction,
           reference,
           exactMatch: normaliseAnswer(prediction) === normaliseAnswer(reference),
+          scores,
         };
         predictions.push(p);
         opts.onPrediction?.(p, samples);
       }
     } finally {
-      tf.dispose(pixels);
+      tf.dispose(Object.values(processed).flatMap((list) => list.map((p) => p.tensor)));
     }
   }
   return predictions;
 }
 
-/** Exact-match accuracy per kind and overall. */
-export function scoreByKind(
-  predictions: readonly EvalPrediction[],
-): { kind: string; n: number; exactMatch: number }[] {
+export interface KindScore {
+  kind: string;
+  n: number;
+  exactMatch: number;
+  /** Per metric: the mean over the answers it applied to, and how many those were. */
+  metrics: Record<string, { mean: number; n: number }>;
+}
+
+/** Exact match and every metric's mean per kind and overall. */
+export function scoreByKind(predictions: readonly EvalPrediction[]): KindScore[] {
   const groups = new Map<string, EvalPrediction[]>();
   for (const p of predictions) groups.set(p.kind, [...(groups.get(p.kind) ?? []), p]);
-  const row = (kind: string, ps: readonly EvalPrediction[]) => ({
-    kind,
-    n: ps.length,
-    exactMatch: ps.length ? ps.filter((p) => p.exactMatch).length / ps.length : 0,
-  });
+  const row = (kind: string, ps: readonly EvalPrediction[]): KindScore => {
+    const metrics: Record<string, { mean: number; n: number }> = {};
+    for (const p of ps)
+      for (const [name, v] of Object.entries(p.scores)) {
+        const m = (metrics[name] ??= { mean: 0, n: 0 });
+        m.mean += v;
+        m.n++;
+      }
+    for (const m of Object.values(metrics)) m.mean /= m.n;
+    return {
+      kind,
+      n: ps.length,
+      exactMatch: ps.length ? ps.filter((p) => p.exactMatch).length / ps.length : 0,
+      metrics,
+    };
+  };
   return [
     ...[...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, ps]) => row(k, ps)),
     row('overall', predictions),

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { MediaKind } from '@vistune/core';
 import { Command, Option } from 'commander';
 import { registerBackendsCommand } from './commands/backends.js';
 import { registerBenchCommand } from './commands/bench.js';
@@ -8,12 +10,15 @@ import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
 import { registerTrainCommand } from './commands/train.js';
 
-export function buildProgram(): Command {
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** The `vistune` command; `mediaKinds` (registered kinds, plugins included) get their own flags (--image …). */
+export function buildProgram(mediaKinds: readonly MediaKind[] = []): Command {
   const program = new Command('vistune')
     .description(
       'Visual instruction tuning in TypeScript: encoder + adapter + LLM, tuned on instruction data',
     )
-    .version('0.1.0')
+    .version(version)
     .addOption(
       new Option(
         '--backend <name>',
@@ -29,16 +34,11 @@ export function buildProgram(): Command {
     });
   registerBackendsCommand(program);
   registerRegistryCommand(program);
-  registerGenerateCommand(program);
-  registerChatCommand(program);
+  registerGenerateCommand(program, mediaKinds);
+  registerChatCommand(program, mediaKinds);
   registerDemoCommand(program);
   registerTrainCommand(program);
-  registerEvalCommand(program);
+  registerEvalCommand(program, mediaKinds);
   registerBenchCommand(program);
   return program;
-}
-
-/** The global --backend option, for commands that run models. */
-export function backendOption(cmd: Command): 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' | undefined {
-  return cmd.optsWithGlobals().backend;
 }

@@ -1,119 +1,235 @@
-// Wiring a recipe to the real pieces: model (from a HF folder or an inline config), tokenizer, image
-// processor, data loaders per stage, and the saved model folder that generate/chat/eval can load.
-
+// Wiring a recipe to the real pieces, for any model family: the model (a folder, or an inline config whose
+// model_type picks the family), tokenizer, per-modality processors, the recipe's heads and task, the data
+// loaders per stage, and the saved folder that generate/chat/eval load back.
 import { existsSync } from 'node:fs';
-import { copyFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   type BatchSource,
-  createLlava,
+  createModel,
+  type HeadTargetsReader,
   InstructionDataLoader,
-  LlavaForConditionalGeneration,
+  type MediaProcessor,
+  mediaOf,
+  type MultimodalModel,
   type Recipe,
   type Registry,
+  readJsonFile,
+  readSamples,
   type StageRecipe,
-  saveLlava,
   stageTemplate,
+  type TaskFamily,
   type TemplateName,
   Tokenizer,
-  tf,
 } from '@vistune/core';
-import type { ImageProcessor } from '@vistune/encoders';
-import { type LoadedModel, loadModelDir } from './runtime.js';
+import { loadModel, type VisionLanguageModel, wrapModel } from './api/model.js';
 import { CliError } from './ui.js';
 
+/** The task family of a recipe (`task: { type }`), created through the registry. */
+export function recipeTask(recipe: Recipe, registry: Registry): TaskFamily | undefined {
+  if (!recipe.task) return undefined;
+  return registry.createSync('task', recipe.task, { path: 'task' }) as TaskFamily;
+}
+
+/** An image processor from a preprocessor_config.json (its image_processor_type picks the registry entry). */
+async function imageProcessorFrom(path: string, registry: Registry): Promise<MediaProcessor> {
+  const file = path.endsWith('.json') ? path : join(path, 'preprocessor_config.json');
+  const hf = (await readJsonFile(file, 'image processor config')) as Record<string, unknown>;
+  const type = String(hf.image_processor_type ?? 'CLIPImageProcessor');
+  const entry = registry.findHf('processor', type);
+  if (!entry) throw new CliError(`${file}: image_processor_type '${type}' is read by no registered processor`);
+  return (await registry.create('processor', { type: entry.name, pretrained: file })) as MediaProcessor;
+}
+
 /**
- * An inline model config is a HF LlavaConfig (text_config, vision_config, image_token_index, …) plus
- * `tokenizer` (a folder with tokenizer.json) and `preprocessor` (a preprocessor_config.json), relative to the recipe.
+ * An inline model config is a config.json object (a HF LlavaConfig, or a vistune composition with
+ * `model_type: vistune`) plus `tokenizer` (a folder with tokenizer.json) and, for an image modality without a
+ * processor in its config, `preprocessor` (a preprocessor_config.json), relative to the recipe.
  */
 export async function modelForRecipe(
   recipe: Recipe,
   registry: Registry,
   recipeDir: string,
-): Promise<LoadedModel> {
+): Promise<VisionLanguageModel> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   const m = recipe.model;
-  if (m.kind === 'pretrained') return loadModelDir(at(m.dir), registry);
-  if (m.kind === 'path') {
-    const p = at(m.path);
-    if (existsSync(join(p, 'config.json'))) return loadModelDir(p, registry);
-    throw new CliError(
-      `${recipe.source}: model: ${p} is not a model folder (no config.json); use { from: DIR } or an inline config`,
-    );
+  let vlm: VisionLanguageModel;
+  if (m.kind === 'pretrained' || m.kind === 'path') {
+    const dir = at(m.kind === 'pretrained' ? m.dir : m.path);
+    if (!existsSync(join(dir, 'config.json')))
+      throw new CliError(
+        `${recipe.source}: model: ${dir} is not a model folder (no config.json); use { from: DIR } or an inline config`,
+      );
+    vlm = await loadModel(dir, { registry });
+  } else {
+    const { tokenizer: tokDir, preprocessor, ...config } = m.config as { tokenizer?: string; preprocessor?: string };
+    if (!tokDir)
+      throw new CliError(
+        `${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json for a model built from a config)`,
+      );
+    const tokenizer = await Tokenizer.fromDir(at(tokDir));
+    const model = await createModel(config, registry, { seed: recipe.seed, source: `${recipe.source}: model`, from: recipeDir });
+    const processors: Record<string, MediaProcessor> = {};
+    try {
+      for (const [name, spec] of model.modalities) {
+        const id = spec.placeholderTokenId;
+        if (tokenizer.idToToken(id) === undefined)
+          throw new CliError(
+            `${recipe.source}: model: modality '${name}' placeholder token ${id} is not a token of ${at(tokDir)}/tokenizer.json: add the token to the tokenizer`,
+          );
+        const kind = model.composition?.modalities[name]?.media ?? name;
+        if (!model.composition?.modalities[name]?.processor && kind === 'image') {
+          if (!preprocessor)
+            throw new CliError(
+              `${recipe.source}: model.preprocessor: missing (a preprocessor_config.json for the image modality, or modalities.${name}.processor)`,
+            );
+          processors[name] = await imageProcessorFrom(at(preprocessor), registry);
+        }
+      }
+      vlm = await wrapModel(at(tokDir), model, tokenizer, registry, processors);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
   }
-  const {
-    tokenizer: tokDir,
-    preprocessor,
-    ...hf
-  } = m.config as { tokenizer?: string; preprocessor?: string };
-  if (!tokDir)
-    throw new CliError(
-      `${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json for a model built from a config)`,
-    );
-  if (!preprocessor)
-    throw new CliError(`${recipe.source}: model.preprocessor: missing (a preprocessor_config.json path)`);
-  const tokenizer = await Tokenizer.fromDir(at(tokDir));
-  const model = await createLlava(hf, registry, { seed: recipe.seed });
-  const processor = (await registry.create('processor', {
-    type: 'clip',
-    pretrained: at(preprocessor),
-  })) as ImageProcessor;
-  const id = model.config.imageTokenId;
-  const text = tokenizer.idToToken(id);
-  if (text === undefined || text === null) {
-    model.dispose();
-    throw new CliError(
-      `${recipe.source}: model.image_token_index ${id} is not a token of ${at(tokDir)}/tokenizer.json: add the image token to the tokenizer`,
-    );
+  try {
+    await addRecipeHeads(vlm.model, recipe, registry);
+    const task = recipeTask(recipe, registry);
+    if (task?.prepareModel) {
+      const prepared = await task.prepareModel({
+        model: vlm.model,
+        tokenizer: vlm.tokenizer,
+        registry,
+        config: recipe.task ?? { type: task.name },
+      });
+      if (prepared !== vlm.model) vlm = await wrapModel(vlm.dir, prepared, vlm.tokenizer, registry, processorsOf(vlm));
+    }
+    if (recipe.data.template || recipe.data.systemPrompt !== undefined) {
+      const chat = { template: recipe.data.template, systemPrompt: recipe.data.systemPrompt };
+      if (vlm.model.composition) vlm.model.composition = { ...vlm.model.composition, chat };
+    }
+    for (const kind of task?.media ?? [])
+      if (![...vlm.modalities.values()].some((mod) => mod.kind.name === kind))
+        throw new CliError(`${recipe.source}: task '${task?.name}' needs a '${kind}' modality; the model has none`);
+    return vlm;
+  } catch (err) {
+    vlm.dispose();
+    throw err;
   }
-  return {
-    dir: at(tokDir),
-    model,
-    tokenizer,
-    processor,
-    imageToken: { id, text, slots: model.imageSeqLength },
-    preprocessorPath: at(preprocessor),
-  };
 }
 
-/** The loader of one stage: the stage's template, batch size and the recipe's data files. */
-export function stageData(recipe: Recipe, loaded: LoadedModel, recipeDir: string) {
+function processorsOf(vlm: VisionLanguageModel): Record<string, MediaProcessor> {
+  const out: Record<string, MediaProcessor> = {};
+  for (const [name, m] of vlm.modalities) if (m.processor) out[name] = m.processor;
+  return out;
+}
+
+/** The recipe's `heads:` through the registry; a head already on the model (loaded from its folder) is kept. */
+async function addRecipeHeads(model: MultimodalModel, recipe: Recipe, registry: Registry): Promise<void> {
+  for (const [i, config] of recipe.heads.entries()) {
+    const head = (await registry.create('head', config, { path: `heads[${i}]` })) as MultimodalModel['heads'][number];
+    if (model.heads.some((h) => h.name === head.name)) {
+      head.dispose();
+      continue;
+    }
+    model.addHead(head);
+  }
+}
+
+/** Media kind → placeholder token and slots, for every modality with a fixed item shape (from its processor). */
+function mediaTokens(vlm: VisionLanguageModel, slots: Readonly<Record<string, number>>) {
+  const tokens: Record<string, { id: number; slots: number; marker: string }> = {};
+  const modalities: Record<string, string> = {};
+  for (const m of vlm.modalities.values()) {
+    tokens[m.kind.name] = { id: m.placeholderTokenId, slots: slots[m.name], marker: m.kind.marker };
+    modalities[m.kind.name] = m.name;
+  }
+  return { tokens, modalities };
+}
+
+/** The first item of each media kind in a data file (to measure its slot count). */
+async function firstItems(
+  file: string,
+  imageFolder: string | undefined,
+  vlm: VisionLanguageModel,
+): Promise<Record<string, string>> {
+  const kinds = [...vlm.modalities.values()].map((m) => ({ name: m.kind.name, marker: m.kind.marker }));
+  const found: Record<string, string> = {};
+  for await (const result of readSamples(file, { imageFolder, mediaKinds: kinds })) {
+    if (!result.ok) continue;
+    for (const [kind, paths] of Object.entries(mediaOf(result.sample)))
+      if (paths[0] && !(kind in found) && existsSync(paths[0])) found[kind] = paths[0];
+    if (kinds.every((k) => k.name in found)) break;
+  }
+  return found;
+}
+
+/** Slots per item of each modality, measured on the first item of the training data that carries it. */
+export async function slotsPerModality(
+  vlm: VisionLanguageModel,
+  recipe: Recipe,
+  recipeDir: string,
+): Promise<Record<string, number>> {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
+  const first = await firstItems(at(recipe.data.train), recipe.data.images && at(recipe.data.images), vlm);
+  const slots: Record<string, number> = {};
+  for (const m of vlm.modalities.values()) {
+    const path = first[m.kind.name];
+    if (!path || !m.processor) {
+      slots[m.name] = 1;
+      continue;
+    }
+    const item = await m.processor.process(path);
+    slots[m.name] = vlm.model.slotsPerItem(m.name, item.tensor.shape);
+    item.tensor.dispose();
+  }
+  return slots;
+}
+
+export interface StageDataOptions {
+  /** Fail on the first skipped record (CLI --strict). */
+  strict?: boolean;
+  /** Overrides data.maxSkipFraction (CLI --max-skip-fraction). */
+  maxSkipFraction?: number;
+  targets?: HeadTargetsReader;
+  /** Receives each loader (data statistics are printed from it). */
+  onLoaded?: (loader: InstructionDataLoader, stage: StageRecipe) => void;
+}
+
+/** The loader of one stage: the stage's template, batch size and the recipe's data files, for every modality. */
+export function stageData(
+  recipe: Recipe,
+  vlm: VisionLanguageModel,
+  recipeDir: string,
+  slots: Readonly<Record<string, number>>,
+  opts: StageDataOptions = {},
+) {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   return async (stage: StageRecipe): Promise<BatchSource> => {
-    const { processor, imageToken } = loaded;
-    if (!processor || !imageToken)
-      throw new CliError(`${recipe.source}: training needs a multimodal (LLaVA) model`);
     const template = stageTemplate(recipe, stage) as TemplateName;
-    return InstructionDataLoader.fromFiles({
+    const { tokens, modalities } = mediaTokens(vlm, slots);
+    const loader = await InstructionDataLoader.fromFiles({
       files: at(recipe.data.train),
       imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
-      tokenizer: loaded.tokenizer,
+      tokenizer: vlm.tokenizer,
       template,
       templateOptions:
         recipe.data.systemPrompt === undefined ? undefined : { systemPrompt: recipe.data.systemPrompt },
-      imageToken: { id: imageToken.id, slots: imageToken.slots },
+      mediaTokens: tokens,
+      modalities,
       maxLength: recipe.data.maxLength,
       batchSize: stage.batchSize ?? recipe.data.batchSize,
       groupByLength: recipe.data.groupByLength,
       seed: recipe.seed,
-      loadImage: async (path) => {
-        const p = await processor.preprocess(path);
-        return tf.tensor3d(p.pixelValues, [3, p.height, p.width]);
+      strict: opts.strict ?? recipe.data.strict,
+      maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,
+      targets: opts.targets,
+      loadMedia: async (kind, path) => {
+        const modality = vlm.modalities.get(modalities[kind] ?? kind);
+        if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
+        return (await modality.processor.process(path)).tensor;
       },
     });
-  };
-}
-
-/** saveLlava plus what loading for generation needs: tokenizer files and the preprocessor config. */
-export function modelSaver(loaded: LoadedModel) {
-  return async (model: unknown, dir: string): Promise<void> => {
-    if (!(model instanceof LlavaForConditionalGeneration))
-      throw new Error('only LLaVA models are saved by vistune train');
-    await saveLlava(model, dir);
-    await loaded.tokenizer.saveTo(dir);
-    const pre = loaded.preprocessorPath ?? join(loaded.dir, 'preprocessor_config.json');
-    if (!existsSync(pre))
-      throw new Error(`${pre} not found: the saved model needs the image preprocessor config`);
-    await copyFile(pre, join(dir, 'preprocessor_config.json'));
+    opts.onLoaded?.(loader, stage);
+    return loader;
   };
 }

@@ -2,11 +2,13 @@ import { registerLlms } from './llm/register.js';
 import { llavaFamily } from './multimodal/llava.js';
 import { causalLmFamily, VISTUNE_MODEL_TYPE, vistuneFamily } from './pipeline/composite.js';
 import { registerModelFamily } from './pipeline/family.js';
+import { registerAnswerMetrics } from './pipeline/metrics.js';
 import type { Registry } from './registry/types.js';
 
 /** Adds @vistune/core's own entries (LLMs, model families) to a registry; the CLI calls every package's register(). */
 export function register(registry: Registry): void {
   registerLlms(registry);
+  registerAnswerMetrics(registry);
   registerModelFamily(registry, llavaFamily, {
     types: ['llava'],
     about: 'HF LlavaForConditionalGeneration folders: text_config + vision_config, legacy or new weight names',

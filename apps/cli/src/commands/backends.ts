@@ -6,7 +6,7 @@ import {
   probeBackends,
 } from '@vistune/core';
 import type { Command } from 'commander';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
 export function registerBackendsCommand(program: Command): void {

@@ -10,8 +10,7 @@ import {
   useWasmThreads,
 } from '@vistune/core';
 import type { Command } from 'commander';
-import { builtinRegistry } from '../builtins.js';
-import { backendOption } from '../program.js';
+import { backendOption, commandRegistry } from '../options.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
 interface ConfigBenchFlags {
@@ -34,6 +33,7 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('--skip-train', 'time generation only')
     .option('--skip-generate', 'time training only')
+    .option('--plugin <name|path>', 'load a plugin package or file first (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print one JSON line, the shape of torch_ref.py\'s plus "backend"')
     .addHelpText(
       'after',
@@ -79,7 +79,7 @@ async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Comman
   if (threads > 1 && (backend === undefined || backend === 'wasm')) await useWasmThreads(threads);
   await initBackend({ backend, quiet: true });
   const config = (await readJsonFile(file, 'bench config')) as Record<string, unknown>;
-  const report = await benchLlava(config, await builtinRegistry(), {
+  const report = await benchLlava(config, await commandRegistry(cmd), {
     name: basename(file, extname(file)),
     threads,
     skipTrain: flags.skipTrain,

@@ -1,46 +1,100 @@
 import { createInterface } from 'node:readline/promises';
-import { type ChatMessage, generateStream, initBackend } from '@vistune/core';
+import type { MediaKind } from '@vistune/core';
 import type { Command } from 'commander';
-import { builtinRegistry } from '../builtins.js';
-import { backendOption } from '../program.js';
+import { loadModel, type PreparedRequest, type VisionLanguageModel, type VlmMessage } from '../api/model.js';
 import {
-  decoderOf,
-  generateOptions,
-  generationInputs,
-  loadModelDir,
-  preparePrompt,
+  addMediaOptions,
+  addPluginOption,
+  addSamplingOptions,
+  backendOption,
+  commandRegistry,
+  mediaFromFlags,
   type SamplingFlags,
-  userMessage,
-} from '../runtime.js';
+  samplingOptions,
+} from '../options.js';
 import { color } from '../ui.js';
-import { addSamplingOptions } from './generate.js';
 
-const HELP = `commands: /image PATH (attach an image to your next message), /reset (forget the conversation), /exit`;
+const HELP =
+  'commands: /attach PATH (attach a file to your next message; its kind comes from its extension), /image PATH, /reset (forget the conversation), /exit';
 
-export function registerChatCommand(program: Command): void {
-  addSamplingOptions(
-    program
-      .command('chat')
-      .description('Multi-turn conversation with a model; attach images with /image PATH before a message')
-      .requiredOption('--model <dir>', 'Hugging Face-format model folder (LLaVA or LLaMA-family)')
-      .option('--image <path>', 'an image for the first message'),
-  )
+/** One turn of the conversation with the media items its parts stand for, by modality. */
+export interface ChatTurn {
+  message: VlmMessage;
+  media: Record<string, string[]>;
+}
+
+/** The request of a conversation: the system prompt (if any), then every turn's message and media in order. */
+export function conversationRequest(turns: readonly ChatTurn[], system?: string) {
+  const media: Record<string, string[]> = {};
+  for (const turn of turns)
+    for (const [modality, items] of Object.entries(turn.media)) media[modality] = [...(media[modality] ?? []), ...items];
+  const messages = [
+    ...(system === undefined ? [] : [{ role: 'system', content: system }]),
+    ...turns.map((t) => t.message),
+  ];
+  return { messages, media };
+}
+
+/**
+ * Prepares the conversation, dropping the oldest exchanges (user + assistant, with their media) while prompt +
+ * answer would outgrow the context; the last turn (the new question and its media) is always kept.
+ */
+export async function fitConversation(
+  vlm: VisionLanguageModel,
+  turns: ChatTurn[],
+  maxNewTokens: number,
+  system?: string,
+): Promise<{ prepared: PreparedRequest; dropped: number }> {
+  let dropped = 0;
+  for (;;) {
+    const prepared = await vlm.prepare(conversationRequest(turns, system));
+    if (prepared.inputIds.length + maxNewTokens <= vlm.contextLength || turns.length <= 1)
+      return { prepared, dropped };
+    for (const list of Object.values(prepared.media)) for (const t of list.flat()) t.dispose();
+    const cut = Math.min(2, turns.length - 1);
+    turns.splice(0, cut);
+    dropped += cut;
+  }
+}
+
+export function registerChatCommand(program: Command, kinds: readonly MediaKind[]): void {
+  const cmd = program
+    .command('chat')
+    .description('Multi-turn conversation with a model; attach files with /attach PATH before a message')
+    .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a text-only LM)')
+    .option('--system-prompt <text>', "system prompt (default: the one the model was trained with; '' for none)");
+  addMediaOptions(cmd, kinds, 'for the first message');
+  addPluginOption(cmd);
+  addSamplingOptions(cmd)
     .addHelpText(
       'after',
       `\nExample:\n  $ vistune chat --model ./runs/demo/model --image scene.png\n\nIn the chat, ${HELP}`,
     )
-    .action(async (flags: SamplingFlags & { model: string; image?: string }, cmd: Command) => {
-      await initBackend({ backend: backendOption(cmd), quiet: true });
-      const loaded = await loadModelDir(flags.model, await builtinRegistry());
-      const opts = generateOptions(flags, loaded.tokenizer);
+    .action(async (flags: SamplingFlags & { model: string; systemPrompt?: string } & Record<string, unknown>, command: Command) => {
+      const registry = await commandRegistry(command);
+      const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+      const opts = samplingOptions(flags);
       const rl = createInterface({
         input: process.stdin,
         output: process.stdout,
         terminal: Boolean(process.stdin.isTTY),
       });
-      let history: ChatMessage[] = [];
-      let historyImages: string[] = [];
-      let pending: string[] = flags.image ? [flags.image] : [];
+      let turns: ChatTurn[] = [];
+      let pending: Record<string, string[]> = {};
+      const attach = (path: string, kind?: string) => {
+        const modality = (kind ? vlm.modalityFor(kind) : vlm.modalityForFile(path)).name;
+        pending[modality] = [...(pending[modality] ?? []), path];
+        return modality;
+      };
+      try {
+        const { byKind, untyped } = mediaFromFlags(flags, kinds);
+        for (const [kind, paths] of Object.entries(byKind)) for (const p of paths) attach(p, kind);
+        for (const p of untyped) attach(p);
+      } catch (err) {
+        vlm.dispose();
+        rl.close();
+        throw err;
+      }
       process.stdout.write(color.dim(`${HELP}\n`));
       try {
         // Iterating buffers piped lines that arrive while a reply is generated (question() would drop them).
@@ -54,55 +108,56 @@ export function registerChatCommand(program: Command): void {
           }
           if (line === '/exit' || line === '/quit') break;
           if (line === '/reset') {
-            history = [];
-            historyImages = [];
-            pending = [];
+            turns = [];
+            pending = {};
             ask();
             continue;
           }
-          if (line.startsWith('/image ')) {
-            pending.push(line.slice(7).trim());
-            process.stdout.write(color.dim(`attached ${pending.at(-1)}\n`));
+          const command = /^\/(attach|image)\s+(.+)$/.exec(line);
+          if (command) {
+            try {
+              const modality = attach(command[2].trim(), command[1] === 'image' ? 'image' : undefined);
+              process.stdout.write(color.dim(`attached ${command[2].trim()} (${modality})\n`));
+            } catch (err) {
+              process.stdout.write(`${color.red('error')} ${(err as Error).message}\n`);
+            }
             ask();
             continue;
           }
-          const turn = userMessage(line, pending.length);
-          const images = [...historyImages, ...pending];
-          let prepared: Awaited<ReturnType<typeof preparePrompt>>;
+          const parts = Object.entries(pending).flatMap(([m, items]) => items.map(() => ({ type: m })));
+          const turn: ChatTurn = {
+            message: { role: 'user', content: [...parts, { type: 'text', text: line }] },
+            media: pending,
+          };
+          pending = {};
+          const candidate = [...turns, turn];
+          let prepared: PreparedRequest;
           try {
-            prepared = await preparePrompt(loaded, [...history, turn], images);
+            const fitted = await fitConversation(vlm, candidate, opts.maxNewTokens ?? 128, flags.systemPrompt);
+            prepared = fitted.prepared;
+            if (fitted.dropped)
+              process.stdout.write(
+                color.yellow(
+                  `(the conversation outgrew the model's ${vlm.contextLength}-token context: the oldest ${fitted.dropped} turn(s) were dropped)\n`,
+                ),
+              );
           } catch (err) {
             process.stdout.write(`${color.red('error')} ${(err as Error).message}\n`);
-            pending = [];
             ask();
             continue;
           }
-          const { input, dispose } = generationInputs(loaded, prepared);
           process.stdout.write(color.bold('assistant> '));
-          let ids: number[] = [];
-          try {
-            const stream = generateStream(decoderOf(loaded), input, opts);
-            for (;;) {
-              const next = await stream.next();
-              if (next.done) {
-                ids = next.value.ids[0];
-                break;
-              }
-              if (next.value.text) process.stdout.write(next.value.text);
-            }
-          } finally {
-            dispose();
-          }
+          const stream = vlm.stream(prepared, opts);
+          let next = await stream.next();
+          for (; !next.done; next = await stream.next()) if (next.value.text) process.stdout.write(next.value.text);
           process.stdout.write('\n');
-          const answer = loaded.tokenizer.decode(ids, { skipSpecialTokens: true }).trim();
-          history = [...history, turn, { role: 'assistant', content: [{ type: 'text', text: answer }] }];
-          historyImages = images;
-          pending = [];
+          for (const a of next.value.annotations) for (const l of a.lines) process.stdout.write(color.dim(`${l}\n`));
+          turns = [...candidate, { message: { role: 'assistant', content: [{ type: 'text', text: next.value.text.trim() }] }, media: {} }];
           ask();
         }
       } finally {
         rl.close();
-        loaded.model.dispose();
+        vlm.dispose();
       }
     });
 }

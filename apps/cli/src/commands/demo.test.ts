@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createLlava, initBackend, tf } from '@vistune/core';
 import { generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { builtinRegistry } from '../builtins.js';
+import { createVistuneRegistry } from '../api/registry.js';
 import {
   cachedImageLoader,
   demoLlavaConfig,
@@ -90,7 +90,7 @@ describe('generateAnswers', () => {
     await generateWorld({ outDir: dir, seed: 5, counts: { train: 0, val: 0, test: 6 } });
     const tokenizer = await writeWorldTokenizer(join(dir, 'tokenizer'));
     const imageTokenId = tokenizer.tokenToId('<image>') as number;
-    const registry = await builtinRegistry();
+    const registry = await createVistuneRegistry();
     const hf = demoLlavaConfig(demoPlan('tiny').model, { vocabSize: tokenizer.vocabSize, imageTokenId });
     // A large init makes the untrained model's greedy answers differ from prompt to prompt (std 0.02 gives one token everywhere).
     const model = await createLlava(
@@ -133,7 +133,7 @@ describe('pretrainVisionTower', () => {
       counts: { train: 200, val: 0, test: 40 },
     });
     const tokenizer = await writeWorldTokenizer(join(dir, 'tokenizer'));
-    const registry = await builtinRegistry();
+    const registry = await createVistuneRegistry();
     const hf = demoLlavaConfig(plan.model, {
       vocabSize: tokenizer.vocabSize,
       imageTokenId: tokenizer.tokenToId('<image>') as number,

@@ -3,7 +3,6 @@
 import { initBackend } from '@vistune/core';
 import { formatWorldScores } from '@vistune/demo-world';
 import { type Command, Option } from 'commander';
-import { builtinRegistry } from '../builtins.js';
 import {
   type DemoResult,
   type DemoSize,
@@ -12,7 +11,7 @@ import {
   formatTowerSummary,
   runDemo,
 } from '../demo/index.js';
-import { backendOption } from '../program.js';
+import { addPluginOption, backendOption, commandRegistry } from '../options.js';
 import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 
 interface DemoFlags {
@@ -109,8 +108,8 @@ function printReport(result: DemoResult): void {
 }
 
 export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
+  const demo = program.command('demo');
+  addPluginOption(demo)
     .description(
       'Build a tiny LLaVA from scratch, tune it on a generated world of shapes, evaluate it and talk to it (offline)',
     )
@@ -137,7 +136,7 @@ export function registerDemoCommand(program: Command): void {
       log(color.bold(`vistune demo (${size}) on ${info.name}: ${info.detail}`));
       let bar: Progress | undefined;
       const towerSteps = demoPlan(size).tower.steps;
-      const result = await runDemo(await builtinRegistry(), {
+      const result = await runDemo(await commandRegistry(cmd), {
         out: flags.out,
         seed,
         size,

@@ -1,94 +1,132 @@
 import { writeFile } from 'node:fs/promises';
-import { initBackend, TEMPLATE_NAMES, type TemplateName } from '@vistune/core';
+import { type AnswerMetric, type MediaKind, TEMPLATE_NAMES, type TaskFamily, type TemplateName } from '@vistune/core';
 import { type Command, Option } from 'commander';
-import { builtinRegistry } from '../builtins.js';
+import { loadModel } from '../api/model.js';
 import { evaluate, scoreByKind } from '../evaluate.js';
-import { backendOption } from '../program.js';
-import { generateOptions, loadModelDir } from '../runtime.js';
-import { color, printJson, progress, table } from '../ui.js';
+import { addPluginOption, backendOption, commandRegistry, parsePositiveInt } from '../options.js';
+import { CliError, color, printJson, progress, table } from '../ui.js';
 
 interface EvalFlags {
   model: string;
   data: string;
   images?: string;
-  template: string;
+  template?: string;
   systemPrompt?: string;
-  maxNewTokens: string;
-  maxLength: string;
-  limit?: string;
+  metric?: string[];
+  task?: string;
+  maxNewTokens: number;
+  maxLength: number;
+  limit?: number;
   out?: string;
   json?: boolean;
 }
 
-export function registerEvalCommand(program: Command): void {
-  program
+export function registerEvalCommand(program: Command, _kinds: readonly MediaKind[]): void {
+  const cmd = program
     .command('eval')
     .description(
-      'Answer every assistant turn of a LLaVA-format split, save predictions, print exact match per kind',
+      'Answer every assistant turn of a LLaVA-format split (earlier turns teacher-forced from the references), save predictions, print scores per kind',
     )
-    .requiredOption('--model <dir>', 'model folder (LLaVA, HF layout)')
+    .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a plugin family)')
     .requiredOption('--data <file>', 'LLaVA JSON or JSONL with reference answers')
-    .option('--images <dir>', "folder the records' image paths are relative to (default: the data file's)")
+    .option('--images <dir>', "folder the records' media paths are relative to (default: the data file's)")
     .addOption(
-      new Option('--template <name>', 'conversation template of the prompts')
-        .choices([...TEMPLATE_NAMES])
-        .default('hf'),
+      new Option(
+        '--template <name>',
+        'conversation template of the prompts (default: the one the model was trained with, else hf)',
+      ).choices([...TEMPLATE_NAMES]),
     )
-    .option('--system-prompt <text>', "the template's system prompt ('' for none)")
-    .option('--max-new-tokens <n>', 'tokens per answer at most', '32')
-    .option('--max-length <n>', 'longest prompt (tokens, images expanded)', '2048')
-    .option('--limit <n>', 'evaluate only the first n records')
+    .option('--system-prompt <text>', "the template's system prompt (default: the model's; '' for none)")
+    .option('--metric <name...>', 'registered answer metrics (vistune registry --kind metric); default exact_match')
+    .option('--task <name>', "score with a registered task family's metrics")
+    .addOption(new Option('--max-new-tokens <n>', 'tokens per answer at most').argParser(parsePositiveInt).default(32))
+    .addOption(
+      new Option('--max-length <n>', 'longest prompt (tokens, media expanded)').argParser(parsePositiveInt).default(2048),
+    )
+    .addOption(new Option('--limit <n>', 'evaluate only the first n records').argParser(parsePositiveInt))
     .option(
       '--out <file>',
-      'write predictions as JSONL (id, turn, kind, question, prediction, reference, exactMatch)',
-    )
+      'write predictions as JSONL (id, turn, kind, question, prediction, reference, exactMatch, scores)',
+    );
+  addPluginOption(cmd)
     .option('--json', 'print the scores as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune eval --model runs/demo/model --data runs/demo/world/test.json --template vicuna_v1 --system-prompt ""\n  $ vistune eval --model DIR --data val.jsonl --limit 100 --out preds.jsonl --json',
+      '\nExamples:\n  $ vistune eval --model runs/demo/model --data runs/demo/world/test.json\n  $ vistune eval --model DIR --data val.jsonl --metric exact_match token_f1 --limit 100 --out preds.jsonl --json',
     )
-    .action(async (flags: EvalFlags, cmd: Command) => {
-      await initBackend({ backend: backendOption(cmd), quiet: true });
-      const loaded = await loadModelDir(flags.model, await builtinRegistry());
-      const limit = flags.limit === undefined ? undefined : Number(flags.limit);
-      const bar = flags.json ? undefined : progress('eval', limit ?? 0, ['em']);
-      let correct = 0;
-      let seen = 0;
+    .action(async (flags: EvalFlags, command: Command) => {
+      const registry = await commandRegistry(command);
+      const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
       try {
-        const predictions = await evaluate(loaded, {
-          data: flags.data,
-          imageFolder: flags.images,
-          template: flags.template as TemplateName,
-          systemPrompt: flags.systemPrompt,
-          maxLength: Number(flags.maxLength),
-          limit,
-          generate: {
-            ...generateOptions(
-              { maxNewTokens: flags.maxNewTokens, temperature: '0', eos: true },
-              loaded.tokenizer,
+        const task = flags.task ? (registry.createSync('task', { type: flags.task }) as TaskFamily) : undefined;
+        const metricConfigs = flags.metric?.map((type) => ({ type })) ?? task?.metrics ?? [{ type: 'exact_match' }];
+        const metrics: AnswerMetric[] = [];
+        for (const config of metricConfigs) {
+          const metric = (await registry.create('metric', config)) as Partial<AnswerMetric>;
+          if (typeof metric.score !== 'function')
+            throw new CliError(
+              `metric '${config.type}' does not score answers (it is not an AnswerMetric with score()); see vistune registry --kind metric`,
+              2,
+            );
+          metrics.push(metric as AnswerMetric);
+        }
+        const recorded = vlm.chat;
+        const template = (flags.template ?? recorded.template ?? 'hf') as TemplateName;
+        const systemPrompt = flags.systemPrompt ?? (flags.template === undefined ? recorded.systemPrompt : undefined);
+        if (recorded.template && flags.template && flags.template !== recorded.template)
+          process.stderr.write(
+            color.yellow(
+              `warning: --template ${flags.template} but the model was trained with ${recorded.template}; scores may suffer\n`,
             ),
-          },
-          onPrediction: (p, done) => {
-            seen++;
-            if (p.exactMatch) correct++;
-            bar?.update(done, { em: `${((100 * correct) / seen).toFixed(1)}%` });
-          },
-        });
-        bar?.stop();
-        if (flags.out)
-          await writeFile(
-            flags.out,
-            predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''),
           );
-        const scores = scoreByKind(predictions);
-        if (flags.json) return printJson({ scores, predictions: flags.out ?? null });
-        process.stdout.write(
-          `${table([['kind', 'n', 'exact match'].map((h) => color.bold(h)), ...scores.map((s) => [s.kind, String(s.n), `${(100 * s.exactMatch).toFixed(1)}%`])])}\n`,
-        );
-        if (flags.out) process.stdout.write(color.dim(`predictions: ${flags.out}\n`));
+        if (!flags.json)
+          process.stderr.write(
+            color.dim(`template ${template}; earlier turns of multi-turn records are teacher-forced from the references\n`),
+          );
+        const bar = flags.json ? undefined : progress('eval', flags.limit ?? 0, ['em']);
+        let correct = 0;
+        let seen = 0;
+        try {
+          const predictions = await evaluate(vlm, {
+            data: flags.data,
+            imageFolder: flags.images,
+            template,
+            systemPrompt,
+            maxLength: flags.maxLength,
+            limit: flags.limit,
+            metrics,
+            generate: { maxNewTokens: flags.maxNewTokens, doSample: false },
+            onPrediction: (p, done) => {
+              seen++;
+              if (p.exactMatch) correct++;
+              bar?.update(done, { em: `${((100 * correct) / seen).toFixed(1)}%` });
+            },
+          });
+          bar?.stop();
+          if (flags.out)
+            await writeFile(
+              flags.out,
+              predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''),
+            );
+          const scores = scoreByKind(predictions);
+          if (flags.json) return printJson({ template, scores, predictions: flags.out ?? null });
+          const names = metrics.map((m) => m.name);
+          const header = ['kind', 'n', 'exact match', ...names.filter((n) => n !== 'exact_match')];
+          const rows = scores.map((s) => [
+            s.kind,
+            String(s.n),
+            `${(100 * s.exactMatch).toFixed(1)}%`,
+            ...names
+              .filter((n) => n !== 'exact_match')
+              .map((n) => (s.metrics[n] ? `${(100 * s.metrics[n].mean).toFixed(1)}% (${s.metrics[n].n})` : '-')),
+          ]);
+          process.stdout.write(`${table([header.map((h) => color.bold(h)), ...rows])}\n`);
+          if (flags.out) process.stdout.write(color.dim(`predictions: ${flags.out}\n`));
+        } finally {
+          bar?.stop();
+        }
       } finally {
-        bar?.stop();
-        loaded.model.dispose();
+        vlm.dispose();
       }
     });
 }

@@ -1,190 +1,165 @@
-import { rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { AnswerAnnotation, AnswerAnnotator, MediaKind } from '@vistune/core';
+import type { Command } from 'commander';
+import { loadModel, type VisionLanguageModel, type VlmRequest } from '../api/model.js';
 import {
-  type GenerateResult,
-  generateStream,
-  initBackend,
-  LlavaForConditionalGeneration,
-} from '@vistune/core';
-import {
-  drawBoxes,
-  LisaSegHead,
-  type LocationCodec,
-  type MaskSummary,
-  maskSummary,
-  overlayMasks,
-  segmentAnswer,
-} from '@vistune/tasks-grounding';
-import { type Command, Option } from 'commander';
-import { builtinRegistry } from '../builtins.js';
-import { backendOption } from '../program.js';
-import {
-  decoderOf,
-  generateOptions,
-  generationInputs,
-  loadModelDir,
-  preparePrompt,
+  addMediaOptions,
+  addPluginOption,
+  addSamplingOptions,
+  backendOption,
+  commandRegistry,
+  mediaFromFlags,
   type SamplingFlags,
-  userMessage,
-} from '../runtime.js';
+  samplingOptions,
+} from '../options.js';
 import { CliError, printJson } from '../ui.js';
-
-/** Sampling flags shared by generate and chat. */
-export function addSamplingOptions(cmd: Command): Command {
-  return cmd
-    .option('--max-new-tokens <n>', 'tokens to generate at most', '128')
-    .option('--temperature <t>', 'sampling temperature; 0 = greedy', '0')
-    .option('--top-p <p>', 'nucleus sampling: keep the smallest set of tokens with probability ≥ p')
-    .option('--top-k <k>', 'sample among the k most likely tokens')
-    .option('--repetition-penalty <r>', 'HF repetition penalty (> 1 discourages repeats)')
-    .option('--seed <n>', 'random seed for sampling')
-    .option('--stop <text...>', 'stop when the output contains this text')
-    .addOption(new Option('--no-eos', 'do not stop at the end-of-sequence token'));
-}
 
 interface GenerateFlags extends SamplingFlags {
   codec?: string;
   overlay?: string;
   model: string;
   prompt: string;
-  image?: string[];
+  systemPrompt?: string;
+  allowNonfinite?: boolean;
   json?: boolean;
+  [kind: string]: unknown;
 }
 
-export function registerGenerateCommand(program: Command): void {
-  addSamplingOptions(
-    program
-      .command('generate')
-      .description("Answer one prompt (with images) using the model's chat template; streams the text")
-      .requiredOption('--model <dir>', 'Hugging Face-format model folder (LLaVA or LLaMA-family)')
-      .requiredOption('--prompt <text>', 'the user message')
-      .option('--image <path...>', 'image file(s) (PNG/JPEG/WebP), placed before the text in order'),
-  )
+/** The user turn: one part per media item (in the order given, kind by kind), then the text. */
+export function buildRequest(
+  vlm: VisionLanguageModel,
+  text: string,
+  byKind: Readonly<Record<string, string[]>>,
+  untyped: readonly string[],
+  systemPrompt?: string,
+): VlmRequest {
+  const media: Record<string, string[]> = {};
+  for (const [key, items] of Object.entries(byKind)) {
+    const modality = vlm.modalityFor(key).name;
+    media[modality] = [...(media[modality] ?? []), ...items];
+  }
+  for (const path of untyped) {
+    const modality = vlm.modalityForFile(path).name;
+    media[modality] = [...(media[modality] ?? []), path];
+  }
+  const parts = Object.entries(media).flatMap(([modality, items]) => items.map(() => ({ type: modality })));
+  return {
+    messages: [
+      ...(systemPrompt === undefined ? [] : [{ role: 'system', content: systemPrompt }]),
+      { role: 'user', content: [...parts, { type: 'text' as const, text }] },
+    ],
+    media,
+  };
+}
+
+/** Draws every annotation that can draw over `image`, one after the other, into `out`. */
+export async function drawAnnotations(
+  image: string,
+  annotations: readonly AnswerAnnotation[],
+  out: string,
+): Promise<void> {
+  const drawers = annotations.filter((a) => a.draw);
+  const work = await mkdtemp(join(tmpdir(), 'vistune-overlay-'));
+  try {
+    let current = image;
+    for (const [i, a] of drawers.entries()) {
+      const next = i === drawers.length - 1 ? out : join(work, `step-${i}.png`);
+      await a.draw?.(current, next);
+      current = next;
+    }
+    if (!drawers.length) await copyFile(image, out);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export function registerGenerateCommand(program: Command, kinds: readonly MediaKind[]): void {
+  const cmd = program
+    .command('generate')
+    .description("Answer one prompt (with media) using the model's chat template; streams the text")
+    .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a text-only LM)')
+    .requiredOption('--prompt <text>', 'the user message')
+    .option('--system-prompt <text>', "system prompt (default: the one the model was trained with; '' for none)");
+  addMediaOptions(cmd, kinds);
+  addPluginOption(cmd);
+  addSamplingOptions(cmd)
     .option(
       '--codec <name>',
-      'parse boxes from the answer with this location codec (shikra, qwen_vl, minigpt_v2, kosmos2)',
+      'parse locations from the answer with this registered codec (vistune registry --kind codec)',
     )
-    .option(
-      '--overlay <png>',
-      'save the first image with the masks of a [SEG] head and (with --codec) the decoded boxes drawn',
-    )
+    .option('--overlay <png>', "save the first image with what the model's heads and the codec draw (masks, boxes)")
     .option(
       '--json',
-      'print one JSON object {ids, text, prompt, inputIds, finishReason, boxes?, masks?} instead of streaming; masks (models with a [SEG] head): one {size: [h, w], area, bbox, counts} per [SEG], counts = COCO uncompressed RLE (column-major)',
+      "print one JSON object {ids, text, prompt, inputIds, finishReason, …} instead of streaming; heads and codecs add their fields (boxes, masks: COCO uncompressed RLE)",
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune generate --model ./tiny-llava --image cat.png --prompt "What is in the image?"\n  $ vistune generate --model ./tiny-llava --image a.png --prompt "Describe it" --temperature 0 --json',
+      '\nExamples:\n  $ vistune generate --model ./tiny-llava --image cat.png --prompt "What is in the image?"\n  $ vistune generate --model ./my-3d-model --plugin vistune-plugin-points --media points=scan.ply --prompt "Describe it" --json',
     )
-    .action(async (flags: GenerateFlags, cmd: Command) => {
-      await initBackend({ backend: backendOption(cmd), quiet: true });
-      const registry = await builtinRegistry();
+    .action(async (flags: GenerateFlags, command: Command) => {
+      const registry = await commandRegistry(command);
       const codec = flags.codec
-        ? ((await registry.create('codec', { type: flags.codec })) as LocationCodec)
+        ? ((await registry.create('codec', { type: flags.codec })) as Partial<AnswerAnnotator>)
         : undefined;
-      const loaded = await loadModelDir(flags.model, registry);
-      const segHead = segHeadOf(loaded.model);
-      if (flags.overlay && !codec && !segHead) {
-        loaded.model.dispose();
-        throw new CliError(
-          '--overlay needs --codec to know how boxes are written (or a model with a [SEG] mask head)',
-          2,
-        );
-      }
-      const images = flags.image ?? [];
-      const prepared = await preparePrompt(loaded, [userMessage(flags.prompt, images.length)], images);
-      const { input, dispose } = generationInputs(loaded, prepared);
-      const opts = generateOptions(flags, loaded.tokenizer);
-      let result: GenerateResult | undefined;
-      let masks: Uint8Array[] = [];
+      if (codec && typeof codec.annotate !== 'function')
+        throw new CliError(`codec '${flags.codec}' does not annotate answers (it has no annotate())`, 2);
+      let vlm: VisionLanguageModel;
       try {
-        const stream = generateStream(decoderOf(loaded), input, opts);
-        for (;;) {
-          const next = await stream.next();
-          if (next.done) {
-            result = next.value;
-            break;
-          }
-          if (!flags.json && next.value.text) process.stdout.write(next.value.text);
+        vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      try {
+        const { byKind, untyped } = mediaFromFlags(flags, kinds);
+        let request: VlmRequest;
+        try {
+          request = buildRequest(vlm, flags.prompt, byKind, untyped, flags.systemPrompt);
+        } catch (err) {
+          throw new CliError((err as Error).message, 2);
         }
-        // A [SEG] head: one mask per generated [SEG], from a second pass over prompt + answer (LISA's inference).
-        const transform = prepared.transforms[0];
-        if (segHead && result && transform && loaded.model instanceof LlavaForConditionalGeneration) {
-          const frame = {
-            width: transform.steps.originalWidth,
-            height: transform.steps.originalHeight,
-            transform,
-          };
-          masks = segmentAnswer(
-            loaded.model,
-            segHead,
-            prepared.inputIds,
-            result.ids[0] ?? [],
-            { [segHead.options.modality]: [prepared.images] },
-            frame,
-          );
+        const stream = vlm.stream(request, samplingOptions(flags));
+        let next = await stream.next();
+        for (; !next.done; next = await stream.next())
+          if (!flags.json && next.value.text) process.stdout.write(next.value.text);
+        const out = next.value;
+        // The codec reads the answer text and the items' geometry (their tensors are already released).
+        const located = await (codec as AnswerAnnotator | undefined)?.annotate({
+          model: vlm.model,
+          promptIds: out.inputIds,
+          answerIds: out.ids,
+          text: out.text,
+          media: {},
+          processed: out.processed,
+        });
+        const annotations = located ? [...out.annotations, located] : out.annotations;
+        const firstImage = Object.values(request.media ?? {})[0]?.[0];
+        if (flags.overlay) {
+          if (!annotations.some((a) => a.draw))
+            throw new CliError(
+              '--overlay: nothing to draw (the model has no head that draws and no --codec was given)',
+              2,
+            );
+          if (typeof firstImage !== 'string') throw new CliError('--overlay needs an image', 2);
+          await drawAnnotations(resolve(firstImage), annotations, resolve(flags.overlay));
+        }
+        if (flags.json) {
+          printJson({
+            ids: out.ids,
+            text: out.text,
+            prompt: out.prompt,
+            inputIds: out.inputIds,
+            finishReason: out.finishReason,
+            ...Object.assign({}, ...annotations.map((a) => a.json)),
+          });
+        } else {
+          process.stdout.write('\n');
+          for (const a of annotations) for (const line of a.lines) process.stdout.write(`${line}\n`);
+          if (flags.overlay) process.stdout.write(`overlay: ${flags.overlay}\n`);
         }
       } finally {
-        dispose();
-        loaded.model.dispose();
-      }
-      if (!result) throw new Error('generation ended without a result');
-      const ids = result.ids[0];
-      const text = loaded.tokenizer.decode(ids, { skipSpecialTokens: true });
-      const located =
-        codec && prepared.transforms[0] ? codec.decodeAll(text, prepared.transforms[0]) : undefined;
-      const transform = prepared.transforms[0];
-      const summaries: MaskSummary[] = transform
-        ? masks.map((m) => maskSummary(m, transform.steps.originalWidth, transform.steps.originalHeight))
-        : [];
-      if (flags.overlay && images[0]) {
-        const boxes = (located?.boxes ?? []).map((box, i) => ({
-          box,
-          label: String(i + 1),
-          color: 'red' as const,
-        }));
-        let base = images[0];
-        if (masks.length) {
-          // Masks are blended at the image's size, then drawBoxes upscales and outlines the boxes.
-          base = join(tmpdir(), `vistune-masks-${process.pid}.png`);
-          await overlayMasks(images[0], masks, base);
-        }
-        try {
-          await drawBoxes(base, boxes, flags.overlay);
-        } finally {
-          if (base !== images[0]) await rm(base, { force: true });
-        }
-      }
-      if (flags.json) {
-        printJson({
-          ids,
-          text,
-          prompt: prepared.prompt,
-          inputIds: prepared.inputIds,
-          finishReason: result.finishReason[0],
-          ...(located
-            ? { boxes: located.boxes, points: located.points, malformedBoxes: located.malformed }
-            : {}),
-          ...(segHead ? { masks: summaries } : {}),
-        });
-      } else {
-        process.stdout.write('\n');
-        if (located) {
-          const bad = located.malformed ? ` (${located.malformed} malformed)` : '';
-          process.stdout.write(`boxes: ${JSON.stringify(located.boxes)}${bad}\n`);
-        }
-        for (const [k, m] of summaries.entries())
-          process.stdout.write(
-            `mask ${k + 1}: ${m.area} px of ${m.size[1]}×${m.size[0]}, bbox ${JSON.stringify(m.bbox)}\n`,
-          );
-        if (flags.overlay) process.stdout.write(`overlay: ${flags.overlay}\n`);
+        vlm.dispose();
       }
     });
-}
-
-/** The model's [SEG] mask head, when it has one. */
-function segHeadOf(model: unknown): LisaSegHead | undefined {
-  if (!(model instanceof LlavaForConditionalGeneration)) return undefined;
-  return model.heads.find((h): h is LisaSegHead => h instanceof LisaSegHead);
 }

@@ -85,7 +85,8 @@ export class MultimodalModel extends Module {
   composition?: CompositionConfig;
   readonly llm: CausalLM & Module;
   readonly modalities: ReadonlyMap<string, ModalitySpec<unknown>>;
-  readonly heads: readonly Head<unknown, tf.TensorContainer>[];
+  private readonly headList: Head<unknown, tf.TensorContainer>[];
+  private readonly headGroup: ModuleGroup;
   private readonly uninstallHooks: (() => void)[] = [];
   /** Media slots kept for block hooks across the decode steps of the last prepareGeneration. */
   private generationMedia: tf.Tensor[] = [];
@@ -95,7 +96,7 @@ export class MultimodalModel extends Module {
     this.llm = this.module('llm', opts.llm);
     this.modalities =
       opts.modalities instanceof Map ? opts.modalities : new Map(Object.entries(opts.modalities));
-    this.heads = opts.heads ?? [];
+    this.headList = [...(opts.heads ?? [])];
     const groups = this.module('modalities', new ModuleGroup());
     const tokenOwner = new Map<number, string>();
     for (const [name, spec] of this.modalities) {
@@ -130,8 +131,24 @@ export class MultimodalModel extends Module {
         this.uninstallHooks.push(opts.llm.wrapBlocks(spec.adapter.blockHook));
       }
     }
-    const headGroup = this.module('heads', new ModuleGroup());
-    for (const head of this.heads) headGroup.add(head.name, head);
+    this.headGroup = this.module('heads', new ModuleGroup());
+    for (const head of this.headList) this.headGroup.add(head.name, head);
+  }
+
+  get heads(): readonly Head<unknown, tf.TensorContainer>[] {
+    return this.headList;
+  }
+
+  /** Adds an output head (a recipe's `heads:`, a task's [SEG] head), bound to this model's modalities. */
+  addHead(head: Head<unknown, tf.TensorContainer>): void {
+    if (this.headList.some((h) => h.name === head.name))
+      throw new Error(`the model already has a head named '${head.name}': give the new head another name`);
+    head.bindModalities?.(new Map([...this.modalities].map(([n, s]) => [n, { encoder: s.encoder }])));
+    this.headGroup.add(head.name, head);
+    this.headList.push(head);
+    const config = head.headConfig?.();
+    if (this.composition && config)
+      this.composition = { ...this.composition, heads: [...this.composition.heads, config] };
   }
 
   /** Writes a loadable model folder (config.json + safetensors) through the model's family. */

@@ -3,7 +3,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MediaInputs, MultimodalModel } from '../multimodal/model.js';
 import type { FeatureSelect, HeadConfig } from '../multimodal/types.js';
-import type { ComponentConfig } from '../registry/types.js';
+import type { HeadTargetsReader } from '../data/types.js';
+import type { ComponentConfig, Registry } from '../registry/types.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 /**
  * A media kind (registry kind `media`): how records name it, how its files are recognised and which marker
@@ -107,4 +109,50 @@ export interface AnswerAnnotation {
 /** A head or codec that annotates answers after generation (registered parts opt in by implementing it). */
 export interface AnswerAnnotator {
   annotate(ctx: AnswerContext): AnswerAnnotation | undefined | Promise<AnswerAnnotation | undefined>;
+}
+
+/** What a task family's hooks receive: the model being set up, its tokenizer, the registry, the recipe's task config. */
+export interface TaskContext {
+  model: MultimodalModel;
+  tokenizer: Tokenizer;
+  registry: Registry;
+  /** The recipe's `task:` object (with its `type`), or `{ type }` when named on the command line. */
+  config: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A task family (registry kind `task`): what is specific to grounding, segmentation, video QA, 3D … — which
+ * media its records carry, how a model is set up to train on it (tokens, heads), which head targets its data
+ * files hold, and how its answers are scored. `vistune train/eval` use it by name (recipe `task:`, `--task`).
+ */
+export interface TaskFamily {
+  readonly name: string;
+  /** Media kinds its records carry; the model needs a modality of each. */
+  readonly media: readonly string[];
+  /** Adapts the model before training (adds trigger tokens and heads); returns the model to train (may be new). */
+  prepareModel?(ctx: TaskContext): Promise<MultimodalModel> | MultimodalModel;
+  /** Reads per-record head targets (masks for a [SEG] head …) from the training records. */
+  targets?(ctx: TaskContext): HeadTargetsReader | undefined;
+  /** Metric configs (registry kind `metric`, each an AnswerMetric) `vistune eval` scores answers with. */
+  readonly metrics?: readonly ComponentConfig[];
+}
+
+/** One answered turn, as a metric sees it. */
+export interface ScoredAnswer {
+  prediction: string;
+  reference: string;
+  question: string;
+  /** The raw record (JSON as in the file): metrics may read extra fields (boxes, labels …). */
+  record: unknown;
+  /** Geometry of the record's media items, by modality (box metrics map coordinates with it). */
+  processed: Readonly<Record<string, readonly ProcessedMedia[]>>;
+}
+
+/**
+ * An answer metric (registry kind `metric`): scores each answer in [0, 1] (undefined: does not apply to this
+ * answer, e.g. a box metric on a yes/no question) and reports the mean over the answers it applied to.
+ */
+export interface AnswerMetric {
+  readonly name: string;
+  score(answer: ScoredAnswer): number | undefined;
 }
