@@ -100,8 +100,9 @@ async function* byteLines(file: string): AsyncGenerator<Buffer> {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       let start = 0;
       for (let end = chunk.indexOf(10); end !== -1; end = chunk.indexOf(10, start)) {
-        pending.push(chunk.subarray(start, end));
-        const line = Buffer.concat(pending);
+        // Most lines lie inside one chunk: no copy unless a line spans chunks.
+        const piece = chunk.subarray(start, end);
+        const line = pending.length === 0 ? piece : Buffer.concat([...pending, piece]);
         pending = [];
         start = end + 1;
         yield withoutCr(line);
