@@ -18,6 +18,7 @@ import {
 import { disposeMultimodalBatch, InstructionDataLoader, type MediaLoader } from './loader.js';
 import { readSamples } from './readers.js';
 import type { MediaKindSpec, Sample, SampleResult } from './samples.js';
+import { getTemplate } from './templates.js';
 
 const fixtureDir = fileURLToPath(new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url));
 const IMAGE = 32000;
@@ -204,6 +205,20 @@ describe('examples with media kinds', () => {
     const e = ok(build(mixed(), 512, 'plain'));
     expect(runs(e.inputIds, [IMAGE, VIDEO, DICOM]).map(([id]) => id)).toEqual([IMAGE, VIDEO, DICOM, IMAGE]);
     expect(tokenizer.decode(Array.from(e.labels.filter((l) => l !== IGNORE_INDEX)))).toBe('Red.\n');
+  });
+
+  it('hf with content parts: image markers become image parts, other kinds keep their token text', () => {
+    const e = ok(
+      buildExample(mixed(), {
+        tokenizer,
+        template: getTemplate('hf'),
+        mediaTokens: mediaTokens(),
+        maxLength: 512,
+      }),
+    );
+    // The fixture's llava-hf template renders all images first, then the text (with the video and scan tokens).
+    expect(runs(e.inputIds, [IMAGE, VIDEO, DICOM]).map(([id]) => id)).toEqual([IMAGE, IMAGE, VIDEO, DICOM]);
+    expect(e.media?.video).toEqual(['/v.mp4']);
   });
 
   it('truncation never cuts a run: the kind whose run would be cut names the reason', () => {
