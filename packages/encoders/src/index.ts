@@ -18,9 +18,12 @@ export {
 export { PIL_RESAMPLE_IDS, type ResampleFilter, resizeRgb } from './image/resample.js';
 export {
   centerCrop,
+  checkImageSize,
   decodeImage,
   expandToSquare,
   type ImageInput,
+  MAX_IMAGE_PIXELS,
+  MAX_RESIZED_EDGE,
   type RgbImage,
   toRgbImage,
 } from './image/rgb.js';

@@ -1,7 +1,7 @@
 // Registry entries of this package: encoders clip_vision / siglip_vision, processors clip / siglip.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MediaKind, Registry } from '@vistune/core';
+import { type MediaKind, type Registry, readJsonFile } from '@vistune/core';
 import { z } from 'zod';
 import { hfImageProcessorConfigSchema, type ImageProcessorKind } from './image/config.js';
 import { ImageProcessor } from './image/processor.js';
@@ -70,10 +70,11 @@ async function createImageProcessor(
   let base: Record<string, unknown> = {};
   let source = `${kind} processor config`;
   if (pretrained) {
-    source = (await stat(pretrained)).isDirectory()
-      ? join(pretrained, 'preprocessor_config.json')
-      : pretrained;
-    base = JSON.parse(await readFile(source, 'utf8'));
+    const isFolder = (await stat(pretrained).catch(() => null))?.isDirectory() ?? false;
+    source = isFolder ? join(pretrained, 'preprocessor_config.json') : pretrained;
+    base = (await readJsonFile(source, 'image processor config', {
+      hint: 'expected preprocessor_config.json or the model folder holding it',
+    })) as Record<string, unknown>;
   }
   const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   return ImageProcessor.fromConfig({ ...base, ...defined }, { kind, source });

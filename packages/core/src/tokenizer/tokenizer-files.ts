@@ -87,6 +87,34 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function checkObject(value: unknown, path: string): void {
+  if (!isObject(value)) {
+    const held = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new Error(`${path} holds ${held}, expected a JSON object; re-export the tokenizer folder.`);
+  }
+}
+
+/** The parts of tokenizer.json vistune and the tokenizer library index into, checked before either does. */
+function checkTokenizerJson(json: unknown, path: string): asserts json is TokenizerJSON {
+  if (!isObject(json) || !isObject(json.model) || typeof json.model.type !== 'string') {
+    throw new Error(
+      `${path} has no "model" object with a string "type"; it is not a Hugging Face tokenizer.json (re-export the tokenizer folder).`,
+    );
+  }
+  const added = json.added_tokens;
+  if (added === undefined || added === null) return;
+  const bad = Array.isArray(added)
+    ? added.findIndex((t) => !isObject(t) || !Number.isInteger(t.id) || typeof t.content !== 'string')
+    : -2;
+  if (bad !== -1) {
+    const where =
+      bad === -2
+        ? '"added_tokens" is not a list'
+        : `"added_tokens"[${bad}] lacks an integer "id" or a string "content"`;
+    throw new Error(`${path}: ${where}; re-export the tokenizer folder.`);
+  }
+}
+
 /** Reads tokenizer.json (required), tokenizer_config.json, special_tokens_map.json and chat_template.{jinja,json}. */
 export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
   const tokenizerPath = join(dir, 'tokenizer.json');
@@ -98,18 +126,18 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
     );
   }
   const tokenizerJson = parseJsonFile<TokenizerJSON>(tokenizerPath, tokenizerText);
-  if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
-    throw new Error(`${tokenizerPath} has no "model" object; it is not a Hugging Face tokenizer.json.`);
-  }
+  checkTokenizerJson(tokenizerJson, tokenizerPath);
 
   const configPath = join(dir, 'tokenizer_config.json');
   const configText = await readTextIfPresent(configPath);
   const tokenizerConfig =
     configText === null ? {} : parseJsonFile<TokenizerConfigJSON>(configPath, configText);
+  checkObject(tokenizerConfig, configPath);
 
   const mapPath = join(dir, 'special_tokens_map.json');
   const mapText = await readTextIfPresent(mapPath);
   const specialTokensMap = mapText === null ? null : parseJsonFile<SpecialTokensMapJSON>(mapPath, mapText);
+  if (specialTokensMap !== null) checkObject(specialTokensMap, mapPath);
 
   // Newer exports put the template in its own file; it takes precedence over tokenizer_config.json, as in transformers.
   const jinjaPath = join(dir, 'chat_template.jinja');

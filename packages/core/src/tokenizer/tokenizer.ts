@@ -1,9 +1,11 @@
 // Tokenizer: a Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json) on @huggingface/tokenizers.
+import { join } from 'node:path';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import {
   type ApplyChatTemplateOptions,
   type ChatMessage,
   type ChatTemplateSet,
+  chatTemplateOrigin,
   collectChatTemplates,
   renderChatTemplate,
   selectChatTemplate,
@@ -78,17 +80,35 @@ export class Tokenizer {
     this.tokenizerConfig = structuredClone(sources.tokenizerConfig ?? {});
     this.specialTokensMap = sources.specialTokensMap ?? null;
     this.chatTemplateFile = sources.chatTemplateFile ?? null;
+    const searched = sources.chatTemplatePaths ?? [
+      'tokenizer_config.chat_template (none given to Tokenizer.fromJSON)',
+    ];
+    const fileName = this.chatTemplateFile?.fileName;
     this.chatTemplates = collectChatTemplates(
       this.tokenizerConfig.chat_template,
       this.chatTemplateFile?.template,
-      sources.chatTemplatePaths ?? ['tokenizer_config.chat_template (none given to Tokenizer.fromJSON)'],
+      searched,
+      {
+        file: fileName && (searched.find((p) => p.endsWith(fileName)) ?? fileName),
+        config: searched.find((p) => p.includes('tokenizer_config.json'))?.replace(/ \(field .*\)$/, ''),
+      },
     );
     this.rebuild();
   }
 
   /** Loads tokenizer.json, tokenizer_config.json, special_tokens_map.json and chat_template.{jinja,json} from `dir`. */
   static async fromDir(dir: string): Promise<Tokenizer> {
-    return new Tokenizer(await readTokenizerFiles(dir));
+    const files = await readTokenizerFiles(dir);
+    try {
+      return new Tokenizer(files);
+    } catch (error) {
+      // The library indexes into the JSON unchecked: a wrong structure surfaces as a TypeError without a file.
+      throw new Error(
+        `${join(dir, 'tokenizer.json')} (with tokenizer_config.json) cannot be loaded as a Hugging Face tokenizer: ` +
+          `${(error as Error).message}; re-export the tokenizer folder (AutoTokenizer.from_pretrained(...).save_pretrained(dir)).`,
+        { cause: error },
+      );
+    }
   }
 
   /** Builds a tokenizer from parsed tokenizer.json / tokenizer_config.json objects (they are copied). */
@@ -242,7 +262,8 @@ export class Tokenizer {
     if (tokens.eosToken !== null) context.eos_token = tokens.eosToken;
     if (tokens.unkToken !== null) context.unk_token = tokens.unkToken;
     if (tokens.padToken !== null) context.pad_token = tokens.padToken;
-    return renderChatTemplate(source, messages, context, options);
+    const origin = chatTemplateOrigin(this.chatTemplates, options.chatTemplate);
+    return renderChatTemplate(source, messages, context, options, origin);
   }
 
   /** Writes tokenizer.json, tokenizer_config.json (and the other files it was loaded from) to `dir`. */

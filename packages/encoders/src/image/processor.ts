@@ -13,7 +13,15 @@ import {
   type ResizeTarget,
 } from './config.js';
 import { resizeRgb } from './resample.js';
-import { centerCrop, expandToSquare, type ImageInput, type RgbImage, toRgbImage } from './rgb.js';
+import {
+  centerCrop,
+  checkImageSize,
+  expandToSquare,
+  type ImageInput,
+  type RgbImage,
+  readImageSize,
+  toRgbImage,
+} from './rgb.js';
 import { ImageTransform } from './transform.js';
 
 export interface ProcessedImage {
@@ -65,10 +73,7 @@ export class ImageProcessor implements MediaProcessor {
 
   /** Writes preprocessor_config.json into a model folder. */
   async save(dir: string): Promise<void> {
-    await writeFile(
-      join(dir, 'preprocessor_config.json'),
-      `${JSON.stringify(this.toHfConfig(), null, 2)}\n`,
-    );
+    await writeFile(join(dir, 'preprocessor_config.json'), `${JSON.stringify(this.toHfConfig(), null, 2)}\n`);
   }
 
   /** From a preprocessor_config.json object (CLIPImageProcessor or SiglipImageProcessor). */
@@ -92,7 +97,24 @@ export class ImageProcessor implements MediaProcessor {
 
   /** Decodes (when given a path or bytes) and preprocesses one image. */
   async preprocess(input: ImageInput): Promise<ProcessedImage> {
+    const source = typeof input === 'string' ? `Image ${input}` : 'The image';
+    // From the header, before decoding: a tiny file may decode to a strip that would resize to gigabytes.
+    const size =
+      input instanceof Uint8Array || typeof input === 'string' ? await readImageSize(input) : input;
+    this.checkSizes(size.width, size.height, source);
     return this.preprocessRgb(await toRgbImage(input));
+  }
+
+  /** Throws before any pixel is allocated when padding or resizing a width×height image would be too large. */
+  checkSizes(width: number, height: number, source = 'The image'): void {
+    const s = this.settings;
+    const side = s.padToSquare ? Math.max(width, height) : 0;
+    const [w, h] = side ? [side, side] : [width, height];
+    if (side) checkImageSize(w, h, 'padded to square', source);
+    if (!s.resize) return;
+    const size = resizeOutputSize(w, h, s.resize);
+    checkImageSize(size.width, size.height, 'resized', source);
+    checkImageSize(size.width, h, 'resized (horizontal pass)', source);
   }
 
   /** Preprocesses several images and stacks them: pixel_values [N, 3, H, W] (all must share the output size). */
@@ -107,6 +129,7 @@ export class ImageProcessor implements MediaProcessor {
   /** The pixel pipeline on a decoded RGB image. */
   preprocessRgb(original: RgbImage): ProcessedImage {
     const s = this.settings;
+    this.checkSizes(original.width, original.height);
     let image = original;
     let padLeft = 0;
     let padTop = 0;

@@ -1,7 +1,7 @@
 // Pillow-exact resize of 8-bit RGB images (Image.resize without reducing_gap), because HF's image processors
 // resize through PIL: the same separable convolution, the same kernel support (widened when downscaling,
 // which antialiases), the same 22-bit fixed-point weights and rounding, horizontal pass first.
-import type { RgbImage } from './rgb.js';
+import { checkImageSize, type RgbImage } from './rgb.js';
 
 export type ResampleFilter = 'bilinear' | 'bicubic' | 'box' | 'hamming' | 'lanczos';
 
@@ -143,6 +143,9 @@ export function resizeRgb(image: RgbImage, width: number, height: number, filter
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`resizeRgb: target size ${width}x${height} must be positive integers`);
   }
+  // The horizontal pass first makes a width × (source height) image: bound it too.
+  checkImageSize(width, height, 'resized');
+  checkImageSize(width, image.height, 'resized (horizontal pass)');
   let out = image;
   if (width !== image.width) out = pass(out, width, out.height, 'x', filter);
   if (height !== image.height) out = pass(out, out.width, height, 'y', filter);

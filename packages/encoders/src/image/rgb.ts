@@ -10,8 +10,44 @@ export interface RgbImage {
 
 export type ImageInput = string | Uint8Array | RgbImage;
 
+/** Largest image (decoded, padded or resized) in pixels: 2^26 ≈ 67 M pixels, 192 MiB of RGB. */
+export const MAX_IMAGE_PIXELS = 2 ** 26;
+/** Longest edge a resize may produce (a shortest-edge resize of a 1×2 000 000 strip would be 336×672 000 000). */
+export const MAX_RESIZED_EDGE = 16_384;
+
+/**
+ * Throws, before anything is allocated, when a `width`×`height` image (what: "decoded", "padded to square",
+ * "resized") exceeds MAX_IMAGE_PIXELS or, when resized, MAX_RESIZED_EDGE.
+ */
+export function checkImageSize(width: number, height: number, what: string, source = 'the image'): void {
+  const tooMany = !(width * height <= MAX_IMAGE_PIXELS);
+  const tooLong = what.startsWith('resized') && Math.max(width, height) > MAX_RESIZED_EDGE;
+  if (tooMany || tooLong) {
+    const limit = tooMany ? `${MAX_IMAGE_PIXELS} pixels` : `an edge of ${MAX_RESIZED_EDGE} pixels`;
+    throw new Error(
+      `${source} ${what} would be ${width}×${height} pixels, more than ${limit}: crop or downscale it first (an extreme aspect ratio or a corrupt header?)`,
+    );
+  }
+}
+
 function isRgbImage(input: ImageInput): input is RgbImage {
   return typeof input === 'object' && !(input instanceof Uint8Array);
+}
+
+function describeInput(input: string | Uint8Array): string {
+  return typeof input === 'string' ? input : `an in-memory image of ${input.length} bytes`;
+}
+
+/** Width and height from the file header alone (nothing is decoded), for checks before decoding. */
+export async function readImageSize(input: string | Uint8Array): Promise<{ width: number; height: number }> {
+  try {
+    const { width, height } = await sharp(input).metadata();
+    return { width: width ?? 0, height: height ?? 0 };
+  } catch (err) {
+    throw new Error(
+      `Cannot decode image ${describeInput(input)} (PNG, JPEG or WebP expected): ${(err as Error).message}`,
+    );
+  }
 }
 
 /**
@@ -19,9 +55,11 @@ function isRgbImage(input: ImageInput): input is RgbImage {
  * replicated, alpha is dropped (not blended). No EXIF rotation, like PIL and HF processors.
  */
 export async function decodeImage(input: string | Uint8Array): Promise<RgbImage> {
-  const what = typeof input === 'string' ? input : `an in-memory image of ${input.length} bytes`;
+  const what = describeInput(input);
+  const size = await readImageSize(input);
+  checkImageSize(size.width, size.height, 'decoded', `Image ${what}`);
   try {
-    const { data, info } = await sharp(input)
+    const { data, info } = await sharp(input, { limitInputPixels: MAX_IMAGE_PIXELS })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -40,6 +78,8 @@ export async function decodeImage(input: string | Uint8Array): Promise<RgbImage>
 /** An RgbImage as is, or decoded from a path / bytes. */
 export async function toRgbImage(input: ImageInput): Promise<RgbImage> {
   if (!isRgbImage(input)) return decodeImage(input);
+  if (!(input.data instanceof Uint8Array))
+    throw new Error('RgbImage: data must be a Uint8Array of width·height·3 bytes');
   if (input.data.length !== input.width * input.height * 3) {
     throw new Error(
       `RgbImage: data has ${input.data.length} bytes, expected width·height·3 = ${input.width * input.height * 3}`,
@@ -57,6 +97,7 @@ export function placeOnCanvas(
   top: number,
   fill: readonly [number, number, number],
 ): RgbImage {
+  checkImageSize(width, height, 'placed on a canvas');
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) data.set(fill, i * 3);
   const x0 = Math.max(0, left);
