@@ -45,7 +45,7 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
     ]).catch((e) => e);
     expect(err.code).toBe(1);
     expect(err.stderr).toMatch(
-      /\/nonexistent\/config\.json not found: --model must be a Hugging Face model folder/,
+      /\/nonexistent\/config\.json not found: a model folder holds config\.json, model\.safetensors and tokenizer\.json/,
     );
   });
 
@@ -72,7 +72,7 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
     expect(JSON.parse(stdout)).toMatchObject({ boxes: [], points: [], malformedBoxes: 0 });
     const err = await run(process.execPath, [...args, '--overlay', '/tmp/x.png']).catch((e) => e);
     expect(err.code).toBe(2);
-    expect(err.stderr).toMatch(/--overlay needs --codec/);
+    expect(err.stderr).toMatch(/--overlay: nothing to draw/);
   });
 
   it('a tokenizer larger than the embedding table is refused with both files named', async () => {
@@ -97,7 +97,7 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
       (e) => e,
     );
     expect(err.code).toBe(1);
-    expect(err.stderr).toMatch(/tokenizer\.json has 32102 tokens but .*config\.json vocab_size is 32064/);
+    expect(err.stderr).toMatch(/tokenizer\.json has 32102 tokens but the model's vocab_size is 32064/);
   });
 
   it('an image count that does not match the placeholders is refused', async () => {

@@ -254,9 +254,10 @@ export class VisionLanguageModel {
     }
   }
 
-  /** Answers one request. */
-  async generate(request: VlmRequest, opts: VlmGenerateOptions = {}): Promise<VlmOutput> {
-    const stream = this.stream(request, opts);
+  /** Answers one request; generation options may ride on the request (`{ messages, media, maxNewTokens }`). */
+  async generate(request: VlmRequest & VlmGenerateOptions, opts: VlmGenerateOptions = {}): Promise<VlmOutput> {
+    const { messages, media, ...inline } = request;
+    const stream = this.stream({ messages, media }, { ...inline, ...opts });
     for (;;) {
       const next = await stream.next();
       if (next.done) return next.value;
@@ -323,7 +324,7 @@ export async function wrapModel(
   if (tokenizer.vocabSize > (model.llm as { vocabSize?: number }).vocabSize!)
     throw new Error(
       `${join(dir, 'tokenizer.json')} has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${(model.llm as { vocabSize?: number }).vocabSize}: ` +
-        'use the tokenizer the model was trained with, or resize the embeddings (vistune tokenizer extend)',
+        `(${join(dir, 'config.json')}): use the tokenizer the model was trained with, or resize the embeddings`,
     );
   const modalities = new Map<string, ModalityRuntime>();
   for (const [name, spec] of model.modalities) {

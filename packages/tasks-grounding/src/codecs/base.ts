@@ -1,7 +1,9 @@
 // What every text codec shares: checking input boxes, mapping them into the codec's [0,1] frame and back, and
 // scanning model text for spans without ever throwing. Subclasses only format and parse [0,1] coordinates.
-import type { ImageTransform } from '@vistune/encoders';
+import type { AnswerAnnotation, AnswerContext } from '@vistune/core';
+import { ImageTransform } from '@vistune/encoders';
 import type { Box, Point } from '../box.js';
+import { drawBoxes } from '../draw/index.js';
 import { boxToUnit, frameMap, unitToBox } from './frame.js';
 import type { CodecFrame, DecodeResult, GroundedPhrase, LocationCodec } from './types.js';
 
@@ -95,6 +97,25 @@ export abstract class TextLocationCodec implements LocationCodec {
 
   encodeRef(phrase: string, boxes: readonly Box[], transform: ImageTransform): string {
     return this.formatRef(phrase, this.encodeBoxes(boxes, transform));
+  }
+
+  /** After generation (`--codec`): the answer's boxes in original pixels for --json, and drawn by --overlay. */
+  annotate(ctx: AnswerContext): AnswerAnnotation | undefined {
+    const transform = Object.values(ctx.processed)
+      .flat()
+      .map((p) => p.transform)
+      .find((t): t is ImageTransform => t instanceof ImageTransform);
+    if (!transform) return undefined;
+    const located = this.decodeAll(ctx.text, transform);
+    const bad = located.malformed ? ` (${located.malformed} malformed)` : '';
+    return {
+      json: { boxes: located.boxes, points: located.points, malformedBoxes: located.malformed },
+      lines: [`boxes: ${JSON.stringify(located.boxes)}${bad}`],
+      draw: async (input, output) => {
+        const boxes = located.boxes.map((box, i) => ({ box, label: String(i + 1), color: 'red' as const }));
+        await drawBoxes(input, boxes, output);
+      },
+    };
   }
 
   decodeAll(text: string, transform: ImageTransform): DecodeResult {

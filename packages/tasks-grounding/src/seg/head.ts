@@ -10,6 +10,8 @@
 // the masks, computed at the ORIGINAL image resolution (LISA upsamples the logits with SAM's postprocess_masks
 // before the loss). The model adds lossWeight × this to the text cross-entropy.
 import {
+  type AnswerAnnotation,
+  type AnswerContext,
   type Head,
   type HeadInput,
   type HeadOutput,
@@ -24,6 +26,7 @@ import { type LisaSegHeadConfig, lisaSegHeadConfig } from './config.js';
 import { MaskDecoder, type MaskDecoderConfig } from './decoder.js';
 import { diceLoss, sigmoidBceLoss } from './loss.js';
 import { type FrameTransform, toOriginalFrame } from './resample.js';
+import { annotateMasks } from './annotate.js';
 
 /** The truth of one [SEG]: a binary mask in the ORIGINAL image frame. */
 export interface SegMaskTarget {
@@ -132,6 +135,11 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
     if (opts.own) this.module('visual_model', encoder);
     this.ownsVision = opts.own ?? false;
     this.vision = encoder;
+  }
+
+  /** After generation: one mask per generated [SEG] (LISA's second pass), as RLE in --json and drawn by --overlay. */
+  annotate(ctx: AnswerContext): Promise<AnswerAnnotation | undefined> {
+    return annotateMasks(this, ctx);
   }
 
   /** Loaders' hook: binds the encoder of the head's modality (shared, as attachLisaHead does). */
