@@ -4,7 +4,7 @@
 // Node answers with os.cpus().length (so 1 on a 2-core machine). This registers a 'wasm' backend factory
 // that loads the threaded build with a worker file Node can start and reports 2 × threads logical cores to
 // that cap; tfjs's own kernels then run unchanged, and XNNPACK's matMuls spread over `threads` cores.
-import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,16 +37,25 @@ export function wasmThreads(): number {
   return threadsInUse > 1 && wasmPackage ? Math.max(1, wasmPackage.getThreadsCount()) : 1;
 }
 
-/** The worker script, written once per tfjs version next to the OS temp files (Node starts workers from files). */
-function workerFile(wasmOut: string, version: string, require: NodeJS.Require): string {
-  const path = join(tmpdir(), `vistune-${BUILD}-${version}.worker.js`);
-  if (!existsSync(path)) {
-    const { wasmWorkerContents } = require(join(wasmOut, `${BUILD}.worker.js`)) as {
-      wasmWorkerContents: string;
-    };
-    // The exported string holds its string literals' "\n" unescaped (tfjs re-escapes it before making a blob).
-    writeFileSync(path, wasmWorkerContents.replace(/\n/g, '\\n'));
+let workerDir: string | null = null;
+
+/**
+ * Writes the worker script (Node starts workers from files) into a folder only this user can enter, made
+ * fresh by this process: a fixed /tmp name could be planted by another local user and run as our code.
+ * The folder is removed when the process exits.
+ */
+export function writeWasmWorkerFile(wasmOut: string, version: string, require: NodeJS.Require): string {
+  if (workerDir === null) {
+    const dir = mkdtempSync(join(tmpdir(), 'vistune-wasm-')); // mode 0700, a name no one could predict
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    workerDir = dir;
   }
+  const path = join(workerDir, `${BUILD}-${version}.worker.js`);
+  const { wasmWorkerContents } = require(join(wasmOut, `${BUILD}.worker.js`)) as {
+    wasmWorkerContents: string;
+  };
+  // The exported string holds its string literals' "\n" unescaped (tfjs re-escapes it before making a blob).
+  writeFileSync(path, wasmWorkerContents.replace(/\n/g, '\\n'), { mode: 0o600 });
   return path;
 }
 
@@ -105,7 +114,7 @@ export async function useWasmThreads(threads: number): Promise<number> {
   const packageDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
   const version = (require(join(packageDir, 'package.json')) as { version: string }).version;
   const wasmOut = join(packageDir, 'wasm-out');
-  const workerPath = workerFile(wasmOut, version, require);
+  const workerPath = writeWasmWorkerFile(wasmOut, version, require);
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
