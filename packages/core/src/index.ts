@@ -16,3 +16,5 @@ export { register } from './register.js';
 export * from './registry/index.js';
 export * from './tokenizer/index.js';
 export * from './train/index.js';
+/** zod 4, so plugins declare config schemas with the same copy the registry validates with. */
+export { z } from 'zod';

@@ -10,7 +10,7 @@ import { saveShardedSafetensors } from '../io/safetensors-write.js';
 import { loadSafetensorsDir } from '../io/sharded.js';
 import { type LlamaConfig, llamaConfigToHf } from '../llm/config.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
-import { decoderConfigFromJson, loadCausalLM } from '../llm/weights.js';
+import { decoderConfigFromJson } from '../llm/weights.js';
 import type { Module } from '../nn/module.js';
 import { acceptedFields, type ModelFamily, type SaveModelOptions } from '../pipeline/family.js';
 import {
@@ -226,14 +226,33 @@ export async function createLlava(
     { ...encoderConfigFromHf(config, registry), seed: seed + 1 },
     seed + 2,
   );
-  const model = new LlavaForConditionalGeneration(
-    config,
-    new LlamaForCausalLM(config.text, { seed }),
-    encoder,
-    adapter,
-  );
+  let llm: LlamaForCausalLM;
+  try {
+    llm = await createLlavaLlm(registry, config, { config: llamaConfigToHf(config.text), seed });
+  } catch (err) {
+    encoder.dispose();
+    adapter.dispose();
+    throw err;
+  }
+  const model = new LlavaForConditionalGeneration(config, llm, encoder, adapter);
   bindLlava(model, registry, encoderConfig, adapterConfig);
   return model;
+}
+
+/** The decoder of a LLaVA through the registry (text_config.model_type names the llm entry). */
+async function createLlavaLlm(
+  registry: Registry,
+  config: LlavaConfig,
+  source: { config: Record<string, unknown>; seed: number } | { path: string },
+): Promise<LlamaForCausalLM> {
+  const llm = await registry.create('llm', { type: config.text.modelType, ...source }, { path: 'text_config' });
+  if (!(llm instanceof LlamaForCausalLM)) {
+    (llm as { dispose?: () => void } | null)?.dispose?.();
+    throw new Error(
+      `text_config.model_type '${config.text.modelType}': a LLaVA folder needs a LLaMA-family decoder; save other decoders with the vistune family`,
+    );
+  }
+  return llm;
 }
 
 /** Records the family and the parts' registry configs on a LLaVA model (what saving and the CLI read). */
@@ -292,7 +311,7 @@ export async function loadLlava(dir: string, registry: Registry): Promise<LlavaF
     }),
     configPath,
   );
-  const llm = await loadCausalLM(dir);
+  const llm = await createLlavaLlm(registry, config, { path: dir });
   let parts: Awaited<ReturnType<typeof createParts>> | undefined;
   let heads: Head<unknown, tf.TensorContainer>[] = [];
   try {
