@@ -1,4 +1,5 @@
 // Shared by the kernel tests: the loaded kernels (or why not) and reproducible inputs.
+import type { TestContext } from 'vitest';
 import { type NativeKernels, nativeKernelsStatus } from './index.js';
 
 const status = nativeKernelsStatus();
@@ -22,4 +23,10 @@ export function randomArray(length: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/** The kernels, or the test is marked skipped with the reason the addon is missing (never a silent pass). */
+export function requireKernels(ctx: TestContext): NativeKernels {
+  if (!kernels) ctx.skip(`native addon not available: ${!status.available && status.reason}`);
+  return kernels as NativeKernels;
 }

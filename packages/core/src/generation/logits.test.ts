@@ -53,6 +53,15 @@ describe('topPFilter', () => {
     expect(kept(topPFilter(logits, 0))).toEqual([1]);
     expect(kept(topPFilter(logits, 0.01, 3))).toEqual([1, 2, 3]);
   });
+  it('at an exact boundary drops the low tail whose cumulative probability equals 1 − p (HF: <=)', () => {
+    // Four equal logits: 0.25 each; the two lowest sum to exactly 0.5 = 1 − p, so exactly 2 are kept.
+    const equal = row(1, 1, 1, 1);
+    expect(kept(topPFilter(equal, 0.5))).toHaveLength(2);
+    expect(kept(topPFilter(equal, 0.75))).toHaveLength(3); // 0.25 ≤ 0.25 dropped, 0.5 > 0.25 kept
+    expect(kept(topPFilter(equal, 0.5 + 1e-9))).toHaveLength(3); // just past the boundary keeps one more
+    // Probabilities 0.5, 0.25, 0.25: p = 0.75 drops one 0.25 (cumulative 0.25 ≤ 0.25) and keeps the other.
+    expect(kept(topPFilter(row(Math.log(0.5), Math.log(0.25), Math.log(0.25)), 0.75))).toHaveLength(2);
+  });
   it('leaves kept logits unchanged', () => {
     const filtered = topPFilter(logits, 0.7);
     expect(filtered[1]).toBe(logits[1]);

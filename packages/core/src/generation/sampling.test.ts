@@ -40,6 +40,18 @@ describe('sampleToken', () => {
     expect(sampleToken(logits, () => 0.999999)).toBe(2);
   });
 
+  it('at an exact cumulative boundary the draw belongs to the next token (cum[i-1] ≤ u < cum[i])', () => {
+    const logits = row(0, 0, 0, 0); // probabilities exactly 0.25: cumulative 0.25, 0.5, 0.75, 1
+    expect(sampleToken(logits, () => 0)).toBe(0);
+    expect(sampleToken(logits, () => 0.25)).toBe(1);
+    expect(sampleToken(logits, () => 0.5)).toBe(2);
+    expect(sampleToken(logits, () => 0.75)).toBe(3);
+    expect(sampleToken(logits, () => 0.25 - 2 ** -40)).toBe(0);
+    // A zero-probability token never takes a draw, even u = 0 at its (empty) interval.
+    expect(sampleToken(row(-Infinity, 0, 0), () => 0)).toBe(1);
+    expect(sampleToken(row(0, -Infinity, 0), () => 0.5)).toBe(2);
+  });
+
   it('draws with frequencies close to softmax(logits) and never draws -Infinity tokens', () => {
     const logits = row(Math.log(0.1), -Infinity, Math.log(0.2), Math.log(0.7), -Infinity);
     const random = samplingRandom(1234);
