@@ -54,7 +54,10 @@ async function* evalSamples(
   const mediaKinds = [...vlm.modalities.values()].map((m) => ({ name: m.kind.name, marker: m.kind.marker }));
   for await (const record of readRecords(file)) {
     if ('error' in record) continue;
-    const r = parseRecord(record.value, record.location, { imageFolder: imageFolder ?? dirname(file), mediaKinds });
+    const r = parseRecord(record.value, record.location, {
+      imageFolder: imageFolder ?? dirname(file),
+      mediaKinds,
+    });
     if (!r.ok) continue;
     const raw = record.value as { kind?: unknown; category?: unknown; question_type?: unknown };
     const kind = [raw.kind, raw.category, raw.question_type].find((k) => typeof k === 'string') as
@@ -160,9 +163,10 @@ export function scoreByKind(predictions: readonly EvalPrediction[]): KindScore[]
     const metrics: Record<string, { mean: number; n: number }> = {};
     for (const p of ps)
       for (const [name, v] of Object.entries(p.scores)) {
-        const m = (metrics[name] ??= { mean: 0, n: 0 });
+        const m = metrics[name] ?? { mean: 0, n: 0 };
         m.mean += v;
         m.n++;
+        metrics[name] = m;
       }
     for (const m of Object.values(metrics)) m.mean /= m.n;
     return {

@@ -13,6 +13,12 @@ export {
   type VlmRequest,
   wrapModel,
 } from './api/model.js';
-export { type Pipeline, type PipelineInput, type PipelineOutput, type PipelineTask, pipeline } from './api/pipeline.js';
+export {
+  type Pipeline,
+  type PipelineInput,
+  type PipelineOutput,
+  type PipelineTask,
+  pipeline,
+} from './api/pipeline.js';
 export { createVistuneRegistry, type RegistryOptions } from './api/registry.js';
 export { buildProgram } from './program.js';

@@ -59,14 +59,21 @@ export interface SamplingFlags {
 /** Sampling flags shared by generate, chat and serve. */
 export function addSamplingOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--max-new-tokens <n>', 'tokens to generate at most').argParser(parsePositiveInt).default(128))
     .addOption(
-      new Option('--temperature <t>', 'sampling temperature; 0 = greedy').argParser(parseNonNegative).default(0),
+      new Option('--max-new-tokens <n>', 'tokens to generate at most')
+        .argParser(parsePositiveInt)
+        .default(128),
     )
     .addOption(
-      new Option('--top-p <p>', 'nucleus sampling: keep the smallest set of tokens with probability ≥ p').argParser(
-        parseProbability,
-      ),
+      new Option('--temperature <t>', 'sampling temperature; 0 = greedy')
+        .argParser(parseNonNegative)
+        .default(0),
+    )
+    .addOption(
+      new Option(
+        '--top-p <p>',
+        'nucleus sampling: keep the smallest set of tokens with probability ≥ p',
+      ).argParser(parseProbability),
     )
     .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens').argParser(parsePositiveInt))
     .addOption(
@@ -112,7 +119,11 @@ export async function mediaKindsFor(argv: readonly string[]): Promise<MediaKind[
 }
 
 /** `--<kind> PATH...` per media kind, plus `--media KIND=PATH` for any kind. */
-export function addMediaOptions(cmd: Command, kinds: readonly MediaKind[], what = 'placed before the text'): Command {
+export function addMediaOptions(
+  cmd: Command,
+  kinds: readonly MediaKind[],
+  what = 'placed before the text',
+): Command {
   for (const kind of kinds) {
     if (cmd.options.some((o) => o.long === `--${kind.name}`)) continue;
     cmd.option(`--${kind.name} <path...>`, `${kind.name} file(s) (${kind.extensions.join(' ')}), ${what}`);

@@ -9,8 +9,8 @@ import {
   type HeadTargetsReader,
   InstructionDataLoader,
   type MediaProcessor,
-  mediaOf,
   type MultimodalModel,
+  mediaOf,
   type Recipe,
   type Registry,
   readJsonFile,
@@ -36,7 +36,8 @@ async function imageProcessorFrom(path: string, registry: Registry): Promise<Med
   const hf = (await readJsonFile(file, 'image processor config')) as Record<string, unknown>;
   const type = String(hf.image_processor_type ?? 'CLIPImageProcessor');
   const entry = registry.findHf('processor', type);
-  if (!entry) throw new CliError(`${file}: image_processor_type '${type}' is read by no registered processor`);
+  if (!entry)
+    throw new CliError(`${file}: image_processor_type '${type}' is read by no registered processor`);
   return (await registry.create('processor', { type: entry.name, pretrained: file })) as MediaProcessor;
 }
 
@@ -61,13 +62,21 @@ export async function modelForRecipe(
       );
     vlm = await loadModel(dir, { registry });
   } else {
-    const { tokenizer: tokDir, preprocessor, ...config } = m.config as { tokenizer?: string; preprocessor?: string };
+    const {
+      tokenizer: tokDir,
+      preprocessor,
+      ...config
+    } = m.config as { tokenizer?: string; preprocessor?: string };
     if (!tokDir)
       throw new CliError(
         `${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json for a model built from a config)`,
       );
     const tokenizer = await Tokenizer.fromDir(at(tokDir));
-    const model = await createModel(config, registry, { seed: recipe.seed, source: `${recipe.source}: model`, from: recipeDir });
+    const model = await createModel(config, registry, {
+      seed: recipe.seed,
+      source: `${recipe.source}: model`,
+      from: recipeDir,
+    });
     const processors: Record<string, MediaProcessor> = {};
     try {
       for (const [name, spec] of model.modalities) {
@@ -101,7 +110,8 @@ export async function modelForRecipe(
         registry,
         config: recipe.task ?? { type: task.name },
       });
-      if (prepared !== vlm.model) vlm = await wrapModel(vlm.dir, prepared, vlm.tokenizer, registry, processorsOf(vlm));
+      if (prepared !== vlm.model)
+        vlm = await wrapModel(vlm.dir, prepared, vlm.tokenizer, registry, processorsOf(vlm));
     }
     if (recipe.data.template || recipe.data.systemPrompt !== undefined) {
       const chat = { template: recipe.data.template, systemPrompt: recipe.data.systemPrompt };
@@ -109,7 +119,9 @@ export async function modelForRecipe(
     }
     for (const kind of task?.media ?? [])
       if (![...vlm.modalities.values()].some((mod) => mod.kind.name === kind))
-        throw new CliError(`${recipe.source}: task '${task?.name}' needs a '${kind}' modality; the model has none`);
+        throw new CliError(
+          `${recipe.source}: task '${task?.name}' needs a '${kind}' modality; the model has none`,
+        );
     return vlm;
   } catch (err) {
     vlm.dispose();
@@ -126,7 +138,9 @@ function processorsOf(vlm: VisionLanguageModel): Record<string, MediaProcessor> 
 /** The recipe's `heads:` through the registry; a head already on the model (loaded from its folder) is kept. */
 async function addRecipeHeads(model: MultimodalModel, recipe: Recipe, registry: Registry): Promise<void> {
   for (const [i, config] of recipe.heads.entries()) {
-    const head = (await registry.create('head', config, { path: `heads[${i}]` })) as MultimodalModel['heads'][number];
+    const head = (await registry.create('head', config, {
+      path: `heads[${i}]`,
+    })) as MultimodalModel['heads'][number];
     if (model.heads.some((h) => h.name === head.name)) {
       head.dispose();
       continue;

@@ -11,9 +11,9 @@ import {
   type ChatMessage,
   type ChatSettings,
   expandPlaceholders,
+  type GeneratedToken,
   type GenerateOptions,
   type GenerateResult,
-  type GeneratedToken,
   generateStream,
   initBackend,
   loadPretrained,
@@ -142,8 +142,7 @@ export class VisionLanguageModel {
         : messages;
     const chat: ChatMessage[] = withSystem.map((m) => ({
       role: m.role,
-      content:
-        typeof m.content === 'string' ? m.content : m.content.map((part) => this.templatePart(part)),
+      content: typeof m.content === 'string' ? m.content : m.content.map((part) => this.templatePart(part)),
     }));
     return this.tokenizer.applyChatTemplate(chat, { addGenerationPrompt: true });
   }
@@ -255,7 +254,10 @@ export class VisionLanguageModel {
   }
 
   /** Answers one request; generation options may ride on the request (`{ messages, media, maxNewTokens }`). */
-  async generate(request: VlmRequest & VlmGenerateOptions, opts: VlmGenerateOptions = {}): Promise<VlmOutput> {
+  async generate(
+    request: VlmRequest & VlmGenerateOptions,
+    opts: VlmGenerateOptions = {},
+  ): Promise<VlmOutput> {
     const { messages, media, ...inline } = request;
     const stream = this.stream({ messages, media }, { ...inline, ...opts });
     for (;;) {

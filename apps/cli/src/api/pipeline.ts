@@ -54,7 +54,9 @@ export async function pipeline(
   const vlm = await loadModel(dir, opts);
   if (task === 'image-text-to-text' && ![...vlm.modalities.values()].some((m) => m.kind.name === 'image')) {
     vlm.dispose();
-    throw new Error(`pipeline('image-text-to-text'): ${dir} takes no images; use 'any-to-text' or 'text-generation'`);
+    throw new Error(
+      `pipeline('image-text-to-text'): ${dir} takes no images; use 'any-to-text' or 'text-generation'`,
+    );
   }
   const run = async (input: PipelineInput, generate: VlmGenerateOptions = {}) => {
     const out = await vlm.generate(toRequest(input), { maxNewTokens: 64, ...opts.generate, ...generate });

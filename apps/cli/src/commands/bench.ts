@@ -33,7 +33,11 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('--skip-train', 'time generation only')
     .option('--skip-generate', 'time training only')
-    .option('--plugin <name|path>', 'load a plugin package or file first (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--plugin <name|path>',
+      'load a plugin package or file first (repeatable)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--json', 'print one JSON line, the shape of torch_ref.py\'s plus "backend"')
     .addHelpText(
       'after',

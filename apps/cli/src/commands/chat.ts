@@ -27,7 +27,8 @@ export interface ChatTurn {
 export function conversationRequest(turns: readonly ChatTurn[], system?: string) {
   const media: Record<string, string[]> = {};
   for (const turn of turns)
-    for (const [modality, items] of Object.entries(turn.media)) media[modality] = [...(media[modality] ?? []), ...items];
+    for (const [modality, items] of Object.entries(turn.media))
+      media[modality] = [...(media[modality] ?? []), ...items];
   const messages = [
     ...(system === undefined ? [] : [{ role: 'system', content: system }]),
     ...turns.map((t) => t.message),
@@ -62,7 +63,10 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
     .command('chat')
     .description('Multi-turn conversation with a model; attach files with /attach PATH before a message')
     .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a text-only LM)')
-    .option('--system-prompt <text>', "system prompt (default: the one the model was trained with; '' for none)");
+    .option(
+      '--system-prompt <text>',
+      "system prompt (default: the one the model was trained with; '' for none)",
+    );
   addMediaOptions(cmd, kinds, 'for the first message');
   addPluginOption(cmd);
   addSamplingOptions(cmd)
@@ -70,94 +74,112 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
       'after',
       `\nExample:\n  $ vistune chat --model ./runs/demo/model --image scene.png\n\nIn the chat, ${HELP}`,
     )
-    .action(async (flags: SamplingFlags & { model: string; systemPrompt?: string } & Record<string, unknown>, command: Command) => {
-      const registry = await commandRegistry(command);
-      const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
-      const opts = samplingOptions(flags);
-      const rl = createInterface({
-        input: process.stdin,
-        output: process.stdout,
-        terminal: Boolean(process.stdin.isTTY),
-      });
-      let turns: ChatTurn[] = [];
-      let pending: Record<string, string[]> = {};
-      const attach = (path: string, kind?: string) => {
-        const modality = (kind ? vlm.modalityFor(kind) : vlm.modalityForFile(path)).name;
-        pending[modality] = [...(pending[modality] ?? []), path];
-        return modality;
-      };
-      try {
-        const { byKind, untyped } = mediaFromFlags(flags, kinds);
-        for (const [kind, paths] of Object.entries(byKind)) for (const p of paths) attach(p, kind);
-        for (const p of untyped) attach(p);
-      } catch (err) {
-        vlm.dispose();
-        rl.close();
-        throw err;
-      }
-      process.stdout.write(color.dim(`${HELP}\n`));
-      try {
-        // Iterating buffers piped lines that arrive while a reply is generated (question() would drop them).
-        const ask = () => process.stdout.write(color.bold('you> '));
-        ask();
-        for await (const raw of rl) {
-          const line = raw.trim();
-          if (!line) {
-            ask();
-            continue;
-          }
-          if (line === '/exit' || line === '/quit') break;
-          if (line === '/reset') {
-            turns = [];
+    .action(
+      async (
+        flags: SamplingFlags & { model: string; systemPrompt?: string } & Record<string, unknown>,
+        command: Command,
+      ) => {
+        const registry = await commandRegistry(command);
+        const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+        const opts = samplingOptions(flags);
+        const rl = createInterface({
+          input: process.stdin,
+          output: process.stdout,
+          terminal: Boolean(process.stdin.isTTY),
+        });
+        let turns: ChatTurn[] = [];
+        let pending: Record<string, string[]> = {};
+        const attach = (path: string, kind?: string) => {
+          const modality = (kind ? vlm.modalityFor(kind) : vlm.modalityForFile(path)).name;
+          pending[modality] = [...(pending[modality] ?? []), path];
+          return modality;
+        };
+        try {
+          const { byKind, untyped } = mediaFromFlags(flags, kinds);
+          for (const [kind, paths] of Object.entries(byKind)) for (const p of paths) attach(p, kind);
+          for (const p of untyped) attach(p);
+        } catch (err) {
+          vlm.dispose();
+          rl.close();
+          throw err;
+        }
+        process.stdout.write(color.dim(`${HELP}\n`));
+        try {
+          // Iterating buffers piped lines that arrive while a reply is generated (question() would drop them).
+          const ask = () => process.stdout.write(color.bold('you> '));
+          ask();
+          for await (const raw of rl) {
+            const line = raw.trim();
+            if (!line) {
+              ask();
+              continue;
+            }
+            if (line === '/exit' || line === '/quit') break;
+            if (line === '/reset') {
+              turns = [];
+              pending = {};
+              ask();
+              continue;
+            }
+            const command = /^\/(attach|image)\s+(.+)$/.exec(line);
+            if (command) {
+              try {
+                const modality = attach(command[2].trim(), command[1] === 'image' ? 'image' : undefined);
+                process.stdout.write(color.dim(`attached ${command[2].trim()} (${modality})\n`));
+              } catch (err) {
+                process.stdout.write(`${color.red('error')} ${(err as Error).message}\n`);
+              }
+              ask();
+              continue;
+            }
+            const parts = Object.entries(pending).flatMap(([m, items]) => items.map(() => ({ type: m })));
+            const turn: ChatTurn = {
+              message: { role: 'user', content: [...parts, { type: 'text', text: line }] },
+              media: pending,
+            };
             pending = {};
-            ask();
-            continue;
-          }
-          const command = /^\/(attach|image)\s+(.+)$/.exec(line);
-          if (command) {
+            const candidate = [...turns, turn];
+            let prepared: PreparedRequest;
             try {
-              const modality = attach(command[2].trim(), command[1] === 'image' ? 'image' : undefined);
-              process.stdout.write(color.dim(`attached ${command[2].trim()} (${modality})\n`));
+              const fitted = await fitConversation(
+                vlm,
+                candidate,
+                opts.maxNewTokens ?? 128,
+                flags.systemPrompt,
+              );
+              prepared = fitted.prepared;
+              if (fitted.dropped)
+                process.stdout.write(
+                  color.yellow(
+                    `(the conversation outgrew the model's ${vlm.contextLength}-token context: the oldest ${fitted.dropped} turn(s) were dropped)\n`,
+                  ),
+                );
             } catch (err) {
               process.stdout.write(`${color.red('error')} ${(err as Error).message}\n`);
+              ask();
+              continue;
             }
+            process.stdout.write(color.bold('assistant> '));
+            const stream = vlm.stream(prepared, opts);
+            let next = await stream.next();
+            for (; !next.done; next = await stream.next())
+              if (next.value.text) process.stdout.write(next.value.text);
+            process.stdout.write('\n');
+            for (const a of next.value.annotations)
+              for (const l of a.lines) process.stdout.write(color.dim(`${l}\n`));
+            turns = [
+              ...candidate,
+              {
+                message: { role: 'assistant', content: [{ type: 'text', text: next.value.text.trim() }] },
+                media: {},
+              },
+            ];
             ask();
-            continue;
           }
-          const parts = Object.entries(pending).flatMap(([m, items]) => items.map(() => ({ type: m })));
-          const turn: ChatTurn = {
-            message: { role: 'user', content: [...parts, { type: 'text', text: line }] },
-            media: pending,
-          };
-          pending = {};
-          const candidate = [...turns, turn];
-          let prepared: PreparedRequest;
-          try {
-            const fitted = await fitConversation(vlm, candidate, opts.maxNewTokens ?? 128, flags.systemPrompt);
-            prepared = fitted.prepared;
-            if (fitted.dropped)
-              process.stdout.write(
-                color.yellow(
-                  `(the conversation outgrew the model's ${vlm.contextLength}-token context: the oldest ${fitted.dropped} turn(s) were dropped)\n`,
-                ),
-              );
-          } catch (err) {
-            process.stdout.write(`${color.red('error')} ${(err as Error).message}\n`);
-            ask();
-            continue;
-          }
-          process.stdout.write(color.bold('assistant> '));
-          const stream = vlm.stream(prepared, opts);
-          let next = await stream.next();
-          for (; !next.done; next = await stream.next()) if (next.value.text) process.stdout.write(next.value.text);
-          process.stdout.write('\n');
-          for (const a of next.value.annotations) for (const l of a.lines) process.stdout.write(color.dim(`${l}\n`));
-          turns = [...candidate, { message: { role: 'assistant', content: [{ type: 'text', text: next.value.text.trim() }] }, media: {} }];
-          ask();
+        } finally {
+          rl.close();
+          vlm.dispose();
         }
-      } finally {
-        rl.close();
-        vlm.dispose();
-      }
-    });
+      },
+    );
 }

@@ -1,5 +1,11 @@
 import { writeFile } from 'node:fs/promises';
-import { type AnswerMetric, type MediaKind, TEMPLATE_NAMES, type TaskFamily, type TemplateName } from '@vistune/core';
+import {
+  type AnswerMetric,
+  type MediaKind,
+  type TaskFamily,
+  TEMPLATE_NAMES,
+  type TemplateName,
+} from '@vistune/core';
 import { type Command, Option } from 'commander';
 import { loadModel } from '../api/model.js';
 import { evaluate, scoreByKind } from '../evaluate.js';
@@ -37,11 +43,18 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
       ).choices([...TEMPLATE_NAMES]),
     )
     .option('--system-prompt <text>', "the template's system prompt (default: the model's; '' for none)")
-    .option('--metric <name...>', 'registered answer metrics (vistune registry --kind metric); default exact_match')
+    .option(
+      '--metric <name...>',
+      'registered answer metrics (vistune registry --kind metric); default exact_match',
+    )
     .option('--task <name>', "score with a registered task family's metrics")
-    .addOption(new Option('--max-new-tokens <n>', 'tokens per answer at most').argParser(parsePositiveInt).default(32))
     .addOption(
-      new Option('--max-length <n>', 'longest prompt (tokens, media expanded)').argParser(parsePositiveInt).default(2048),
+      new Option('--max-new-tokens <n>', 'tokens per answer at most').argParser(parsePositiveInt).default(32),
+    )
+    .addOption(
+      new Option('--max-length <n>', 'longest prompt (tokens, media expanded)')
+        .argParser(parsePositiveInt)
+        .default(2048),
     )
     .addOption(new Option('--limit <n>', 'evaluate only the first n records').argParser(parsePositiveInt))
     .option(
@@ -58,8 +71,11 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
       const registry = await commandRegistry(command);
       const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
       try {
-        const task = flags.task ? (registry.createSync('task', { type: flags.task }) as TaskFamily) : undefined;
-        const metricConfigs = flags.metric?.map((type) => ({ type })) ?? task?.metrics ?? [{ type: 'exact_match' }];
+        const task = flags.task
+          ? (registry.createSync('task', { type: flags.task }) as TaskFamily)
+          : undefined;
+        const metricConfigs = flags.metric?.map((type) => ({ type })) ??
+          task?.metrics ?? [{ type: 'exact_match' }];
         const metrics: AnswerMetric[] = [];
         for (const config of metricConfigs) {
           const metric = (await registry.create('metric', config)) as Partial<AnswerMetric>;
@@ -72,7 +88,8 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
         }
         const recorded = vlm.chat;
         const template = (flags.template ?? recorded.template ?? 'hf') as TemplateName;
-        const systemPrompt = flags.systemPrompt ?? (flags.template === undefined ? recorded.systemPrompt : undefined);
+        const systemPrompt =
+          flags.systemPrompt ?? (flags.template === undefined ? recorded.systemPrompt : undefined);
         if (recorded.template && flags.template && flags.template !== recorded.template)
           process.stderr.write(
             color.yellow(
@@ -81,7 +98,9 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
           );
         if (!flags.json)
           process.stderr.write(
-            color.dim(`template ${template}; earlier turns of multi-turn records are teacher-forced from the references\n`),
+            color.dim(
+              `template ${template}; earlier turns of multi-turn records are teacher-forced from the references\n`,
+            ),
           );
         const bar = flags.json ? undefined : progress('eval', flags.limit ?? 0, ['em']);
         let correct = 0;
@@ -118,7 +137,9 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
             `${(100 * s.exactMatch).toFixed(1)}%`,
             ...names
               .filter((n) => n !== 'exact_match')
-              .map((n) => (s.metrics[n] ? `${(100 * s.metrics[n].mean).toFixed(1)}% (${s.metrics[n].n})` : '-')),
+              .map((n) =>
+                s.metrics[n] ? `${(100 * s.metrics[n].mean).toFixed(1)}% (${s.metrics[n].n})` : '-',
+              ),
           ]);
           process.stdout.write(`${table([header.map((h) => color.bold(h)), ...rows])}\n`);
           if (flags.out) process.stdout.write(color.dim(`predictions: ${flags.out}\n`));

@@ -81,7 +81,10 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
     .description("Answer one prompt (with media) using the model's chat template; streams the text")
     .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a text-only LM)')
     .requiredOption('--prompt <text>', 'the user message')
-    .option('--system-prompt <text>', "system prompt (default: the one the model was trained with; '' for none)");
+    .option(
+      '--system-prompt <text>',
+      "system prompt (default: the one the model was trained with; '' for none)",
+    );
   addMediaOptions(cmd, kinds);
   addPluginOption(cmd);
   addSamplingOptions(cmd)
@@ -89,10 +92,13 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
       '--codec <name>',
       'parse locations from the answer with this registered codec (vistune registry --kind codec)',
     )
-    .option('--overlay <png>', "save the first image with what the model's heads and the codec draw (masks, boxes)")
+    .option(
+      '--overlay <png>',
+      "save the first image with what the model's heads and the codec draw (masks, boxes)",
+    )
     .option(
       '--json',
-      "print one JSON object {ids, text, prompt, inputIds, finishReason, …} instead of streaming; heads and codecs add their fields (boxes, masks: COCO uncompressed RLE)",
+      'print one JSON object {ids, text, prompt, inputIds, finishReason, …} instead of streaming; heads and codecs add their fields (boxes, masks: COCO uncompressed RLE)',
     )
     .addHelpText(
       'after',

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import {
-  dataStatsJson,
   type DataStats,
+  dataStatsJson,
   formatDataStats,
   initBackend,
   loadRecipe,
@@ -36,7 +36,7 @@ export function registerTrainCommand(program: Command): void {
         parsePositiveInt,
       ),
     )
-    .option('--overwrite', "train into an output folder that holds another run (its files are moved aside)")
+    .option('--overwrite', 'train into an output folder that holds another run (its files are moved aside)')
     .option('--strict', 'fail on the first skipped data record instead of skipping it')
     .addOption(
       new Option(
@@ -143,7 +143,9 @@ export function registerTrainCommand(program: Command): void {
               `${color.green(result.status)} at step ${result.step}, last loss ${last?.loss.toFixed(4) ?? '-'}`,
             );
             if (result.modelDir)
-              log(`model: ${result.modelDir}  (try: vistune generate --model ${result.modelDir} --prompt "…")`);
+              log(
+                `model: ${result.modelDir}  (try: vistune generate --model ${result.modelDir} --prompt "…")`,
+              );
             if (result.checkpoint) log(`checkpoint: ${result.checkpoint}  (resume with --resume latest)`);
           }
         } finally {

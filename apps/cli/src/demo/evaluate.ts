@@ -4,7 +4,7 @@
 import {
   type ChatMessage,
   expandPlaceholders,
-  type LlavaForConditionalGeneration,
+  type MultimodalModel,
   type Tokenizer,
   tf,
 } from '@vistune/core';
@@ -93,7 +93,7 @@ export interface GenerateAnswersOptions {
 
 /** Greedy answers to `prompts`, keyed as scoreWorldPredictions expects (one text per assistant turn). */
 export async function generateAnswers(
-  model: LlavaForConditionalGeneration,
+  model: MultimodalModel,
   prompts: readonly EvalPrompt[],
   opts: GenerateAnswersOptions,
 ): Promise<Record<string, string[]>> {

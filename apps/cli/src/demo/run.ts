@@ -6,18 +6,17 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   computeGradients,
-  createLlava,
+  createModel,
   disposeGradients,
   disposeMultimodalBatch,
   InstructionDataLoader,
-  LlavaForConditionalGeneration,
   type MultimodalBatch,
+  type MultimodalModel,
   parseRecipe,
   type Recipe,
   type Registry,
   type StageRecipe,
   type StepMetrics,
-  saveLlava,
   type Tokenizer,
   Trainer,
 } from '@vistune/core';
@@ -92,10 +91,7 @@ export interface StepCalibration {
 const CALIBRATION_PASSES = 6;
 
 /** Seconds of one forward + backward pass of the trained parameters on real batches (the first is warm-up). */
-async function timePasses(
-  model: LlavaForConditionalGeneration,
-  loader: InstructionDataLoader,
-): Promise<number> {
+async function timePasses(model: MultimodalModel, loader: InstructionDataLoader): Promise<number> {
   const params = model.namedParameters();
   const times: number[] = [];
   // Batches first: their PNG decoding would otherwise compete with the timed passes (~25 % too slow).
@@ -169,7 +165,7 @@ function demoRecipe(
   );
 }
 
-function countParameters(model: LlavaForConditionalGeneration): DemoResult['parameters'] {
+function countParameters(model: MultimodalModel): DemoResult['parameters'] {
   const sum = (prefix: string) =>
     model
       .namedParameters()
@@ -181,12 +177,10 @@ function countParameters(model: LlavaForConditionalGeneration): DemoResult['para
   return { visionTower, projector, llm, total: visionTower + projector + llm };
 }
 
-/** A LLaVA model folder `vistune generate` / `chat` load: weights + config, tokenizer (with chat template), preprocessor. */
-function folderSaver(tokenizer: Tokenizer, preprocessorPath: string) {
-  return async (model: unknown, dir: string): Promise<void> => {
-    if (!(model instanceof LlavaForConditionalGeneration))
-      throw new Error('vistune demo: the trained model is not a LlavaForConditionalGeneration');
-    await saveLlava(model, dir);
+/** A model folder `vistune generate` / `chat` load: weights + config (its family's layout), tokenizer, preprocessor. */
+function folderSaver(model: MultimodalModel, tokenizer: Tokenizer, preprocessorPath: string) {
+  return async (_trained: unknown, dir: string): Promise<void> => {
+    await model.save(dir, { tokenizer });
     await tokenizer.saveTo(dir);
     await copyFile(preprocessorPath, join(dir, 'preprocessor_config.json'));
   };
@@ -245,14 +239,15 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
     pretrained: preprocessorPath,
   })) as unknown as PixelProcessor;
   const loadImage = cachedImageLoader(processor);
-  const model = await createLlava(hf, registry, { seed: opts.seed });
+  const model = await createModel(hf, registry, { seed: opts.seed });
+  const imageTokens = model.slotsPerItem('image', [3, imageSize, imageSize]);
   try {
     const parameters = countParameters(model);
     const m = plan.model;
     log(
       `model: ViT ${m.visionHidden}-d × ${m.visionLayers} (${m.patchSize} px patches, pretrained in stage 0, then frozen) → ${m.projector} projector → ` +
         `LLaMA ${m.textHidden}-d × ${m.textLayers}; ${(parameters.total / 1e6).toFixed(2)} M parameters, ` +
-        `${model.imageSeqLength} image tokens; all from scratch`,
+        `${imageTokens} image tokens; all from scratch`,
     );
 
     opts.onStageStart?.(DEMO_STAGES.tower, plan.tower.steps);
@@ -273,7 +268,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         tokenizer,
         template: 'vicuna_v1',
         templateOptions: { systemPrompt: '' },
-        imageToken: { id: imageTokenId, slots: model.imageSeqLength },
+        imageToken: { id: imageTokenId, slots: imageTokens },
         maxLength: 512,
         batchSize,
         loadImage,
@@ -311,7 +306,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       model,
       recipe,
       data,
-      saveModel: folderSaver(tokenizer, preprocessorPath),
+      saveModel: folderSaver(model, tokenizer, preprocessorPath),
       onStep: opts.onStep,
       onEvent: (event) => {
         if (event.type === 'stage-start') opts.onStageStart?.(event.stage, event.steps);
@@ -331,7 +326,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
 
     const evalStart = performance.now();
     const test = await loadWorldSplit(join(worldDir, 'test.json'));
-    const prompts = evalPrompts(test, tokenizer, { tokenId: imageTokenId, slots: model.imageSeqLength });
+    const prompts = evalPrompts(test, tokenizer, { tokenId: imageTokenId, slots: imageTokens });
     log(`evaluating on ${test.length} held-out records (${prompts.length} answers)`);
     opts.onEvalStart?.(prompts.length);
     const predictions = await generateAnswers(model, prompts, {
@@ -361,7 +356,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       plan,
       seed: opts.seed,
       parameters,
-      imageTokens: model.imageSeqLength,
+      imageTokens: imageTokens,
       calibration,
       tower,
       losses,

@@ -9,7 +9,7 @@ import {
   computeGradients,
   disposeGradients,
   encodeAndSelect,
-  type LlavaForConditionalGeneration,
+  type MultimodalModel,
   tf,
 } from '@vistune/core';
 import { COLOUR_NAMES, createRng, type SceneLayout, SHAPES, SIZES } from '@vistune/demo-world';
@@ -114,7 +114,7 @@ export function formatTowerSummary(heldOut: CellAccuracy): string {
  * then measures the read-out on the world's test images. The encoder's trainable flags are left as found.
  */
 export async function pretrainVisionTower(
-  model: LlavaForConditionalGeneration,
+  model: MultimodalModel,
   opts: TowerPretrainOptions,
 ): Promise<TowerPretrainResult> {
   const spec = model.modalities.get('image');

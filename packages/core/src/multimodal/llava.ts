@@ -245,7 +245,11 @@ async function createLlavaLlm(
   config: LlavaConfig,
   source: { config: Record<string, unknown>; seed: number } | { path: string },
 ): Promise<LlamaForCausalLM> {
-  const llm = await registry.create('llm', { type: config.text.modelType, ...source }, { path: 'text_config' });
+  const llm = await registry.create(
+    'llm',
+    { type: config.text.modelType, ...source },
+    { path: 'text_config' },
+  );
   if (!(llm instanceof LlamaForCausalLM)) {
     (llm as { dispose?: () => void } | null)?.dispose?.();
     throw new Error(

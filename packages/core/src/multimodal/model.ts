@@ -5,10 +5,10 @@ import { type GenerateOptions, type GenerateResult, generate } from '../generati
 import type { CausalLM, DecoderInputs } from '../llm/types.js';
 import { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/index.js';
-import { encodeAndSelect, selectedFeatureDim, selectedLayout } from './select.js';
-import { checkSlotCounts, type ModalitySlots, spliceSlots } from './splice.js';
 import type { ModelFamily, SaveModelOptions } from '../pipeline/family.js';
 import type { CompositionConfig } from '../pipeline/types.js';
+import { encodeAndSelect, selectedFeatureDim, selectedLayout } from './select.js';
+import { checkSlotCounts, type ModalitySlots, spliceSlots } from './splice.js';
 import type {
   Adapter,
   AdapterContext,
@@ -307,7 +307,13 @@ export class MultimodalModel extends Module {
       const items = perSample.flatMap((list, sample) => list.map((item) => ({ item, sample })));
       if (items.length === 0) continue;
       const text = spec.adapter.usesText
-        ? { embeds: textEmbeds, ids: inputIds, isSlot, attentionMask: textAttention(attentionMask, labels), T }
+        ? {
+            embeds: textEmbeds,
+            ids: inputIds,
+            isSlot,
+            attentionMask: textAttention(attentionMask, labels),
+            T,
+          }
         : undefined;
       slots.push({
         name,

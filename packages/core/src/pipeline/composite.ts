@@ -45,7 +45,10 @@ const modalitySchema = z.strictObject({
 export const compositionJsonSchema = z.looseObject({
   model_type: z.literal(VISTUNE_MODEL_TYPE).optional(),
   llm: component,
-  modalities: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'use lower-case letters, digits and _'), modalitySchema),
+  modalities: z.record(
+    z.string().regex(/^[a-z][a-z0-9_]*$/, 'use lower-case letters, digits and _'),
+    modalitySchema,
+  ),
   vistune_heads: z.array(component).default([]),
   vistune_plugins: z.array(z.string().min(1)).default([]),
   vistune_chat: chatSettingsSchema.optional(),
@@ -55,7 +58,9 @@ export const compositionJsonSchema = z.looseObject({
 export function parseCompositionJson(json: unknown, source: string): CompositionConfig {
   const parsed = compositionJsonSchema.safeParse(json);
   if (!parsed.success)
-    throw new Error(`${source} is not a vistune model config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`);
+    throw new Error(
+      `${source} is not a vistune model config:\n  ${formatZodIssues(parsed.error).join('\n  ')}`,
+    );
   const c = parsed.data;
   const modalities: Record<string, ModalityConfig> = {};
   for (const [name, m] of Object.entries(c.modalities)) {
@@ -155,15 +160,25 @@ export async function createComposite(
     );
     built.push(llm);
     const modalities: Record<string, ModalityConfig> = {};
-    const specs = new Map<string, { placeholderTokenId: number; encoder: ModalityEncoder<unknown>; select: ModalityConfig['select']; adapter: Adapter }>();
+    const specs = new Map<
+      string,
+      {
+        placeholderTokenId: number;
+        encoder: ModalityEncoder<unknown>;
+        select: ModalityConfig['select'];
+        adapter: Adapter;
+      }
+    >();
     let offset = 1;
     for (const [name, m] of Object.entries(composition.modalities)) {
       if (!registry.has('media', m.media))
         throw new Error(
-          `modalities.${name}.media: no media kind '${m.media}' is registered (known: ${registry
-            .list('media')
-            .map((e) => e.name)
-            .join(', ') || 'none'}); load the plugin that registers it`,
+          `modalities.${name}.media: no media kind '${m.media}' is registered (known: ${
+            registry
+              .list('media')
+              .map((e) => e.name)
+              .join(', ') || 'none'
+          }); load the plugin that registers it`,
         );
       const encoderEntry = registry.get('encoder', m.encoder.type);
       const encoderConfig = { ...acceptedFields(encoderEntry, { seed: seed + offset }), ...m.encoder };
@@ -280,7 +295,9 @@ export const causalLmFamily: ModelFamily = {
     const type = String(config.model_type ?? 'llama');
     const llm = await registry.create('llm', { type, config, seed: opts?.seed ?? 0 }, { path: 'llm' });
     if (!(llm instanceof LlamaForCausalLM))
-      throw new Error(`causal_lm: llm '${type}' is not a LLaMA-family decoder; save it with the vistune family`);
+      throw new Error(
+        `causal_lm: llm '${type}' is not a LLaMA-family decoder; save it with the vistune family`,
+      );
     return textOnlyModel(llm);
   },
   load: async (dir) => textOnlyModel(await loadCausalLM(dir)),

@@ -29,7 +29,11 @@ export interface CreateModelOptions {
 export interface ModelFamily {
   readonly name: string;
   /** A randomly initialised model from a config.json-shaped object. */
-  create(config: Readonly<Record<string, unknown>>, registry: Registry, opts?: CreateModelOptions): Promise<MultimodalModel>;
+  create(
+    config: Readonly<Record<string, unknown>>,
+    registry: Registry,
+    opts?: CreateModelOptions,
+  ): Promise<MultimodalModel>;
   /** Loads a model folder this family wrote (or HF wrote, for HF families). */
   load(dir: string, registry: Registry): Promise<MultimodalModel>;
   /** Writes config.json and the weights (tokenizer and processors are saved by the caller). */

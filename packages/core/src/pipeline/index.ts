@@ -18,7 +18,7 @@ export {
   type SaveModelOptions,
   schemaAccepts,
 } from './family.js';
-export { normaliseAnswer, registerAnswerMetrics, tokenF1 } from './metrics.js';
 export { createModel, familyForModelType, loadModelPlugins, loadPretrained } from './load.js';
+export { normaliseAnswer, registerAnswerMetrics, tokenF1 } from './metrics.js';
 export { chatFromJson, chatToJson, pluginsUsed, writeLlavaProcessorConfig } from './saved.js';
 export type * from './types.js';

@@ -70,6 +70,9 @@ export function registerAnswerMetrics(registry: Registry): void {
     name: 'token_f1',
     about: 'Token F1 of the normalised answer against the reference (free-text answers)',
     schema: z.object({}),
-    create: (): AnswerMetric => ({ name: 'token_f1', score: (a: ScoredAnswer) => tokenF1(a.prediction, a.reference) }),
+    create: (): AnswerMetric => ({
+      name: 'token_f1',
+      score: (a: ScoredAnswer) => tokenF1(a.prediction, a.reference),
+    }),
   });
 }

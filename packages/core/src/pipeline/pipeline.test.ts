@@ -24,7 +24,10 @@ import { createModel, loadPretrained } from './load.js';
 class PointEncoder extends Module implements ModalityEncoder {
   readonly numHiddenStates = 2;
   readonly proj: Linear;
-  constructor(readonly hiddenSize: number, seed: number) {
+  constructor(
+    readonly hiddenSize: number,
+    seed: number,
+  ) {
     super();
     this.proj = this.module('proj', new Linear(3, hiddenSize, { init: new Initializer({ seed, std: 0.5 }) }));
   }
@@ -44,7 +47,11 @@ class PointEncoder extends Module implements ModalityEncoder {
 /** Mean-pools the points into `slots` tokens and projects them. */
 class PoolAdapter extends Module implements Adapter {
   readonly proj: Linear;
-  constructor(readonly inDim: number, readonly outDim: number, seed: number) {
+  constructor(
+    readonly inDim: number,
+    readonly outDim: number,
+    seed: number,
+  ) {
     super();
     this.proj = this.module('proj', new Linear(inDim, outDim, { init: new Initializer({ seed, std: 0.5 }) }));
   }
@@ -77,7 +84,11 @@ function registerPointsPlugin(registry: Registry): void {
     kind: 'adapter',
     name: 'pool',
     about: 'mean pool + Linear',
-    schema: z.object({ inDim: z.number().int(), outDim: z.number().int(), seed: z.number().int().default(0) }),
+    schema: z.object({
+      inDim: z.number().int(),
+      outDim: z.number().int(),
+      seed: z.number().int().default(0),
+    }),
     create: (c) => new PoolAdapter(c.inDim, c.outDim, c.seed),
   });
 }
@@ -137,7 +148,12 @@ describe('model pipeline', () => {
     );
     expect(model.family?.name).toBe('vistune');
     expect(model.composition?.plugins).toEqual(['vistune-plugin-points']);
-    expect(model.composition?.modalities.points.adapter).toEqual({ type: 'pool', inDim: 6, outDim: 8, seed: 5 });
+    expect(model.composition?.modalities.points.adapter).toEqual({
+      type: 'pool',
+      inDim: 6,
+      outDim: 8,
+      seed: 5,
+    });
     const before = logits(model);
     const out = join(dir, 'points-model');
     await model.save(out);

@@ -66,7 +66,9 @@ export async function writeLlavaProcessorConfig(
 }
 
 /** config.json `vistune_chat` → ChatSettings. */
-export function chatFromJson(json: z.output<typeof chatSettingsSchema> | undefined): ChatSettings | undefined {
+export function chatFromJson(
+  json: z.output<typeof chatSettingsSchema> | undefined,
+): ChatSettings | undefined {
   if (!json) return undefined;
   return { template: json.template, systemPrompt: json.system_prompt };
 }

@@ -1,9 +1,9 @@
 // The pipeline's contracts: what a package registers so that every command (train, eval, generate, chat,
 // serve) can build, load, save, feed and score a model it has never heard of. Core keeps only the lookups.
 import type * as tf from '@tensorflow/tfjs-core';
+import type { HeadTargetsReader } from '../data/types.js';
 import type { MediaInputs, MultimodalModel } from '../multimodal/model.js';
 import type { FeatureSelect, HeadConfig } from '../multimodal/types.js';
-import type { HeadTargetsReader } from '../data/types.js';
 import type { ComponentConfig, Registry } from '../registry/types.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 

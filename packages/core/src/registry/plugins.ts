@@ -86,7 +86,9 @@ export async function discoverPlugins(from: string): Promise<string[]> {
       try {
         manifest = JSON.parse(text) as Record<string, unknown>;
       } catch {
-        throw new Error(`${join(dir, 'package.json')} is not valid JSON: fix it, or run vistune from another folder`);
+        throw new Error(
+          `${join(dir, 'package.json')} is not valid JSON: fix it, or run vistune from another folder`,
+        );
       }
       from = dir;
       break;

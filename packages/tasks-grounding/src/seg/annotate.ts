@@ -7,7 +7,10 @@ import type { LisaSegHead } from './head.js';
 import { segmentAnswer } from './model.js';
 import { maskSummary } from './summary.js';
 
-export async function annotateMasks(head: LisaSegHead, ctx: AnswerContext): Promise<AnswerAnnotation | undefined> {
+export async function annotateMasks(
+  head: LisaSegHead,
+  ctx: AnswerContext,
+): Promise<AnswerAnnotation | undefined> {
   const transform = ctx.processed[head.options.modality]?.[0]?.transform as ImageTransform | undefined;
   if (!transform) return undefined;
   const { originalWidth: width, originalHeight: height } = transform.steps;
