@@ -5,6 +5,8 @@ import { dirname } from 'node:path';
 import {
   type AnswerMetric,
   buildExample,
+  type DataStats,
+  describeLocation,
   type GenerateOptions,
   getTemplate,
   IGNORE_INDEX,
@@ -13,6 +15,7 @@ import {
   type ProcessedMedia,
   parseRecord,
   readRecords,
+  recordSkip,
   type Sample,
   type TemplateName,
   tf,
@@ -42,6 +45,8 @@ export interface EvalOptions {
   limit?: number;
   generate: Omit<GenerateOptions, 'decode'>;
   metrics: readonly AnswerMetric[];
+  /** Receives every record read and every record or turn skipped, with its reason and place. */
+  stats: DataStats;
   onPrediction?: (p: EvalPrediction, done: number) => void;
 }
 
@@ -50,15 +55,24 @@ async function* evalSamples(
   vlm: VisionLanguageModel,
   file: string,
   imageFolder: string | undefined,
+  stats: DataStats,
 ): AsyncGenerator<{ sample: Sample; kind: string; record: unknown }> {
   const mediaKinds = [...vlm.modalities.values()].map((m) => ({ name: m.kind.name, marker: m.kind.marker }));
   for await (const record of readRecords(file)) {
-    if ('error' in record) continue;
+    stats.samplesRead++;
+    if ('error' in record) {
+      recordSkip(stats, record.reason, `${describeLocation(record.location)}: ${record.error}`, record);
+      continue;
+    }
     const r = parseRecord(record.value, record.location, {
       imageFolder: imageFolder ?? dirname(file),
       mediaKinds,
     });
-    if (!r.ok) continue;
+    if (!r.ok) {
+      recordSkip(stats, r.reason, r.message, { location: r.location, id: r.id });
+      continue;
+    }
+    stats.samplesUsed++;
     const raw = record.value as { kind?: unknown; category?: unknown; question_type?: unknown };
     const kind = [raw.kind, raw.category, raw.question_type].find((k) => typeof k === 'string') as
       | string
@@ -81,7 +95,7 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
   );
   const predictions: EvalPrediction[] = [];
   let samples = 0;
-  for await (const { sample, kind, record } of evalSamples(vlm, opts.data, opts.imageFolder)) {
+  for await (const { sample, kind, record } of evalSamples(vlm, opts.data, opts.imageFolder, opts.stats)) {
     if (opts.limit !== undefined && samples >= opts.limit) break;
     samples++;
     const processed: Record<string, ProcessedMedia[]> = {};
@@ -110,7 +124,10 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
           { ...sample, turns: sample.turns.slice(0, k + 1) },
           { tokenizer: vlm.tokenizer, template, mediaTokens, maxLength: opts.maxLength },
         );
-        if (!built.ok) continue;
+        if (!built.ok) {
+          recordSkip(opts.stats, built.reason, `${sample.id} turn ${k}: ${built.message}`, { id: sample.id });
+          continue;
+        }
         const ids = promptIds(built.example.inputIds, built.example.labels);
         if (!ids) continue;
         const input = tf.tensor2d([ids], [1, ids.length], 'int32');

@@ -1,6 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import {
   type AnswerMetric,
+  dataStatsJson,
+  emptyDataStats,
+  formatDataStats,
   type MediaKind,
   type TaskFamily,
   TEMPLATE_NAMES,
@@ -105,6 +108,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
         const bar = flags.json ? undefined : progress('eval', flags.limit ?? 0, ['em']);
         let correct = 0;
         let seen = 0;
+        const stats = emptyDataStats();
         try {
           const predictions = await evaluate(vlm, {
             data: flags.data,
@@ -114,6 +118,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
             maxLength: flags.maxLength,
             limit: flags.limit,
             metrics,
+            stats,
             generate: { maxNewTokens: flags.maxNewTokens, doSample: false },
             onPrediction: (p, done) => {
               seen++;
@@ -128,7 +133,14 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
               predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''),
             );
           const scores = scoreByKind(predictions);
-          if (flags.json) return printJson({ template, scores, predictions: flags.out ?? null });
+          if (flags.json)
+            return printJson({
+              template,
+              scores,
+              data: dataStatsJson(stats),
+              predictions: flags.out ?? null,
+            });
+          process.stderr.write(`${formatDataStats(stats)}\n`);
           const names = metrics.map((m) => m.name);
           const header = ['kind', 'n', 'exact match', ...names.filter((n) => n !== 'exact_match')];
           const rows = scores.map((s) => [

@@ -1,0 +1,153 @@
+// Bad input at the command line gets a usage error or a message naming the file, the field and the fix;
+// nothing is dropped or accepted silently (issue 13's CLI cases).
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const bin = new URL('../dist/bin.js', import.meta.url).pathname;
+const fixture = new URL('../../../fixtures/tiny-llava-hf/', import.meta.url).pathname;
+const run = promisify(execFile);
+
+async function fails(args: string[]): Promise<{ code: number; stderr: string }> {
+  const err = await run(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1' } }).then(
+    () => {
+      throw new Error(`vistune ${args.join(' ')} succeeded`);
+    },
+    (e: { code: number; stderr: string }) => e,
+  );
+  return { code: err.code, stderr: err.stderr };
+}
+
+describe('numbers are checked as the flags are read (usage errors, exit 2)', () => {
+  it.each([
+    [['--temperature', '-1'], /--temperature.*expected a number ≥ 0, got "-1"/],
+    [['--top-p', '2'], /--top-p.*expected a probability in \(0, 1\], got "2"/],
+    [['--top-k', '-3'], /--top-k.*expected a positive integer, got "-3"/],
+    [['--max-new-tokens', '1.5'], /--max-new-tokens.*expected a positive integer/],
+  ])('generate %j', async (flags, message) => {
+    const { code, stderr } = await fails(['generate', '--model', fixture, '--prompt', 'hi', ...flags]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it.each([['abc'], ['-1'], ['0']])('train --max-steps %s', async (value) => {
+    const { code, stderr } = await fails(['train', '--config', 'x.yaml', '--max-steps', value]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--max-steps.*expected a positive integer/);
+  });
+
+  it('registry --kind with an unknown kind names the kinds', async () => {
+    const { code, stderr } = await fails(['registry', '--kind', 'adaptor']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--kind: no kind 'adaptor' \(kinds: .*adapter/);
+  });
+});
+
+describe('model folders that are wrong say how', () => {
+  it('image_token_index outside the vocabulary is named, not reported as a placeholder mismatch', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-token-'));
+    await cp(fixture, dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, image_token_index: 40000 }));
+    const { code, stderr } = await fails(['generate', '--model', dir, '--prompt', 'hi']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /image_token_index 40000 is outside the text vocabulary \(text_config\.vocab_size 32064\)/,
+    );
+  });
+
+  it('an unknown model_type is named with the registered families and the fix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-type-'));
+    await cp(fixture, dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'llava_next_video' }));
+    const { stderr } = await fails(['generate', '--model', dir, '--prompt', 'hi']);
+    expect(stderr).toMatch(/model_type 'llava_next_video' is not a registered model family.*--plugin/);
+  });
+});
+
+describe('eval reports what it skipped', () => {
+  it('prints kept and skipped records per reason with file:line, and --json carries them', async () => {
+    const c = (
+      JSON.parse(readFileSync(`${fixture}cases.json`, 'utf8')) as {
+        cases: { question: string; images: string[] }[];
+      }
+    ).cases.find((k) => k.images.length === 1)!;
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-evalskip-'));
+    const good = {
+      id: 'ok',
+      image: `${fixture}${c.images[0]}`,
+      conversations: [
+        { from: 'human', value: `<image>\n${c.question}` },
+        { from: 'gpt', value: 'yes' },
+      ],
+    };
+    const twoImages = {
+      ...good,
+      id: 'two',
+      conversations: [{ from: 'human', value: '<image><image>\nhi' }, good.conversations[1]],
+    };
+    const lines = [JSON.stringify(good), '{"id": "cut', JSON.stringify(twoImages)];
+    const data = join(dir, 'val.jsonl');
+    await writeFile(data, `${lines.join('\n')}\n`);
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [bin, 'eval', '--model', fixture, '--data', data, '--max-new-tokens', '2'],
+      { env: { ...process.env, NO_COLOR: '1' } },
+    );
+    expect(stdout).toMatch(/overall\s+1\b/);
+    expect(stderr).toMatch(/invalid_json/);
+    expect(stderr).toMatch(/val\.jsonl:2/);
+    expect(stderr).toMatch(/image_count_mismatch/);
+    expect(stderr).toMatch(/teacher-forced/);
+    const json = await run(process.execPath, [
+      bin,
+      'eval',
+      '--model',
+      fixture,
+      '--data',
+      data,
+      '--max-new-tokens',
+      '2',
+      '--json',
+    ]);
+    const out = JSON.parse(json.stdout) as {
+      data: { kept: number; skipped: { reasons: Record<string, unknown> } };
+    };
+    expect(out.data.kept).toBe(1);
+    expect(Object.keys(out.data.skipped.reasons)).toEqual(
+      expect.arrayContaining(['invalid_json', 'image_count_mismatch']),
+    );
+  });
+});
+
+describe('chat keeps the session when the conversation outgrows the context', () => {
+  it('drops the oldest turns, says so, and answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-ctx-'));
+    await cp(fixture, dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    config.text_config.max_position_embeddings = 64;
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const child = execFile(
+      process.execPath,
+      [bin, 'chat', '--model', dir, '--max-new-tokens', '4', '--no-eos'],
+      {
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
+    let stdout = '';
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    const turn = 'Tell me a long story about the sea and the ships on it';
+    child.stdin?.end(`${turn}\n${turn}\n${turn}\n/exit\n`);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(stdout.split('assistant> ')).toHaveLength(4);
+    expect(stdout).toMatch(/outgrew the model's 64-token context: the oldest 2 turn\(s\) were dropped/);
+  });
+});
