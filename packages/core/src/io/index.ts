@@ -1,7 +1,6 @@
 // Checkpoint IO: safetensors read/write (single and sharded), half-precision conversion, JSON config files.
 export * from './fs-errors.js';
 export * from './half.js';
-export * from './weight-checks.js';
 export * from './json.js';
 export {
   isSafetensorsDtype,
@@ -23,3 +22,4 @@ export {
 } from './safetensors-read.js';
 export * from './safetensors-write.js';
 export * from './sharded.js';
+export * from './weight-checks.js';

@@ -36,10 +36,7 @@ describe('chat template limits', () => {
   it('a template from the model folder that loops too long stops within the time budget, naming its file', async () => {
     const path = join(dir, 'chat_template.jinja');
     // 10^4 × 10^4 iterations: ~20 minutes if unbounded; no single range() is over its cap.
-    await writeFile(
-      path,
-      '{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}',
-    );
+    await writeFile(path, '{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}');
     const tokenizer = await Tokenizer.fromDir(dir);
     const { value, ms } = timed(() => tokenizer.applyChatTemplate(hello, { limits: { timeoutMs: 300 } }));
     expect(value).toBeInstanceOf(TemplateLimitError);

@@ -3,7 +3,7 @@
 // files of an earlier one unless asked to move them aside (they are moved, never deleted).
 import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { ensureDir, errnoCode, fsError } from '../io/fs-errors.js';
@@ -75,22 +75,18 @@ export class RunLock {
       token: randomUUID(),
     };
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const file = await open(path, 'wx');
-        try {
-          await file.writeFile(`${JSON.stringify(holder)}\n`);
-        } finally {
-          await file.close();
-        }
-        return new RunLock(path, holder);
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw fsError(err, path, 'create the run lock file');
-      }
+      if (await RunLock.create(path, holder)) return new RunLock(path, holder);
       const stale = await RunLock.staleHolder(path, dir);
       // Moved away under a unique name first: of two processes taking over at once, only one wins the rename,
       // and a lock that changed since it was judged stale goes back.
       const moved = `${path}.stale-${holder.token}`;
-      if (!(await rename(path, moved).then(() => true, () => false))) continue;
+      if (
+        !(await rename(path, moved).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       if ((await readFile(moved, 'utf8').catch(() => null)) !== stale.text) {
         await rename(moved, path).catch(() => undefined);
         continue;
@@ -104,8 +100,29 @@ export class RunLock {
     throw new Error(`run folder ${dir}: could not take the run lock ${path} (another run keeps taking it)`);
   }
 
+  /**
+   * Creates the lock file whole or not at all (false: it exists): written under a temp name, then hard-linked
+   * into place, which fails if the name is taken, so a kill never leaves an empty lock behind.
+   */
+  private static async create(path: string, holder: RunLockHolder): Promise<boolean> {
+    const temp = `${path}.${holder.token}.tmp`;
+    try {
+      await writeFile(temp, `${JSON.stringify(holder)}\n`, { flag: 'wx' });
+      await link(temp, path);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return false;
+      throw fsError(err, path, 'create the run lock file');
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
   /** The lock file's text and holder when that holder is gone; throws when the lock is held (or may be). */
-  private static async staleHolder(path: string, dir: string): Promise<{ text: string | null; holder: string }> {
+  private static async staleHolder(
+    path: string,
+    dir: string,
+  ): Promise<{ text: string | null; holder: string }> {
     const text = await readFile(path, 'utf8').catch(() => null);
     if (text === null) return { text, holder: 'a holder that already released it' };
     const holder = parseHolder(text);
