@@ -47,6 +47,8 @@ export interface EvalOptions {
   metrics: readonly AnswerMetric[];
   /** Receives every record read and every record or turn skipped, with its reason and place. */
   stats: DataStats;
+  /** Earlier assistant turns are the model's own answers instead of the references (default: teacher-forced). */
+  freeRunning?: boolean;
   onPrediction?: (p: EvalPrediction, done: number) => void;
 }
 
@@ -77,7 +79,7 @@ async function* evalSamples(
     const kind = [raw.kind, raw.category, raw.question_type].find((k) => typeof k === 'string') as
       | string
       | undefined;
-    yield { sample: r.sample, kind: kind ?? 'all', record: record.value };
+    yield { sample: r.sample, kind: kind ?? '', record: record.value };
   }
 }
 
@@ -118,10 +120,12 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
       const media = Object.fromEntries(
         Object.entries(processed).map(([name, list]) => [name, [list.map((p) => p.tensor)]]),
       );
+      // Free-running: each earlier assistant turn is replaced by what the model answered there.
+      const turns = [...sample.turns];
       for (let k = 0; k < sample.turns.length; k++) {
         if (sample.turns[k].role !== 'assistant') continue;
         const built = buildExample(
-          { ...sample, turns: sample.turns.slice(0, k + 1) },
+          { ...sample, turns: turns.slice(0, k + 1) },
           { tokenizer: vlm.tokenizer, template, mediaTokens, maxLength: opts.maxLength },
         );
         if (!built.ok) {
@@ -155,13 +159,38 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
           scores,
         };
         predictions.push(p);
+        if (opts.freeRunning) turns[k] = { ...turns[k], text: prediction };
         opts.onPrediction?.(p, samples);
       }
     } finally {
       tf.dispose(Object.values(processed).flatMap((list) => list.map((p) => p.tensor)));
     }
   }
-  return predictions;
+  return withQuestionTemplates(predictions);
+}
+
+/** Words that occur in at least this share of the questions belong to the question templates. */
+const TEMPLATE_WORD_SHARE = 0.05;
+
+/**
+ * Records without a kind field are grouped by question template: the question's frequent words (those in ≥ 5 %
+ * of the questions) in order, every run of other words as `…` ("how many … are there?").
+ */
+export function withQuestionTemplates(predictions: readonly EvalPrediction[]): EvalPrediction[] {
+  const words = (q: string) => q.toLowerCase().match(/[\p{L}\p{N}]+|[?]/gu) ?? [];
+  const share = new Map<string, number>();
+  for (const p of predictions)
+    for (const w of new Set(words(p.question))) share.set(w, (share.get(w) ?? 0) + 1);
+  const min = Math.max(2, TEMPLATE_WORD_SHARE * predictions.length);
+  return predictions.map((p) => {
+    if (p.kind) return p;
+    const key = words(p.question)
+      .map((w) => ((share.get(w) ?? 0) >= min ? w : '…'))
+      .filter((w, i, all) => w !== '…' || all[i - 1] !== '…')
+      .join(' ')
+      .replace(/ \?$/, '?');
+    return { ...p, kind: key || 'all' };
+  });
 }
 
 export interface KindScore {

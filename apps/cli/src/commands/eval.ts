@@ -23,6 +23,8 @@ interface EvalFlags {
   systemPrompt?: string;
   metric?: string[];
   task?: string;
+  codec?: string;
+  freeRunning?: boolean;
   maxNewTokens: number;
   maxLength: number;
   limit?: number;
@@ -51,6 +53,11 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
       'registered answer metrics (vistune registry --kind metric); default exact_match',
     )
     .option('--task <name>', "score with a registered task family's metrics")
+    .option('--codec <name>', 'also score boxes in answers (Acc@0.5, IoU) read with this registered codec')
+    .option(
+      '--free-running',
+      "answer later turns after the model's own earlier answers (default: the references)",
+    )
     .addOption(
       new Option('--max-new-tokens <n>', 'tokens per answer at most').argParser(parsePositiveInt).default(32),
     )
@@ -102,7 +109,9 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
         if (!flags.json)
           process.stderr.write(
             color.dim(
-              `template ${template}; earlier turns of multi-turn records are teacher-forced from the references\n`,
+              flags.freeRunning
+                ? `template ${template}; later turns follow the model's own earlier answers (free-running)\n`
+                : `template ${template}; earlier turns of multi-turn records are teacher-forced from the references (--free-running to use the model's own)\n`,
             ),
           );
         const bar = flags.json ? undefined : progress('eval', flags.limit ?? 0, ['em']);
@@ -119,6 +128,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
             limit: flags.limit,
             metrics,
             stats,
+            freeRunning: flags.freeRunning,
             generate: { maxNewTokens: flags.maxNewTokens, doSample: false },
             onPrediction: (p, done) => {
               seen++;

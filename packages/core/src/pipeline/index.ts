@@ -19,6 +19,6 @@ export {
   schemaAccepts,
 } from './family.js';
 export { createModel, familyForModelType, loadModelPlugins, loadPretrained } from './load.js';
-export { normaliseAnswer, registerAnswerMetrics, tokenF1 } from './metrics.js';
+export { firstNumber, normaliseAnswer, registerAnswerMetrics, tokenF1, yesNo } from './metrics.js';
 export { chatFromJson, chatToJson, pluginsUsed, writeLlavaProcessorConfig } from './saved.js';
 export type * from './types.js';

@@ -53,7 +53,19 @@ export function tokenF1(prediction: string, reference: string): number {
   return (2 * precision * recall) / (precision + recall);
 }
 
-/** Adds exact_match and token_f1. */
+/** The first number of a normalised answer (digits or number words), or null. */
+export function firstNumber(text: string): number | null {
+  const match = /-?\d+(?:\.\d+)?/.exec(normaliseAnswer(text));
+  return match ? Number(match[0]) : null;
+}
+
+/** 'yes' / 'no' when the normalised answer starts with one, else null. */
+export function yesNo(text: string): 'yes' | 'no' | null {
+  const match = /^(yes|no)\b/.exec(normaliseAnswer(text));
+  return match ? (match[1] as 'yes' | 'no') : null;
+}
+
+/** Adds exact_match, token_f1, number_accuracy and yes_no_accuracy. */
 export function registerAnswerMetrics(registry: Registry): void {
   registry.add({
     kind: 'metric',
@@ -73,6 +85,38 @@ export function registerAnswerMetrics(registry: Registry): void {
     create: (): AnswerMetric => ({
       name: 'token_f1',
       score: (a: ScoredAnswer) => tokenF1(a.prediction, a.reference),
+    }),
+  });
+  registry.add({
+    kind: 'metric',
+    name: 'number_accuracy',
+    about:
+      'Counting / numeric answers: the first number of the answer equals the reference (only where the reference is a number)',
+    schema: z.object({}),
+    create: (): AnswerMetric => ({
+      name: 'number_accuracy',
+      score: (a: ScoredAnswer) => {
+        const reference = /^-?\d+(\.\d+)?$/.test(normaliseAnswer(a.reference))
+          ? firstNumber(a.reference)
+          : null;
+        if (reference === null) return undefined;
+        return firstNumber(a.prediction) === reference ? 1 : 0;
+      },
+    }),
+  });
+  registry.add({
+    kind: 'metric',
+    name: 'yes_no_accuracy',
+    about:
+      "Yes/no answers: the answer starts with the reference's yes or no (only where the reference is one)",
+    schema: z.object({}),
+    create: (): AnswerMetric => ({
+      name: 'yes_no_accuracy',
+      score: (a: ScoredAnswer) => {
+        const reference = yesNo(a.reference);
+        if (reference === null) return undefined;
+        return yesNo(a.prediction) === reference ? 1 : 0;
+      },
     }),
   });
 }

@@ -1,6 +1,7 @@
 // Registry entries (kind `metric`): each creates a fresh accumulator (add samples, then result()).
 import type { Registry } from '@vistune/core';
 import { z } from 'zod';
+import { registerBoxAnswerMetrics } from './box-answer.js';
 import { DetectionMap } from './detection-map.js';
 import { MaskIoU } from './mask-iou.js';
 import { RecAccuracy } from './rec.js';
@@ -17,6 +18,7 @@ export const detectionMapSchema = z.object({
 });
 
 export function registerMetrics(registry: Registry): void {
+  registerBoxAnswerMetrics(registry);
   registry.add({
     kind: 'metric',
     name: 'rec_accuracy',
