@@ -6,7 +6,7 @@ import { registerMetrics } from './metrics/register.js';
 import { registerRegion } from './region/register.js';
 import { registerSeg } from './seg/register.js';
 
-/** Adds this package's codecs, metrics, region encoder/adapter and heads to a registry. */
+/** Adds this package's codecs, metrics, region encoder/adapter, heads and tasks to a registry. */
 export function register(registry: Registry): void {
   registerCodecs(registry);
   registerMetrics(registry);

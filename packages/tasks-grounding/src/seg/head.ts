@@ -22,11 +22,11 @@ import {
   Module,
   tf,
 } from '@vistune/core';
+import { annotateMasks } from './annotate.js';
 import { type LisaSegHeadConfig, lisaSegHeadConfig } from './config.js';
 import { MaskDecoder, type MaskDecoderConfig } from './decoder.js';
 import { diceLoss, sigmoidBceLoss } from './loss.js';
 import { type FrameTransform, toOriginalFrame } from './resample.js';
-import { annotateMasks } from './annotate.js';
 
 /** The truth of one [SEG]: a binary mask in the ORIGINAL image frame. */
 export interface SegMaskTarget {

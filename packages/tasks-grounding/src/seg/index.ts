@@ -1,5 +1,6 @@
 // LISA-style reasoning segmentation: the [SEG] head (text_hidden_fcs + SAM-style mask decoder), its losses,
-// mask resampling to the original frame, segmentation batches with mask targets, and model assembly.
+// mask resampling to the original frame, segmentation batches with mask targets, model assembly and the
+// `lisa_seg` task family.
 
 export {
   type LisaSegHeadConfig,
@@ -41,9 +42,11 @@ export {
   type GenerateSegmentation,
   generateAndSegment,
   type LisaModel,
+  type LisaSegHeadSettings,
   SEG_TOKEN,
   segmentAnswer,
   segmentText,
+  withVocabulary,
 } from './model.js';
 export { registerSeg } from './register.js';
 export {
@@ -58,6 +61,13 @@ export {
 } from './resample.js';
 export { type MaskSummary, maskSummary } from './summary.js';
 export { segmentationTargets } from './targets.js';
+export {
+  type LisaSegTaskConfig,
+  lisaAnswerMatch,
+  lisaAnswerMatchSchema,
+  lisaSegTask,
+  lisaSegTaskSchema,
+} from './task.js';
 export {
   evaluateSegmentation,
   type LisaRun,

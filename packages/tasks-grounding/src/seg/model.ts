@@ -1,15 +1,17 @@
 // A LISA-style model from any MultimodalModel with an image modality: [SEG] added to the tokenizer, the LLM's
-// embedding rows grown to match, and the `lisa_seg` head attached to a new composition (same LLM weights,
-// same modalities). Plus inference: masks for a given text, and generate-then-segment as LISA evaluates.
+// embedding rows grown to match when needed, and the `lisa_seg` head added with model.addHead. Plus
+// inference: masks for a given text, and generate-then-segment as LISA evaluates.
 import {
   LlamaForCausalLM,
-  LlavaForConditionalGeneration,
+  llamaConfigToHf,
   type MediaInputs,
   type MultimodalBatch,
   MultimodalModel,
+  modelFamily,
   type Registry,
   type Tokenizer,
   tf,
+  VISTUNE_MODEL_TYPE,
 } from '@vistune/core';
 import { resizeTokenEmbeddings } from '../vocab/index.js';
 import type { LisaSegHeadInput } from './config.js';
@@ -18,9 +20,15 @@ import { type OriginalFrame, toOriginalFrame } from './resample.js';
 
 export const SEG_TOKEN = '[SEG]';
 
+/** The `lisa_seg` head config without the fields attachLisaHead fills in. */
+export type LisaSegHeadSettings = Omit<
+  LisaSegHeadInput,
+  'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'
+>;
+
 export interface AttachLisaHeadOptions {
   /** Head config (the registry fills the defaults); trigger id and sizes are filled in here. */
-  head?: Omit<LisaSegHeadInput, 'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'>;
+  head?: LisaSegHeadSettings;
   /** The mask token text (default [SEG]). */
   token?: string;
 }
@@ -32,10 +40,10 @@ export interface LisaModel {
 }
 
 /**
- * Adds [SEG] to `tokenizer` (special), resizes the LLM when the tokenizer outgrew it (the old LLM is then
- * disposed: do not use `base` afterwards), creates the `lisa_seg` head through `registry` reading the image
- * modality's encoder, and returns a new model holding the same modalities plus the head: a
- * LlavaForConditionalGeneration when `base` is one (saveLlava / loadLlava keep the head), else a MultimodalModel.
+ * Adds [SEG] to `tokenizer` (special), creates the `lisa_seg` head through `registry` (sized for the head's
+ * modality's encoder) and adds it with `base.addHead`. The model returned is `base` itself, whatever its family
+ * (a LLaVA keeps saving as a LLaVA), unless the tokenizer outgrew the LLM's vocabulary: resizing the
+ * embeddings then needs a new model (see withVocabulary), and `base` must not be used afterwards.
  */
 export async function attachLisaHead(
   base: MultimodalModel,
@@ -44,46 +52,64 @@ export async function attachLisaHead(
   opts: AttachLisaHeadOptions = {},
 ): Promise<LisaModel> {
   const token = opts.token ?? SEG_TOKEN;
-  const [segTokenId] = tokenizer.addTokens([token], { special: true }) as [number];
   const modality = opts.head?.modality ?? 'image';
   const spec = base.modalities.get(modality);
   if (!spec)
     throw new Error(
       `attachLisaHead: the model has no "${modality}" modality (it has ${[...base.modalities.keys()].join(', ') || 'none'}): set head.modality`,
     );
-  if (!(base.llm instanceof LlamaForCausalLM))
-    throw new Error('attachLisaHead: the LLM must be a LlamaForCausalLM (resizeTokenEmbeddings copies one)');
-  const llm =
-    tokenizer.vocabSize > base.llm.vocabSize
-      ? resizeTokenEmbeddings(base.llm, tokenizer.vocabSize)
-      : base.llm;
+  const [segTokenId] = tokenizer.addTokens([token], { special: true }) as [number];
   const head = (await registry.create(
     'head',
     {
       type: 'lisa_seg',
       ...opts.head,
       triggerTokenId: segTokenId,
-      llmHiddenSize: llm.hiddenSize,
+      llmHiddenSize: base.llm.hiddenSize,
       visionHiddenSize: spec.encoder.hiddenSize,
     },
     { path: 'head' },
   )) as LisaSegHead;
-  head.bindVision(spec.encoder);
-  const heads = [...base.heads, head];
-  // A LLaVA stays a LLaVA (saveLlava writes it with its heads; loadLlava reads them back).
+  try {
+    base.addHead(head);
+  } catch (err) {
+    head.dispose();
+    throw err;
+  }
+  // The head is on base first, so a rebuilt model carries it (and its config) like base's other heads.
   const model =
-    base instanceof LlavaForConditionalGeneration
-      ? new LlavaForConditionalGeneration(
-          { ...base.config, text: llm.config },
-          llm,
-          spec.encoder,
-          spec.adapter,
-          heads,
-        )
-      : new MultimodalModel({ llm, modalities: base.modalities, heads });
-  if (llm !== base.llm) base.llm.dispose();
-  model.train(base.training);
+    tokenizer.vocabSize > base.llm.vocabSize ? withVocabulary(base, tokenizer.vocabSize, registry) : base;
   return { model, head, segTokenId };
+}
+
+/**
+ * `base` with its LLM's embedding and lm_head rows grown to `vocabSize` (HF mean init). The LLM's tables have
+ * fixed shapes, so this is a new model holding the new LLM and base's modalities and heads; base's old LLM is
+ * disposed. Any family can be the base: the new model takes the `vistune` family (any composition, saved
+ * with every part named in config.json), with base's composition and the LLM's new vocab_size.
+ */
+export function withVocabulary(
+  base: MultimodalModel,
+  vocabSize: number,
+  registry: Registry,
+): MultimodalModel {
+  if (!(base.llm instanceof LlamaForCausalLM))
+    throw new Error(
+      `resizing the vocabulary to ${vocabSize}: the LLM must be a LLaMA-family decoder (llama, qwen2, mistral); ` +
+        'or give the model a vocab_size that already has room for the added tokens',
+    );
+  const llm = resizeTokenEmbeddings(base.llm, vocabSize);
+  const model = new MultimodalModel({ llm, modalities: base.modalities, heads: base.heads });
+  if (base.composition) {
+    model.family = modelFamily(registry, VISTUNE_MODEL_TYPE);
+    model.composition = {
+      ...base.composition,
+      llm: { type: base.composition.llm.type, config: llamaConfigToHf(llm.config) },
+    };
+  }
+  base.llm.dispose();
+  model.train(base.training);
+  return model;
 }
 
 /** The last hidden states the head reads in `batch` ([K, llmHidden], sample-major), without running the head. */

@@ -16,6 +16,15 @@ export function det(shape: number[], seed = 1): tf.Tensor {
 
 export const TINY_IMAGE = 16;
 export const TINY_LLM_HIDDEN = 12;
+/** A 16-px CLIP tower's architecture (HF vision_config fields without model_type): patch 4 → 4×4 grid. */
+export const TINY_VISION = {
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  image_size: TINY_IMAGE,
+  patch_size: 4,
+};
 
 /** A 16-px CLIP ViT (patch 4 → 4×4 grid) and a lisa_seg head reading it (decoder dim 8, 2 heads, 1 block). */
 export function tinyHead(overrides: { pixelSkip?: boolean; seed?: number } = {}): {
@@ -23,15 +32,7 @@ export function tinyHead(overrides: { pixelSkip?: boolean; seed?: number } = {})
   encoder: VisionTransformer;
 } {
   const encoder = VisionTransformer.fromHFConfig(
-    {
-      model_type: 'clip_vision_model',
-      hidden_size: 16,
-      intermediate_size: 32,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      image_size: TINY_IMAGE,
-      patch_size: 4,
-    },
+    { model_type: 'clip_vision_model', ...TINY_VISION },
     { seed: 3 },
   );
   const config = lisaSegHeadSchema.parse({

@@ -1,10 +1,11 @@
 // A LISA-style recipe end to end: core's recipe format (YAML through loadRecipe) whose inline model config is
-// a LlavaConfig plus `tokenizer`, `preprocessor` (as `vistune train` reads them) and `segHead` (the lisa_seg
-// head config) → tiny LLaVA + [SEG] head → core's Trainer on segmentation batches → gIoU / cIoU.
+// any config.json createModel reads (a LlavaConfig, a vistune composition) plus `tokenizer`, `preprocessor` (as
+// `vistune train` reads them) and `segHead` (the lisa_seg head config) → model + [SEG] head → core's Trainer
+// on segmentation batches (with text stages and head calibration, which `vistune train` has not) → gIoU / cIoU.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
-  createLlava,
+  createModel,
   disposeMultimodalBatch,
   getTemplate,
   type MultimodalModel,
@@ -18,7 +19,6 @@ import {
 } from '@vistune/core';
 import type { ImageProcessor, ProcessedImage } from '@vistune/encoders';
 import { binarizeLogits, MaskIoU, type MaskIoUResult } from '../metrics/index.js';
-import type { LisaSegHeadInput } from './config.js';
 import {
   buildSegmentationExamples,
   type LoadedImage,
@@ -28,14 +28,21 @@ import {
   type SegmentationRecord,
 } from './data.js';
 import type { LisaSegHead } from './head.js';
-import { attachLisaHead, generateAndSegment, segmentText, triggerStates } from './model.js';
+import {
+  attachLisaHead,
+  generateAndSegment,
+  type LisaModel,
+  type LisaSegHeadSettings,
+  segmentText,
+  triggerStates,
+} from './model.js';
 import { toOriginalFrame } from './resample.js';
 
 /** The recipe's inline model config, as this runner reads it. */
 interface LisaModelConfig {
   tokenizer?: string;
   preprocessor?: string;
-  segHead?: Omit<LisaSegHeadInput, 'triggerTokenId' | 'llmHiddenSize' | 'visionHiddenSize'>;
+  segHead?: LisaSegHeadSettings;
   /** Stages trained on the records without masks (visual instruction tuning first, as LISA starts from LLaVA). */
   textStages?: string[];
   /** Examples whose trigger states initialise text_hidden_fcs at the start of each segmentation stage (0: off). */
@@ -76,11 +83,28 @@ export function processorImageLoader(processor: ImageProcessor): SegmentationIma
   };
 }
 
+/** The image processor of a modality: its config in the model's composition, else the recipe's preprocessor file. */
+async function imageProcessor(
+  model: MultimodalModel,
+  modality: string,
+  preprocessor: string | undefined,
+  registry: Registry,
+  source: string,
+): Promise<ImageProcessor> {
+  const config = model.composition?.modalities[modality]?.processor;
+  if (config) return (await registry.create('processor', config)) as ImageProcessor;
+  if (!preprocessor)
+    throw new Error(
+      `${source}: model.preprocessor: missing (a preprocessor_config.json path, or modalities.${modality}.processor)`,
+    );
+  return (await registry.create('processor', { type: 'clip', pretrained: preprocessor })) as ImageProcessor;
+}
+
 /** Model, tokenizer, head and training data of a LISA recipe (nothing trained yet). */
 export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promise<LisaRun> {
   if (recipe.model.kind !== 'config')
     throw new Error(
-      `${recipe.source}: model: the LISA runner builds its model from an inline config (LlavaConfig + tokenizer, preprocessor, segHead)`,
+      `${recipe.source}: model: the LISA runner builds its model from an inline config (a config.json object + tokenizer, preprocessor, segHead)`,
     );
   const baseDir = dirname(resolve(recipe.source));
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -90,43 +114,68 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
     segHead,
     textStages = [],
     calibrationExamples = 0,
-    ...hf
+    ...config
   } = recipe.model.config as LisaModelConfig;
   if (!tokDir) throw new Error(`${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json)`);
-  if (!preprocessor)
-    throw new Error(`${recipe.source}: model.preprocessor: missing (a preprocessor_config.json path)`);
   const unknownStages = textStages.filter((n) => !recipe.stages.some((s) => s.name === n));
   if (unknownStages.length)
     throw new Error(
       `${recipe.source}: model.textStages names ${unknownStages.join(', ')}, which the recipe's stages do not have`,
     );
   const tokenizer = await Tokenizer.fromDir(at(tokDir));
-  const processor = (await registry.create('processor', {
-    type: 'clip',
-    pretrained: at(preprocessor),
-  })) as ImageProcessor;
-  const base = await createLlava(hf, registry, { seed: recipe.seed });
-  const imageTokenId = base.config.imageTokenId;
-  const slots = base.imageSeqLength;
-  const { model, head, segTokenId } = await attachLisaHead(base, tokenizer, registry, { head: segHead });
+  const base = await createModel(config, registry, {
+    seed: recipe.seed,
+    source: `${recipe.source}: model`,
+    from: baseDir,
+  });
+  const modality = segHead?.modality ?? 'image';
+  let processor: ImageProcessor;
+  let lisa: LisaModel;
+  try {
+    processor = await imageProcessor(
+      base,
+      modality,
+      preprocessor && at(preprocessor),
+      registry,
+      recipe.source,
+    );
+    lisa = await attachLisaHead(base, tokenizer, registry, { head: segHead });
+  } catch (err) {
+    base.dispose();
+    throw err;
+  }
+  const { model, head, segTokenId } = lisa;
+  const loadImage = processorImageLoader(processor);
+  const imageTokenId = model.placeholderTokenId(modality);
   const template = getTemplate(
     recipe.data.template,
     recipe.data.systemPrompt === undefined ? {} : { systemPrompt: recipe.data.systemPrompt },
   );
+  // Placeholders per image, measured on the first image of the data (the processor fixes the size).
+  let slots: number | undefined;
+  const slotsPerImage = async (records: readonly SegmentationRecord[], folder: string) => {
+    const first = records.find((r) => r.image);
+    if (slots === undefined && first) {
+      const image = await loadImage(isAbsolute(first.image) ? first.image : resolve(folder, first.image));
+      slots = model.slotsPerItem(modality, image.pixels.shape);
+      image.pixels.dispose();
+    }
+    return slots ?? 1;
+  };
   const examples = async (file: string, imageFolder?: string) => {
     const records = JSON.parse(await readFile(file, 'utf8')) as SegmentationRecord[];
+    const folder = imageFolder ?? dirname(file);
     return buildSegmentationExamples(records, {
       tokenizer,
       template,
-      imageToken: { id: imageTokenId, slots },
+      imageToken: { id: imageTokenId, slots: await slotsPerImage(records, folder) },
       segTokenId,
       maxLength: recipe.data.maxLength,
-      imageFolder: imageFolder ?? dirname(file),
+      imageFolder: folder,
       source: file,
     });
   };
   const train = await examples(recipe.data.train, recipe.data.images);
-  const loadImage = processorImageLoader(processor);
   const padTokenId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
   const batches = (examples: SegmentationExample[]) =>
     new SegmentationBatchSource(examples, {
