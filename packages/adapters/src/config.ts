@@ -195,3 +195,103 @@ export const QwenResamplerConfigSchema = z.strictObject({
   std,
 });
 export type QwenResamplerConfig = z.output<typeof QwenResamplerConfigSchema>;
+
+/** LLM num_key_value_heads (k_proj / v_proj width = this × head dim); default: as many as the query heads. */
+const llmKeyValueHeads = dim.optional();
+
+export const LlamaAdapterConfigSchema = z.strictObject({
+  type: z.literal('llama_adapter').default('llama_adapter'),
+  /** Feature width (LLaMA-Adapter V2: the CLIP width, clip_dim). */
+  inDim: dim,
+  /** LLM hidden size. */
+  outDim: dim,
+  /** LLM num_hidden_layers: bias/scale tuning covers every layer, prompts the chosen ones. */
+  llmLayers,
+  /** LLM num_attention_heads: one gate per head. */
+  llmHeads: dim,
+  llmKeyValueHeads,
+  /** LLM intermediate_size (gate_proj / up_proj width), needed for biasTuning. */
+  llmIntermediateSize: dim.optional(),
+  modality,
+  /** Adaption prompt tokens per prompted layer = visual query slots per item (V2 query_len 10). */
+  promptLength: dim.default(10),
+  /** Top LLM layers with static adaption prompts (default: every layer above the visual ones). */
+  adapterLayers: z.number().int().min(0).optional(),
+  /** Bottom LLM layers whose prompts also carry the image's visual query (early fusion; default 1). */
+  visualLayers: z.number().int().min(0).default(1),
+  /** Width of the visual blocks (V2 v_embed_dim 768); default inDim. */
+  visualDim: dim.optional(),
+  /** Pre-norm transformer blocks over [visual query; projected features] (V2 v_depth 8). */
+  visualDepth: z.number().int().min(0).default(2),
+  visualHeads: dim.default(4),
+  visualMlpRatio: dim.default(4),
+  /** V2's bias and scale on every Linear of every LLM layer (zero bias, unit scale: the LLM at init). */
+  biasTuning: z.boolean().default(true),
+  /** The item's slots only carry the visual query to the prompts: text never attends to them. */
+  hideSlots: z.boolean().default(true),
+  seed,
+  std,
+});
+export type LlamaAdapterConfig = z.output<typeof LlamaAdapterConfigSchema>;
+
+export const VisualExpertConfigSchema = z.strictObject({
+  type: z.literal('visual_expert').default('visual_expert'),
+  inDim: dim,
+  outDim: dim,
+  /** LLM num_hidden_layers: a visual expert (q/k/v/o and the feed-forward's Linears) in every layer. */
+  llmLayers,
+  /** LLM num_attention_heads (with llmKeyValueHeads: the k_proj / v_proj width); default 1 = no GQA. */
+  llmHeads: dim.default(1),
+  llmKeyValueHeads,
+  /** LLM intermediate_size: the feed-forward expert's width. */
+  llmIntermediateSize: dim,
+  modality,
+  /** Hidden width of the SwiGLU projector (CogVLM: the LLM's intermediate_size); default 2 × outDim. */
+  intermediateSize: dim.optional(),
+  seed,
+  std,
+});
+export type VisualExpertConfig = z.output<typeof VisualExpertConfigSchema>;
+
+export const CAbstractorConfigSchema = z.strictObject({
+  type: z.literal('c_abstractor').default('c_abstractor'),
+  inDim: dim,
+  outDim: dim,
+  /** Slots per item, a square (Honeybee num_queries 144 = 12²); the grid is adaptively average-pooled to it. */
+  numQueries: dim.default(144),
+  /** Width of the ResNet stages (Honeybee hidden_size 1024); default outDim. */
+  hiddenSize: dim.optional(),
+  /** RegNet bottleneck blocks per stage, before and after the pooling (Honeybee 3). */
+  depth: dim.default(3),
+  /** Linears of the readout MLP, SiLU between (Honeybee mlp_depth 2). */
+  mlpDepth: dim.default(2),
+  /** Squeeze-excitation width as a fraction of the block's input width (timm RegNet 0.25). */
+  seRatio: z.number().positive().max(1).default(0.25),
+  seed,
+  std,
+});
+export type CAbstractorConfig = z.output<typeof CAbstractorConfigSchema>;
+
+export const LdpConfigSchema = z.strictObject({
+  type: z.literal('ldp').default('ldp'),
+  inDim: dim,
+  outDim: dim,
+  /** Slots per item, a square (MobileVLM V2 TokenDownLayer 12×12 = 144); adaptive average pooling. */
+  numQueries: dim.default(144),
+  seed,
+  std,
+});
+export type LdpConfig = z.output<typeof LdpConfigSchema>;
+
+export const FuyuProjectorConfigSchema = z.strictObject({
+  type: z.literal('fuyu').default('fuyu'),
+  /** Raw patch width: patch_size² × channels (the `image_patches` encoder's hidden size). */
+  inDim: dim,
+  outDim: dim,
+  /** A learned row separator after each patch row (Fuyu's |NEWLINE| token): any aspect ratio reads as 2-D. */
+  newline: z.boolean().default(true),
+  bias: z.boolean().default(true),
+  seed,
+  std,
+});
+export type FuyuProjectorConfig = z.output<typeof FuyuProjectorConfigSchema>;

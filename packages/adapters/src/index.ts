@@ -1,6 +1,8 @@
 // @vistune/adapters: connectors from encoder features to the LLM's embedding space.
 export * from './config.js';
 export { FilmProjector } from './film.js';
+export { FuyuProjector } from './fuyu.js';
+export { LlamaAdapter, promptedLayers } from './llama-adapter.js';
 export { LinearProjector } from './linear.js';
 export { MlpProjector, mlpProjectorParamName } from './mlp.js';
 export { PixelShuffleProjector, pixelShuffle } from './pixel-shuffle.js';
@@ -13,4 +15,6 @@ export {
   QFormerModel,
   qformerConfigFromHF,
 } from './qformer.js';
+export { CAbstractor, LdpProjector, adaptiveAvgPool } from './reducers.js';
 export { register } from './register.js';
+export { VisualExpertAdapter } from './visual-expert.js';

@@ -29,21 +29,11 @@ export function mediaKeys(
   slotsPerItem: number,
   onlyPrecedingItem = true,
 ): MediaKeys {
-  const perSample: number[][] = Array.from({ length: batch }, () => []);
-  media.sample.forEach((b, row) => {
-    perSample[b]?.push(row);
-  });
-  const S = Math.max(1, ...perSample.map((rows) => rows.length));
-  const gatherRows = new Int32Array(batch * S);
-  const valid = new Float32Array(batch * S);
+  const { rows: perSample, width: S } = slotRowsPerSample(media, batch);
   const visible = new Float32Array(batch * tokens * S);
   const sees = new Float32Array(batch * tokens);
   for (let b = 0; b < batch; b++) {
     const rows = perSample[b] as number[];
-    rows.forEach((row, s) => {
-      gatherRows[b * S + s] = row;
-      valid[b * S + s] = 1;
-    });
     for (let t = 0; t < tokens; t++) {
       const position = pastLength + t;
       // The last item whose first slot sits at or before this position.
@@ -57,33 +47,85 @@ export function mediaKeys(
       for (let s = from; s < Math.min(to, rows.length); s++) visible[(b * tokens + t) * S + s] = 1;
     }
   }
+  return tf.tidy(() => ({
+    keys: sampleSlots(media, batch),
+    visible: tf.tensor3d(visible, [batch, tokens, S]),
+    seesMedia: tf.tensor3d(sees, [batch, tokens, 1]),
+  }));
+}
+
+/** Slot row indices of each sample, and the longest sample's count (at least 1). */
+function slotRowsPerSample(media: SplicedMedia, batch: number): { rows: number[][]; width: number } {
+  const rows: number[][] = Array.from({ length: batch }, () => []);
+  media.sample.forEach((b, row) => {
+    rows[b]?.push(row);
+  });
+  return { rows, width: Math.max(1, ...rows.map((r) => r.length)) };
+}
+
+/** [B, S, width] each sample's slot rows in placement order, zero-padded to the longest sample's S. */
+export function sampleSlots(media: SplicedMedia, batch: number): tf.Tensor3D {
+  const { rows, width: S } = slotRowsPerSample(media, batch);
+  const gatherRows = new Int32Array(batch * S);
+  const valid = new Float32Array(batch * S);
+  rows.forEach((list, b) => {
+    list.forEach((row, s) => {
+      gatherRows[b * S + s] = row;
+      valid[b * S + s] = 1;
+    });
+  });
   return tf.tidy(() => {
     const width = media.slots.shape[1];
     const gathered = tf.gather(media.slots, tf.tensor1d(gatherRows, 'int32'));
-    const keys = tf.mul(tf.reshape(gathered, [batch, S, width]), tf.tensor3d(valid, [batch, S, 1]));
-    return {
-      keys: keys as tf.Tensor3D,
-      visible: tf.tensor3d(visible, [batch, tokens, S]),
-      seesMedia: tf.tensor3d(sees, [batch, tokens, 1]),
-    };
+    return tf.mul(tf.reshape(gathered, [batch, S, width]), tf.tensor3d(valid, [batch, S, 1])) as tf.Tensor3D;
   });
 }
 
-/** [B, T, 1] 1 where the call's token t of sample b is a media slot (CogVLM's image positions). */
-export function mediaPositions(
+/** `mask` [B, keys] (ones when absent) with 0 at the modality's slot positions: the text never attends to them. */
+export function hideSlotPositions(
+  media: SplicedMedia | undefined,
+  mask: tf.Tensor2D | undefined,
+  batch: number,
+  keys: number,
+): tf.Tensor2D {
+  const keep = new Float32Array(batch * keys).fill(1);
+  if (media) {
+    media.sample.forEach((b, row) => {
+      const p = media.position[row] as number;
+      if (p < keys) keep[b * keys + p] = 0;
+    });
+  }
+  return tf.tidy(() => {
+    const hidden = tf.tensor2d(keep, [batch, keys]);
+    return (mask ? tf.mul(tf.cast(mask, 'float32'), hidden) : hidden) as tf.Tensor2D;
+  });
+}
+
+/**
+ * The call's media positions (CogVLM's image positions) as flat rows of [B·T]: `rows` lists them in order,
+ * `index` maps every row to 0 (text) or 1 + its place in `rows`, for a gather over [zeros; expert rows].
+ */
+export function mediaRows(
   media: SplicedMedia | undefined,
   batch: number,
   tokens: number,
   pastLength: number,
-): tf.Tensor3D {
-  const mask = new Float32Array(batch * tokens);
+): { rows: Int32Array; index: Int32Array } {
+  const index = new Int32Array(batch * tokens);
+  const rows: number[] = [];
   if (media) {
+    const flat: number[] = [];
     media.sample.forEach((b, row) => {
       const t = (media.position[row] as number) - pastLength;
-      if (t >= 0 && t < tokens) mask[b * tokens + t] = 1;
+      if (b < batch && t >= 0 && t < tokens) flat.push(b * tokens + t);
     });
+    flat.sort((x, y) => x - y);
+    for (const r of flat) {
+      rows.push(r);
+      index[r] = rows.length;
+    }
   }
-  return tf.tensor3d(mask, [batch, tokens, 1]);
+  return { rows: Int32Array.from(rows), index };
 }
 
 /** [B] 1 where sample b has any item of the modality (LaVIN's modality token). */

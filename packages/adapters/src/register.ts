@@ -3,6 +3,11 @@
 import type { Registry } from '@vistune/core';
 import {
   BlivaQFormerConfigSchema,
+  CAbstractorConfigSchema,
+  FuyuProjectorConfigSchema,
+  LdpConfigSchema,
+  LlamaAdapterConfigSchema,
+  VisualExpertConfigSchema,
   FilmProjectorConfigSchema,
   FlamingoConfigSchema,
   InstructQFormerConfigSchema,
@@ -15,6 +20,8 @@ import {
   QwenResamplerConfigSchema,
 } from './config.js';
 import { FilmProjector } from './film.js';
+import { FuyuProjector } from './fuyu.js';
+import { LlamaAdapter } from './llama-adapter.js';
 import { LinearProjector } from './linear.js';
 import { MlpProjector } from './mlp.js';
 import { MMAdapter } from './mm-adapter.js';
@@ -22,6 +29,8 @@ import { FlamingoAdapter, PerceiverResamplerAdapter } from './perceiver.js';
 import { PixelShuffleProjector } from './pixel-shuffle.js';
 import { BlivaQFormerAdapter, InstructQFormerAdapter, QFormerAdapter } from './qformer.js';
 import { QwenResamplerAdapter } from './qwen-resampler.js';
+import { CAbstractor, LdpProjector } from './reducers.js';
+import { VisualExpertAdapter } from './visual-expert.js';
 
 /** Adds this package's adapters to a registry. */
 export function register(registry: Registry): void {
@@ -113,5 +122,43 @@ export function register(registry: Registry): void {
       'Qwen-VL resampler: gridSize² queries with 2D sin-cos positions, one cross-attention, ln_post, proj',
     schema: QwenResamplerConfigSchema,
     create: (c) => new QwenResamplerAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'llama_adapter',
+    about:
+      'LLaMA-Adapter V2: zero-gated adaption prompts in the top LLM layers, the visual query added to the bottom ones (early fusion), bias/scale tuning',
+    schema: LlamaAdapterConfigSchema,
+    create: (c) => new LlamaAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'visual_expert',
+    about:
+      'CogVLM visual expert: image positions get their own q/k/v/o and feed-forward weights in every LLM layer (the LLM’s + zero-init deltas)',
+    schema: VisualExpertConfigSchema,
+    create: (c) => new VisualExpertAdapter(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'c_abstractor',
+    about: 'Honeybee C-Abstractor: RegNet stage → adaptive average pool to numQueries → RegNet stage → MLP',
+    schema: CAbstractorConfigSchema,
+    create: (c) => new CAbstractor(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'ldp',
+    about: 'MobileVLM V2 LDP: MLP → adaptive average pool to numQueries → depthwise-conv position injection',
+    schema: LdpConfigSchema,
+    create: (c) => new LdpProjector(c),
+  });
+  registry.add({
+    kind: 'adapter',
+    name: 'fuyu',
+    about:
+      'Fuyu / OtterHD: raw patches (encoder image_patches) through one Linear into the decoder, a learnt separator after each row',
+    schema: FuyuProjectorConfigSchema,
+    create: (c) => new FuyuProjector(c),
   });
 }

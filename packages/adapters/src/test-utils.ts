@@ -199,3 +199,25 @@ export function compositionLoss(
       .loss as tf.Scalar;
   return { loss, dispose: () => tf.dispose([ids, labels]) };
 }
+
+/**
+ * Greedy ids decoded with the KV cache (media kept across steps) and the argmax of one full forward over the
+ * prompt plus those ids, from the prompt's last position on: equal when cached decoding is right.
+ */
+export function cachedAndFullGreedy(
+  model: MultimodalModel,
+  features: tf.Tensor,
+  prompt: number[],
+  maxNewTokens = 3,
+): { cached: number[]; full: number[] } {
+  const ids = tf.tensor2d([prompt], undefined, 'int32');
+  const cached = model.generate(ids, { image: [[features]] }, { maxNewTokens }).ids[0] as number[];
+  ids.dispose();
+  const sequence = [...prompt, ...cached];
+  const full = tf.tidy(() => {
+    const all = tf.tensor2d([sequence.slice(0, -1)], undefined, 'int32');
+    const logits = model.forward({ inputIds: all, media: { image: [[features]] } }).logits as tf.Tensor3D;
+    return Array.from(tf.argMax(logits, 2).dataSync()).slice(prompt.length - 1);
+  });
+  return { cached, full };
+}

@@ -5,6 +5,7 @@ import { type MediaKind, type Registry, readJsonFile } from '@vistune/core';
 import { z } from 'zod';
 import { hfImageProcessorConfigSchema, type ImageProcessorKind } from './image/config.js';
 import { ImageProcessor } from './image/processor.js';
+import { ImagePatchesEncoder, imagePatchesConfigSchema } from './patches/encoder.js';
 import { hfVisionConfigSchema, type VisionModelType } from './vit/config.js';
 import { VisionTransformer } from './vit/model.js';
 import { loadPretrainedVisionTransformer } from './vit/pretrained.js';
@@ -116,6 +117,13 @@ export function register(registry: Registry): void {
     hf: { types: ['siglip_vision_model'], fromHf: visionFromHf },
     schema: visionEncoderEntrySchema,
     create: (c) => createVisionEncoder('siglip_vision_model', c),
+  });
+  registry.add({
+    kind: 'encoder',
+    name: 'image_patches',
+    about: 'No encoder (Fuyu / OtterHD): raw patch_size² × C patches of an image of any size, row-major, nothing learnt',
+    schema: imagePatchesConfigSchema,
+    create: (c) => new ImagePatchesEncoder(c),
   });
   registry.add({
     kind: 'processor',

@@ -55,6 +55,16 @@ function project(
   return f(x);
 }
 
+/** One Linear of the block, or the hooks' replacement of it. */
+function hookedLinear(
+  hooks: LayerHooks | undefined,
+  which: DecoderProjection,
+  layer: Linear,
+  x: tf.Tensor3D,
+): tf.Tensor3D {
+  return project(hooks, which, x, (y) => layer.forward(y) as tf.Tensor3D);
+}
+
 /** The normed input after every hook's transform of it (`attentionInput` / `mlpInput`). */
 function transformInput(
   hooks: LayerHooks | undefined,
@@ -63,6 +73,19 @@ function transformInput(
 ): tf.Tensor3D {
   if (!hooks) return normed;
   return hooks.internals.reduce((x, h) => h[which]?.(x, hooks.block) ?? x, normed);
+}
+
+/** The key mask after every hook's `keyMask` (the call's own mask when no hook replaces it). */
+function hookedKeyMask(
+  hooks: LayerHooks | undefined,
+  mask: tf.Tensor2D | undefined,
+  shape: { batch: number; keys: number },
+): tf.Tensor2D | undefined {
+  if (!hooks) return mask;
+  return hooks.internals.reduce<tf.Tensor2D | undefined>(
+    (m, h) => (h.keyMask ? h.keyMask(m, shape, hooks.block) : m),
+    mask,
+  );
 }
 
 /** HF ModuleList: children named 0..n-1. */
@@ -111,13 +134,14 @@ export class LlamaAttention extends Module {
     const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: D } = this.c;
     const T = x.shape[1];
     const linear = (which: DecoderProjection, layer: Linear, input: tf.Tensor3D) =>
-      project(hooks, which, input, (y) => layer.forward(y) as tf.Tensor3D);
+      hookedLinear(hooks, which, layer, input);
     const q = applyRotary(splitHeads(linear('q_proj', this.qProj, x), H, D), ctx.angles);
     let k = applyRotary(splitHeads(linear('k_proj', this.kProj, x), Hkv, D), ctx.angles);
     let v = splitHeads(linear('v_proj', this.vProj, x), Hkv, D);
     if (ctx.cache) ({ keys: k, values: v } = ctx.cache.append(this.layerIndex, k, v));
+    const keyMask = hookedKeyMask(hooks, ctx.keyMask, { batch: k.shape[0], keys: k.shape[2] });
     // GQA is the op layer's: it groups the query heads of each key/value head, never copying K/V.
-    let y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask: ctx.keyMask });
+    let y = attention(q, k, v, { causal: T > 1, queryOffset: ctx.pastLength, keyMask });
     for (const h of hooks?.internals ?? []) {
       if (h.attentionExtra)
         y = tf.add(y, h.attentionExtra(q, this.parts(), (hooks as LayerHooks).block)) as tf.Tensor4D;
@@ -159,8 +183,13 @@ export class LlamaMLP extends Module {
     );
   }
 
-  forward(x: tf.Tensor3D): tf.Tensor3D {
-    return this.downProj.forward(siluTimes(this.gateProj.forward(x), this.upProj.forward(x))) as tf.Tensor3D;
+  /** `hooks` may replace gate_proj / up_proj / down_proj (absent: the plain feed-forward). */
+  forward(x: tf.Tensor3D, hooks?: LayerHooks): tf.Tensor3D {
+    if (!hooks)
+      return this.downProj.forward(siluTimes(this.gateProj.forward(x), this.upProj.forward(x))) as tf.Tensor3D;
+    const gate = hookedLinear(hooks, 'gate_proj', this.gateProj, x);
+    const inner = siluTimes(gate, hookedLinear(hooks, 'up_proj', this.upProj, x)) as tf.Tensor3D;
+    return hookedLinear(hooks, 'down_proj', this.downProj, inner);
   }
 }
 
@@ -188,7 +217,7 @@ export class LlamaDecoderLayer extends Module {
     const mlpIn = transformInput(hooks, 'mlpInput', this.postAttentionLayernorm.forward(h) as tf.Tensor3D);
     return addSameShape(
       h,
-      project(hooks, 'mlp', mlpIn, (y) => this.mlp.forward(y)),
+      project(hooks, 'mlp', mlpIn, (y) => this.mlp.forward(y, hooks)),
     ) as tf.Tensor3D;
   }
 }

@@ -101,8 +101,19 @@ export interface DecoderBlockContext {
 /** One decoder block seen as a function of the hidden states (what a block hook wraps). */
 export type DecoderBlockFn = (hidden: tf.Tensor3D, ctx: DecoderBlockContext) => tf.Tensor3D;
 
-/** The linear parts of a decoder block a hook may compute itself (`mlp` = the whole feed-forward). */
-export type DecoderProjection = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'mlp';
+/**
+ * The linear parts of a decoder block a hook may compute itself: `mlp` = the whole feed-forward, `gate_proj`,
+ * `up_proj`, `down_proj` = its Linears (CogVLM's visual expert replaces each at the image positions).
+ */
+export type DecoderProjection =
+  | 'q_proj'
+  | 'k_proj'
+  | 'v_proj'
+  | 'o_proj'
+  | 'mlp'
+  | 'gate_proj'
+  | 'up_proj'
+  | 'down_proj';
 
 /** The attention of the block a hook runs in, for hooks that add keys/values of their own (adaption prompts). */
 export interface DecoderAttentionParts {
@@ -138,6 +149,15 @@ export interface DecoderBlockInternals {
    * prompts). q [B, heads, T, headDim] after RoPE → [B, heads, T, headDim].
    */
   attentionExtra?(q: tf.Tensor4D, parts: DecoderAttentionParts, ctx: DecoderBlockContext): tf.Tensor4D;
+  /**
+   * Replaces the attention's key mask [batch, keys] over all keys = pastLength + T positions (1 = attend;
+   * `mask` absent = all ones): LLaMA-Adapter hides the image slots it reads as prompts from the text.
+   */
+  keyMask?(
+    mask: tf.Tensor2D | undefined,
+    shape: { batch: number; keys: number },
+    ctx: DecoderBlockContext,
+  ): tf.Tensor2D;
 }
 
 /**

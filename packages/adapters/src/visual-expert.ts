@@ -1,0 +1,140 @@
+// CogVLM's visual expert (`visual_expert`): in every LLM layer the image positions get their own q/k/v/o and
+// feed-forward weights while the text keeps the LLM's. CogVLM initialises the expert from the LLM; here each
+// expert Linear is the LLM's Linear plus a zero-initialised delta (W_expert = W + Δ), which is the same model
+// and the same gradients for a frozen LLM, and makes the untrained model exactly the LLM. Only image rows are
+// computed through the deltas (gathered, then put back by a gather over [zeros; rows]). The image enters as
+// slots through CogVLM's SwiGLU projector (`linear_proj` → LayerNorm → GELU → gate_proj·dense_h_to_4h →
+// dense_4h_to_h). CogVLM trains the projector and the experts; the LLM stays frozen.
+import {
+  type Adapter,
+  type AdapterContext,
+  type DecoderBlockContext,
+  type DecoderBlockHook,
+  type DecoderProjection,
+  type FeatureLayout,
+  gelu,
+  Initializer,
+  LayerNorm,
+  Linear,
+  Module,
+  siluTimes,
+  tf,
+} from '@vistune/core';
+import type { VisualExpertConfig } from './config.js';
+import { ModuleGroup } from './layers.js';
+import { mediaOf, mediaRows } from './media.js';
+import { checkLlmLayers } from './perceiver.js';
+
+/** CogVLM's GLU projector from the vision width into the LLM. */
+export class SwiGluProjector extends Module {
+  readonly linear_proj: Linear;
+  readonly norm1: LayerNorm;
+  readonly gate_proj: Linear;
+  readonly dense_h_to_4h: Linear;
+  readonly dense_4h_to_h: Linear;
+
+  constructor(inDim: number, outDim: number, hidden: number, init: Initializer) {
+    super();
+    this.linear_proj = this.module('linear_proj', new Linear(inDim, outDim, { init, bias: false }));
+    this.norm1 = this.module('norm1', new LayerNorm(outDim));
+    this.dense_h_to_4h = this.module('dense_h_to_4h', new Linear(outDim, hidden, { init, bias: false }));
+    this.gate_proj = this.module('gate_proj', new Linear(outDim, hidden, { init, bias: false }));
+    this.dense_4h_to_h = this.module('dense_4h_to_h', new Linear(hidden, outDim, { init, bias: false }));
+  }
+
+  forward(x: tf.Tensor3D): tf.Tensor3D {
+    const h = gelu(this.norm1.forward(this.linear_proj.forward(x)));
+    return this.dense_4h_to_h.forward(
+      siluTimes(this.gate_proj.forward(h), this.dense_h_to_4h.forward(h)),
+    ) as tf.Tensor3D;
+  }
+}
+
+const EXPERT: readonly DecoderProjection[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+
+/** The zero-initialised deltas of one layer's expert Linears. */
+class ExpertLayer extends Module {
+  readonly deltas = new Map<DecoderProjection, Linear>();
+  add(which: DecoderProjection, inDim: number, outDim: number): void {
+    this.deltas.set(which, this.module(which, new Linear(inDim, outDim, { init: new Initializer({ random: false }), bias: false })));
+  }
+}
+
+export class VisualExpertAdapter extends Module implements Adapter {
+  readonly inDim: number;
+  readonly outDim: number;
+  readonly projector: SwiGluProjector;
+  readonly layers: ExpertLayer[] = [];
+  readonly blockHook: DecoderBlockHook;
+
+  constructor(
+    readonly config: VisualExpertConfig,
+    init: Initializer = new Initializer({ seed: config.seed, std: config.std }),
+  ) {
+    super();
+    this.inDim = config.inDim;
+    this.outDim = config.outDim;
+    const hidden = config.intermediateSize ?? 2 * config.outDim;
+    this.projector = this.module('projector', new SwiGluProjector(config.inDim, config.outDim, hidden, init));
+    const h = config.outDim;
+    const kv = ((config.llmKeyValueHeads ?? config.llmHeads) * h) / config.llmHeads;
+    const I = config.llmIntermediateSize;
+    const shapes: Record<string, [number, number]> = {
+      q_proj: [h, h],
+      k_proj: [h, kv],
+      v_proj: [h, kv],
+      o_proj: [h, h],
+      gate_proj: [h, I],
+      up_proj: [h, I],
+      down_proj: [I, h],
+    };
+    const group = this.module('layers', new ModuleGroup());
+    for (let i = 0; i < config.llmLayers; i++) {
+      const layer = group.add(i, new ExpertLayer());
+      for (const which of EXPERT) layer.add(which, ...(shapes[which] as [number, number]));
+      this.layers.push(layer);
+    }
+    this.blockHook = {
+      layers: (n) => {
+        checkLlmLayers('visual_expert', config.llmLayers, n);
+        return this.layers.map((_, i) => i);
+      },
+      internals: (i) => ({
+        project: (which, x, base, ctx) => this.project(i, which, x, base, ctx),
+      }),
+    };
+  }
+
+  numSlots(layout: FeatureLayout): number {
+    return layout.tokens;
+  }
+
+  forward(features: tf.Tensor3D, _ctx?: AdapterContext): tf.Tensor3D {
+    return tf.tidy(() => this.projector.forward(features));
+  }
+
+  /** base(x) everywhere, plus Δ(x) at the image rows. */
+  private project(
+    layerIndex: number,
+    which: DecoderProjection,
+    x: tf.Tensor3D,
+    base: (x: tf.Tensor3D) => tf.Tensor3D,
+    ctx: DecoderBlockContext,
+  ): tf.Tensor3D {
+    const y = base(x);
+    const delta = (this.layers[layerIndex] as ExpertLayer).deltas.get(which);
+    if (!delta) return y;
+    const [B, T, width] = x.shape;
+    const { rows, index } = mediaRows(mediaOf(ctx, this.config.modality), B, T, ctx.pastLength);
+    if (rows.length === 0) return y;
+    const out = y.shape[2];
+    if (delta.weight.shape[0] !== out || delta.weight.shape[1] !== width)
+      throw new Error(
+        `visual_expert: the LLM's ${which} maps ${width} → ${out} features, the expert ${delta.weight.shape[1]} → ${delta.weight.shape[0]}: set llmIntermediateSize / llmKeyValueHeads to the LLM's`,
+      );
+    const picked = tf.gather(tf.reshape(x, [B * T, width]), tf.tensor1d(rows, 'int32'));
+    const table = tf.concat([tf.zeros([1, out]), delta.forward(picked)], 0);
+    const added = tf.reshape(tf.gather(table, tf.tensor1d(index, 'int32')), [B, T, out]);
+    return tf.add(y, added) as tf.Tensor3D;
+  }
+}
