@@ -5,10 +5,10 @@ import { dirname } from 'node:path';
 import {
   type AnswerMetric,
   buildExample,
+  type ConversationTemplate,
   type DataStats,
   describeLocation,
   type GenerateOptions,
-  getTemplate,
   IGNORE_INDEX,
   mediaOf,
   normaliseAnswer,
@@ -17,7 +17,6 @@ import {
   readRecords,
   recordSkip,
   type Sample,
-  type TemplateName,
   tf,
 } from '@vistune/core';
 import type { VisionLanguageModel } from './api/model.js';
@@ -39,8 +38,7 @@ export interface EvalPrediction {
 export interface EvalOptions {
   data: string;
   imageFolder?: string;
-  template: TemplateName;
-  systemPrompt?: string;
+  template: ConversationTemplate;
   maxLength: number;
   limit?: number;
   generate: Omit<GenerateOptions, 'decode'>;
@@ -91,10 +89,7 @@ function promptIds(inputIds: Int32Array, labels: Int32Array): number[] | null {
 }
 
 export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Promise<EvalPrediction[]> {
-  const template = getTemplate(
-    opts.template,
-    opts.systemPrompt === undefined ? {} : { systemPrompt: opts.systemPrompt },
-  );
+  const { template } = opts;
   const predictions: EvalPrediction[] = [];
   let samples = 0;
   for await (const { sample, kind, record } of evalSamples(vlm, opts.data, opts.imageFolder, opts.stats)) {

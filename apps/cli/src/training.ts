@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   type BatchSource,
+  type ConversationTemplate,
   createModel,
   type HeadTargetsReader,
   InstructionDataLoader,
@@ -18,7 +19,6 @@ import {
   type StageRecipe,
   stageTemplate,
   type TaskFamily,
-  type TemplateName,
   Tokenizer,
 } from '@vistune/core';
 import { loadModel, type VisionLanguageModel, wrapModel } from './api/model.js';
@@ -219,15 +219,20 @@ export function stageData(
 ) {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   return async (stage: StageRecipe): Promise<BatchSource> => {
-    const template = stageTemplate(recipe, stage) as TemplateName;
+    const template = vlm.registry.createSync(
+      'template',
+      {
+        type: stageTemplate(recipe, stage),
+        ...(recipe.data.systemPrompt === undefined ? {} : { systemPrompt: recipe.data.systemPrompt }),
+      },
+      { path: `stages.${stage.name}.template` },
+    ) as ConversationTemplate;
     const { tokens, modalities } = mediaTokens(vlm, slots);
     const loader = await InstructionDataLoader.fromFiles({
       files: at(recipe.data.train),
       imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
       tokenizer: vlm.tokenizer,
       template,
-      templateOptions:
-        recipe.data.systemPrompt === undefined ? undefined : { systemPrompt: recipe.data.systemPrompt },
       mediaTokens: tokens,
       modalities,
       maxLength: recipe.data.maxLength,

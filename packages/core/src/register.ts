@@ -3,12 +3,14 @@ import { llavaFamily } from './multimodal/llava.js';
 import { causalLmFamily, VISTUNE_MODEL_TYPE, vistuneFamily } from './pipeline/composite.js';
 import { registerModelFamily } from './pipeline/family.js';
 import { registerAnswerMetrics } from './pipeline/metrics.js';
+import { registerTemplates } from './pipeline/templates.js';
 import type { Registry } from './registry/types.js';
 
 /** Adds @vistune/core's own entries (LLMs, model families) to a registry; the CLI calls every package's register(). */
 export function register(registry: Registry): void {
   registerLlms(registry);
   registerAnswerMetrics(registry);
+  registerTemplates(registry);
   registerModelFamily(registry, llavaFamily, {
     types: ['llava'],
     about: 'HF LlavaForConditionalGeneration folders: text_config + vision_config, legacy or new weight names',

@@ -1,13 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import {
   type AnswerMetric,
+  type ConversationTemplate,
   dataStatsJson,
   emptyDataStats,
   formatDataStats,
   type MediaKind,
   type TaskFamily,
-  TEMPLATE_NAMES,
-  type TemplateName,
 } from '@vistune/core';
 import { type Command, Option } from 'commander';
 import { loadModel } from '../api/model.js';
@@ -41,11 +40,9 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
     .requiredOption('--model <dir>', 'model folder (LLaVA-HF, a vistune composition, or a plugin family)')
     .requiredOption('--data <file>', 'LLaVA JSON or JSONL with reference answers')
     .option('--images <dir>', "folder the records' media paths are relative to (default: the data file's)")
-    .addOption(
-      new Option(
-        '--template <name>',
-        'conversation template of the prompts (default: the one the model was trained with, else hf)',
-      ).choices([...TEMPLATE_NAMES]),
+    .option(
+      '--template <name>',
+      'registered conversation template of the prompts (vistune registry --kind template; default: the one the model was trained with, else hf)',
     )
     .option('--system-prompt <text>', "the template's system prompt (default: the model's; '' for none)")
     .option(
@@ -97,9 +94,13 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
           metrics.push(metric as AnswerMetric);
         }
         const recorded = vlm.chat;
-        const template = (flags.template ?? recorded.template ?? 'hf') as TemplateName;
+        const templateName = flags.template ?? recorded.template ?? 'hf';
         const systemPrompt =
           flags.systemPrompt ?? (flags.template === undefined ? recorded.systemPrompt : undefined);
+        const template = registry.createSync('template', {
+          type: templateName,
+          ...(systemPrompt === undefined ? {} : { systemPrompt }),
+        }) as ConversationTemplate;
         if (recorded.template && flags.template && flags.template !== recorded.template)
           process.stderr.write(
             color.yellow(
@@ -110,8 +111,8 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
           process.stderr.write(
             color.dim(
               flags.freeRunning
-                ? `template ${template}; later turns follow the model's own earlier answers (free-running)\n`
-                : `template ${template}; earlier turns of multi-turn records are teacher-forced from the references (--free-running to use the model's own)\n`,
+                ? `template ${templateName}; later turns follow the model's own earlier answers (free-running)\n`
+                : `template ${templateName}; earlier turns of multi-turn records are teacher-forced from the references (--free-running to use the model's own)\n`,
             ),
           );
         const bar = flags.json ? undefined : progress('eval', flags.limit ?? 0, ['em']);
@@ -123,7 +124,6 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
             data: flags.data,
             imageFolder: flags.images,
             template,
-            systemPrompt,
             maxLength: flags.maxLength,
             limit: flags.limit,
             metrics,

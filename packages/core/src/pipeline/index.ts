@@ -21,4 +21,5 @@ export {
 export { createModel, familyForModelType, loadModelPlugins, loadPretrained } from './load.js';
 export { firstNumber, normaliseAnswer, registerAnswerMetrics, tokenF1, yesNo } from './metrics.js';
 export { chatFromJson, chatToJson, pluginsUsed, writeLlavaProcessorConfig } from './saved.js';
+export { registerTemplates, templateEntrySchema } from './templates.js';
 export type * from './types.js';
