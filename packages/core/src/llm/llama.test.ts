@@ -334,6 +334,9 @@ describe('LlamaForCausalLM structure', () => {
         `v_proj${i}`,
         `o_proj${i}`,
         `mlp${i}`,
+        `gate_proj${i}`,
+        `up_proj${i}`,
+        `down_proj${i}`,
       ]),
     );
     identity();
@@ -374,6 +377,26 @@ describe('LlamaForCausalLM structure', () => {
     expect(lengths.slice(-2)).toEqual([0, 4]);
     extra();
     expect(logits()).toEqual(plain);
+    // keyMask: a hook hiding key 1 from every layer equals the call's attention mask with 0 there.
+    const masks: { batch: number; keys: number }[] = [];
+    const hide = model.wrapBlocks({
+      layers: (n) => Array.from({ length: n }, (_, i) => i),
+      internals: () => ({
+        keyMask: (mask, shape) => {
+          masks.push(shape);
+          return tf.mul(mask ?? tf.ones([shape.batch, shape.keys]), tf.tensor2d([[1, 0, 1, 1]])) as tf.Tensor2D;
+        },
+      }),
+    });
+    const hidden = logits();
+    hide();
+    expect(masks).toEqual([{ batch: 1, keys: 4 }, { batch: 1, keys: 4 }]);
+    const masked = tf.tidy(() => {
+      const mask = tf.tensor2d([[1, 0, 1, 1]], undefined, 'int32');
+      return Array.from(model.lmHead(model.forward({ inputsEmbeds: model.embed(ids), attentionMask: mask }).hidden).dataSync());
+    });
+    expect(maxDiff(hidden, masked)).toBeLessThan(1e-6);
+    expect(maxDiff(hidden, plain)).toBeGreaterThan(1e-4);
     tf.dispose([ids, saved]);
     cache.dispose();
     model.dispose();
