@@ -8,6 +8,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerRegistryCommand } from './commands/registry.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerTrainCommand } from './commands/train.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -40,5 +41,6 @@ export function buildProgram(mediaKinds: readonly MediaKind[] = []): Command {
   registerTrainCommand(program);
   registerEvalCommand(program, mediaKinds);
   registerBenchCommand(program);
+  registerServeCommand(program);
   return program;
 }
