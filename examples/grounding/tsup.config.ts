@@ -4,6 +4,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     'lisa-tiny': 'src/seg/lisa-tiny.ts',
+    'lisa-world': 'src/seg/lisa-world.ts',
     'shikra-world': 'src/rec/shikra-world.ts',
     'rec-score': 'src/rec/rec-score.ts',
   },

@@ -1,29 +1,16 @@
 // Command (not a test): generates a segmentation world, trains the LISA-style tiny recipe on it with core's
-// Trainer, prints held-out gIoU / cIoU as JSON and saves the model (with its head) to <out>/model. Run from
+// Trainer through the LISA runner (text stages, head calibration), prints held-out gIoU / cIoU as JSON and
+// saves the model (with its head) to <out>/model. `vistune train` trains lisa-train.yaml the generic way. Run from
 // examples/grounding:
 //   pnpm build && node dist/lisa-tiny.js --out /tmp/lisa-tiny \
 //     [--recipe src/seg/recipes/lisa-tiny.yaml] [--steps N] [--train N] [--test N] [--no-generate]
 //     [--kinds segmentation,grounding,…] [--questions N] [--answers labelled|lisa]
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { register as registerAdapters } from '@vistune/adapters';
-import {
-  createRegistry,
-  initBackend,
-  LlavaForConditionalGeneration,
-  loadRecipe,
-  register as registerCore,
-  saveLlava,
-} from '@vistune/core';
-import {
-  generateWorld,
-  type RecordKind,
-  type SegmentationAnswerStyle,
-  worldVocabulary,
-  writeWorldTokenizer,
-} from '@vistune/demo-world';
+import { createRegistry, initBackend, loadRecipe, register as registerCore } from '@vistune/core';
+import type { RecordKind, SegmentationAnswerStyle } from '@vistune/demo-world';
 import { register as registerEncoders } from '@vistune/encoders';
 import {
   evaluateSegmentation,
@@ -31,6 +18,7 @@ import {
   register as registerGrounding,
   trainLisa,
 } from '@vistune/tasks-grounding';
+import { copyRecipe, writeLisaWorld } from './world.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,29 +42,20 @@ const recipeSource = resolve(values.recipe as string);
 const started = performance.now();
 
 await initBackend({ backend: 'wasm' });
-await mkdir(out, { recursive: true });
-const world = join(out, 'world');
-if (!existsSync(join(world, 'manifest.json'))) {
-  await generateWorld({
-    outDir: world,
-    seed: Number(values.seed),
-    counts: { train: Number(values.train), val: 0, test: Number(values.test) },
-    imageSize: 64,
-    kinds: (values.kinds as string).split(',') as RecordKind[],
-    questionsPerImage: Number(values.questions),
-    segmentationAnswers: values.answers as SegmentationAnswerStyle,
-  });
-  await writeWorldTokenizer(join(world, 'tokenizer'), worldVocabulary(undefined, { segmentation: true }));
-}
+const world = await writeLisaWorld(out, {
+  train: Number(values.train),
+  test: Number(values.test),
+  seed: Number(values.seed),
+  kinds: (values.kinds as string).split(',') as RecordKind[],
+  questionsPerImage: Number(values.questions),
+  answers: values.answers as SegmentationAnswerStyle,
+});
 // The recipe's relative paths resolve next to the world: copy it (with a step override) into the run folder.
-let yaml = await readFile(recipeSource, 'utf8');
-if (values.steps) yaml = yaml.replace(/^(\s+steps:) \d+/gm, `$1 ${values.steps}`);
-await writeFile(join(out, 'lisa-tiny.yaml'), yaml);
-await copyFile(
-  join(dirname(recipeSource), 'preprocessor_config.json'),
-  join(out, 'preprocessor_config.json'),
+const recipe = await loadRecipe(
+  await copyRecipe(recipeSource, out, {
+    set: { steps: values.steps === undefined ? undefined : Number(values.steps) },
+  }),
 );
-const recipe = await loadRecipe(join(out, 'lisa-tiny.yaml'));
 
 const registry = createRegistry();
 registerCore(registry);
@@ -100,13 +79,12 @@ const test = await run.examples(join(world, 'test.json'));
 const segTest = test.examples.filter((e) => e.masks.length > 0);
 const scores = await evaluateSegmentation(run, segTest, { generate: values.generate as boolean });
 const done = performance.now();
-// A HF LLaVA folder with the head (vistune generate --model <out>/model --image … prints and draws masks).
+// A model folder with the head, in its family's layout (vistune generate --model <out>/model --image … prints
+// and draws masks).
 const modelDir = join(out, 'model');
-if (run.model instanceof LlavaForConditionalGeneration) {
-  await saveLlava(run.model, modelDir);
-  await run.tokenizer.saveTo(modelDir);
-  await copyFile(join(out, 'preprocessor_config.json'), join(modelDir, 'preprocessor_config.json'));
-}
+await run.model.save(modelDir, { tokenizer: run.tokenizer });
+await run.tokenizer.saveTo(modelDir);
+await copyFile(join(out, 'preprocessor_config.json'), join(modelDir, 'preprocessor_config.json'));
 console.log(
   JSON.stringify(
     {
