@@ -39,6 +39,11 @@ export function addPluginOption(cmd: Command): Command {
   );
 }
 
+/** `--allow-nonfinite` on commands that load weights. */
+export function addAllowNonfiniteOption(cmd: Command): Command {
+  return cmd.option('--allow-nonfinite', 'load weights that hold NaN or Inf instead of refusing them');
+}
+
 /** The registry of a command: built-ins, discovered plugins and its --plugin values. */
 export async function commandRegistry(cmd: Command, extra: readonly string[] = []): Promise<Registry> {
   const plugins = cmd.opts<{ plugin?: string[] }>().plugin ?? [];

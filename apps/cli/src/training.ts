@@ -50,6 +50,7 @@ export async function modelForRecipe(
   recipe: Recipe,
   registry: Registry,
   recipeDir: string,
+  opts: { allowNonfinite?: boolean } = {},
 ): Promise<VisionLanguageModel> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   const m = recipe.model;
@@ -60,7 +61,7 @@ export async function modelForRecipe(
       throw new CliError(
         `${recipe.source}: model: ${dir} is not a model folder (no config.json); use { from: DIR } or an inline config`,
       );
-    vlm = await loadModel(dir, { registry });
+    vlm = await loadModel(dir, { registry, allowNonfinite: opts.allowNonfinite });
   } else {
     const {
       tokenizer: tokDir,

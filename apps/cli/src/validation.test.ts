@@ -70,6 +70,33 @@ describe('model folders that are wrong say how', () => {
   });
 });
 
+describe('NaN/Inf weights', () => {
+  it('are refused at load naming the tensor; --allow-nonfinite loads them (an unused tensor here: greedy ids unchanged)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-nan-'));
+    await cp(fixture, dir, { recursive: true });
+    const path = join(dir, 'model.safetensors');
+    const bytes = readFileSync(path);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+    const name = 'vision_tower.vision_model.post_layernorm.weight'; // LLaVA reads layer -2: never used
+    const [start] = header[name].data_offsets as [number, number];
+    bytes.writeUInt16LE(0x7e00, 8 + headerLength + start); // F16 NaN
+    await writeFile(path, bytes);
+    const c = (
+      JSON.parse(readFileSync(`${fixture}cases.json`, 'utf8')) as {
+        cases: { question: string; images: string[]; expected: { greedy_ids: number[] } }[];
+      }
+    ).cases.find((k) => k.images.length === 1)!;
+    const args = ['generate', '--model', dir, '--prompt', c.question, '--image', `${fixture}${c.images[0]}`];
+    args.push('--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos', '--json');
+    const { code, stderr } = await fails(args);
+    expect(code).toBe(1);
+    expect(stderr).toContain(name);
+    const { stdout } = await run(process.execPath, [bin, ...args, '--allow-nonfinite']);
+    expect((JSON.parse(stdout) as { ids: number[] }).ids).toEqual(c.expected.greedy_ids);
+  });
+});
+
 describe('eval reports what it skipped', () => {
   it('prints kept and skipped records per reason with file:line, and --json carries them', async () => {
     const c = (

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   type AnswerAnnotation,
   type AnswerAnnotator,
+  allowNonfiniteWeights,
   type BackendName,
   type ChatContentPart,
   type ChatMessage,
@@ -83,6 +84,8 @@ export interface ModalityRuntime {
 export interface LoadModelOptions extends RegistryOptions {
   /** Use this registry (plugins already loaded) instead of building one. */
   registry?: Registry;
+  /** Load weights holding NaN/Inf instead of refusing them (the error names the tensor). */
+  allowNonfinite?: boolean;
   /** Backend to initialise when none is (default: VISTUNE_BACKEND or the best available). */
   backend?: BackendName;
 }
@@ -358,7 +361,8 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
       `${join(dir, 'config.json')} not found: a model folder holds config.json, model.safetensors and tokenizer.json`,
     );
   const registry = opts.registry ?? (await createVistuneRegistry(opts));
-  const model = await loadPretrained(dir, registry);
+  const load = () => loadPretrained(dir, registry);
+  const model = await (opts.allowNonfinite ? allowNonfiniteWeights(load) : load());
   try {
     const tokenizer = await Tokenizer.fromDir(dir);
     return await wrapModel(dir, model, tokenizer, registry);

@@ -3,6 +3,7 @@ import type { MediaKind } from '@vistune/core';
 import type { Command } from 'commander';
 import { loadModel, type PreparedRequest, type VisionLanguageModel, type VlmMessage } from '../api/model.js';
 import {
+  addAllowNonfiniteOption,
   addMediaOptions,
   addPluginOption,
   addSamplingOptions,
@@ -69,6 +70,7 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
     );
   addMediaOptions(cmd, kinds, 'for the first message');
   addPluginOption(cmd);
+  addAllowNonfiniteOption(cmd);
   addSamplingOptions(cmd)
     .addHelpText(
       'after',
@@ -80,7 +82,11 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
         command: Command,
       ) => {
         const registry = await commandRegistry(command);
-        const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+        const vlm = await loadModel(flags.model, {
+          registry,
+          backend: backendOption(command),
+          allowNonfinite: Boolean(flags.allowNonfinite),
+        });
         const opts = samplingOptions(flags);
         const rl = createInterface({
           input: process.stdin,

@@ -11,11 +11,18 @@ import {
 import { type Command, Option } from 'commander';
 import { loadModel } from '../api/model.js';
 import { evaluate, scoreByKind } from '../evaluate.js';
-import { addPluginOption, backendOption, commandRegistry, parsePositiveInt } from '../options.js';
+import {
+  addAllowNonfiniteOption,
+  addPluginOption,
+  backendOption,
+  commandRegistry,
+  parsePositiveInt,
+} from '../options.js';
 import { CliError, color, printJson, progress, table } from '../ui.js';
 
 interface EvalFlags {
   model: string;
+  allowNonfinite?: boolean;
   data: string;
   images?: string;
   template?: string;
@@ -68,6 +75,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
       '--out <file>',
       'write predictions as JSONL (id, turn, kind, question, prediction, reference, exactMatch, scores)',
     );
+  addAllowNonfiniteOption(cmd);
   addPluginOption(cmd)
     .option('--json', 'print the scores as JSON')
     .addHelpText(
@@ -76,7 +84,11 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
     )
     .action(async (flags: EvalFlags, command: Command) => {
       const registry = await commandRegistry(command);
-      const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+      const vlm = await loadModel(flags.model, {
+        registry,
+        backend: backendOption(command),
+        allowNonfinite: Boolean(flags.allowNonfinite),
+      });
       try {
         const task = flags.task
           ? (registry.createSync('task', { type: flags.task }) as TaskFamily)

@@ -5,6 +5,7 @@ import type { AnswerAnnotation, AnswerAnnotator, MediaKind } from '@vistune/core
 import type { Command } from 'commander';
 import { loadModel, type VisionLanguageModel, type VlmRequest } from '../api/model.js';
 import {
+  addAllowNonfiniteOption,
   addMediaOptions,
   addPluginOption,
   addSamplingOptions,
@@ -87,6 +88,7 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
     );
   addMediaOptions(cmd, kinds);
   addPluginOption(cmd);
+  addAllowNonfiniteOption(cmd);
   addSamplingOptions(cmd)
     .option(
       '--codec <name>',
@@ -113,7 +115,11 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
         throw new CliError(`codec '${flags.codec}' does not annotate answers (it has no annotate())`, 2);
       let vlm: VisionLanguageModel;
       try {
-        vlm = await loadModel(flags.model, { registry, backend: backendOption(command) });
+        vlm = await loadModel(flags.model, {
+          registry,
+          backend: backendOption(command),
+          allowNonfinite: Boolean(flags.allowNonfinite),
+        });
       } catch (err) {
         throw new CliError((err as Error).message);
       }

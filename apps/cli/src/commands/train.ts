@@ -10,7 +10,13 @@ import {
 } from '@vistune/core';
 import { type Command, Option } from 'commander';
 import { createVistuneRegistry } from '../api/registry.js';
-import { addPluginOption, backendOption, parseFraction, parsePositiveInt } from '../options.js';
+import {
+  addAllowNonfiniteOption,
+  addPluginOption,
+  backendOption,
+  parseFraction,
+  parsePositiveInt,
+} from '../options.js';
 import { modelForRecipe, recipeTask, slotsPerModality, stageData } from '../training.js';
 import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 
@@ -22,6 +28,7 @@ interface TrainFlags {
   strict?: boolean;
   maxSkipFraction?: number;
   plugin?: string[];
+  allowNonfinite?: boolean;
   json?: boolean;
 }
 
@@ -44,6 +51,7 @@ export function registerTrainCommand(program: Command): void {
         'fail when more than this fraction of the records is skipped (recipe data.maxSkipFraction)',
       ).argParser(parseFraction),
     );
+  addAllowNonfiniteOption(cmd);
   addPluginOption(cmd)
     .option('--json', 'print one JSON summary at the end instead of progress')
     .addHelpText(
@@ -60,7 +68,9 @@ export function registerTrainCommand(program: Command): void {
         plugins: [...recipe.plugins, ...(flags.plugin ?? [])],
         from: dirname(recipePath),
       });
-      const vlm = await modelForRecipe(recipe, registry, dirname(recipePath));
+      const vlm = await modelForRecipe(recipe, registry, dirname(recipePath), {
+        allowNonfinite: flags.allowNonfinite,
+      });
       const log = (line: string) => {
         if (!flags.json) process.stderr.write(`${line}\n`);
       };
@@ -98,6 +108,9 @@ export function registerTrainCommand(program: Command): void {
               bar = flags.json ? undefined : progress(e.stage, e.steps, ['loss', 'lr', 'gnorm', 'tok_s']);
             } else if (e.type === 'checkpoint') {
               log(color.dim(`checkpoint ${e.dir}`));
+            } else if (e.type === 'warning') {
+              bar?.stop();
+              process.stderr.write(`${color.yellow('warning')} ${e.message}\n`);
             } else if (e.type === 'done') {
               bar?.stop();
             }

@@ -312,7 +312,8 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         if (event.type === 'stage-start') opts.onStageStart?.(event.stage, event.steps);
       },
     });
-    const trained = await trainer.run();
+    // The demo owns its run folder: an earlier demo run there is moved aside (the trainer says where).
+    const trained = await trainer.run({ overwrite: true });
     const trainSeconds = seconds(trainStart);
     const losses = recipe.stages.map((stage) => {
       const records = trained.metrics.filter((r) => r.stage === stage.name);
