@@ -72,9 +72,19 @@ describe('vistune train / eval on a tiny generated world', () => {
       .map((l) => JSON.parse(l));
     expect(metrics.map((m: { step: number }) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(metrics.at(-1).loss).toBeLessThan(metrics[0].loss);
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'preprocessor_config.json',
+      'processor_config.json',
+    ]) {
       expect(existsSync(join(second.modelDir, f)), f).toBe(true);
     }
+    // The saved model records how it was trained to talk, so eval and generate use it by default.
+    const saved = JSON.parse(readFileSync(join(second.modelDir, 'config.json'), 'utf8'));
+    expect(saved.vistune_chat).toEqual({ template: 'vicuna_v1', system_prompt: '' });
+    expect(second.data.instruct).toMatchObject({ read: 96, kept: 96, skipped: { total: 0 } });
     expect(existsSync(join(dir, 'run', 'loss.html'))).toBe(true);
     const gen = JSON.parse(
       (
@@ -127,6 +137,38 @@ describe('vistune train / eval on a tiny generated world', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(r.scores.at(-1)).toMatchObject({ kind: 'overall', n: lines.length });
     for (const p of lines) expect(p).toHaveProperty('reference');
+  });
+
+  it('eval uses the template the model was trained with when none is given', async () => {
+    const r = JSON.parse(
+      (
+        await vistune(
+          'eval',
+          '--model',
+          join(dir, 'run', 'model'),
+          '--data',
+          join(dir, 'world', 'test.json'),
+          '--max-new-tokens',
+          '2',
+          '--limit',
+          '1',
+          '--json',
+        )
+      ).stdout,
+    );
+    expect(r.template).toBe('vicuna_v1');
+  });
+
+  it('a new run into a finished run folder is refused; --overwrite moves the old run aside', async () => {
+    const recipe = join(dir, 'recipe.yaml');
+    const err = await vistune('train', '--config', recipe).catch((e) => e);
+    expect(err.code).toBe(1);
+    expect(err.stderr).toMatch(/--resume|overwrite/);
+    expect(existsSync(join(dir, 'run', 'model', 'model.safetensors'))).toBe(true);
+    const again = JSON.parse(
+      (await vistune('train', '--config', recipe, '--overwrite', '--max-steps', '1', '--json')).stdout,
+    );
+    expect(again).toMatchObject({ status: 'stopped', step: 1 });
   });
 
   it('a recipe error names the file and the field', async () => {

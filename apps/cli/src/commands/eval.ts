@@ -157,7 +157,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
           const scores = scoreByKind(predictions);
           if (flags.json)
             return printJson({
-              template,
+              template: templateName,
               scores,
               data: dataStatsJson(stats),
               predictions: flags.out ?? null,
