@@ -1,6 +1,7 @@
 // LISA through the generic pipeline and the real CLI: `vistune train --config lisa-train.yaml` (task: lisa_seg,
 // a vistune composition) on a tiny world saves a model folder with the [SEG] head, and `vistune generate` on
-// that folder loads it (no LISA code in the CLI) and returns one mask per generated [SEG] (--json `masks`).
+// that folder loads it (no LISA code in the CLI) and returns one mask per generated [SEG] (--json `masks`);
+// `vistune eval --task lisa_seg` scores the answers with the task's metric.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -89,5 +90,24 @@ describe('vistune train with task lisa_seg', () => {
       expect(mask.area).toBe(mask.counts.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0));
     }
     expect(existsSync(overlay)).toBe(true);
+
+    // eval --task lisa_seg scores the answers' text with the task's metric.
+    const evaluation = JSON.parse(
+      await vistune(
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        join(dir, 'world', 'test.json'),
+        '--task',
+        'lisa_seg',
+        '--max-new-tokens',
+        '8',
+        '--json',
+      ),
+    ) as { scores: { kind: string; metrics: Record<string, { mean: number; n: number }> }[] };
+    const overall = evaluation.scores.find((s) => s.kind === 'overall');
+    expect(overall?.metrics.lisa_answer_match?.n).toBe(2);
+    expect(overall?.metrics.lisa_answer_match?.mean).toBeGreaterThanOrEqual(0);
   }, 120_000);
 });

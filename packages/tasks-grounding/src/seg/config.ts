@@ -102,7 +102,7 @@ export function lisaSegHeadOptions(c: LisaSegHeadConfig): LisaSegHeadOptions {
   };
 }
 
-/** The head's constructor options → its registry config (what saveLlava records in config.json `vistune_heads`). */
+/** The head's constructor options → its registry config (what model.save records in config.json `vistune_heads`). */
 export function lisaSegHeadConfig(o: LisaSegHeadOptions): LisaSegHeadConfig {
   const { visionDim, upscaleChannels, ...decoder } = o.decoder;
   return {

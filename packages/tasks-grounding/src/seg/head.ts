@@ -142,7 +142,7 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
     return annotateMasks(this, ctx);
   }
 
-  /** Loaders' hook: binds the encoder of the head's modality (shared, as attachLisaHead does). */
+  /** Loaders' and addHead's hook: binds the encoder of the head's modality (shared). */
   bindModalities(modalities: ReadonlyMap<string, { readonly encoder: ModalityEncoder<unknown> }>): void {
     const spec = modalities.get(this.options.modality);
     if (!spec)
@@ -189,7 +189,7 @@ export class LisaSegHead extends Module implements Head<SegMaskTarget, SegHeadOu
     const encoder = this.vision;
     if (!encoder)
       throw new Error(
-        `${this.name}: no vision encoder bound: call bindVision (attachLisaHead does) before forward`,
+        `${this.name}: no vision encoder bound: add the head to a model (model.addHead binds it) or call bindVision before forward`,
       );
     const items = this.imagesOf(input);
     return tf.tidy(() => {
