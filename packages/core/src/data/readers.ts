@@ -2,7 +2,7 @@
 // whole (JSON.parse needs the full text), so very large datasets should be JSONL. Text is decoded as strict
 // UTF-8: bytes that are not UTF-8 skip their record (not_utf8) instead of becoming U+FFFD in training text.
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   checkMediaKinds,
@@ -25,6 +25,21 @@ export type RawRecord =
     };
 
 export type DataFileFormat = 'json' | 'jsonl';
+
+/** A data file that is missing or a folder is an error naming the path and where it came from. */
+async function checkDataFile(file: string): Promise<void> {
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
+      throw new Error(
+        `data file not found: ${file} (check the recipe's data.train / data.val or --data; recipe paths are relative to the recipe file)`,
+      );
+    throw new Error(`cannot read data file ${file}: ${err.message}`);
+  });
+  if (info.isDirectory())
+    throw new Error(
+      `data file ${file} is a folder: give a LLaVA JSON or JSONL file (the folder of the media is data.images)`,
+    );
+}
 
 /** `.jsonl` is JSONL; otherwise the first non-blank character decides: `[` is a JSON array, `{` JSONL. */
 export async function detectFormat(file: string): Promise<DataFileFormat> {
@@ -199,6 +214,7 @@ async function* jsonArrayRecords(file: string): AsyncGenerator<RawRecord> {
 
 /** Raw records of a LLaVA JSON array or JSONL file, in file order. Unreadable lines come back as errors. */
 export async function* readRecords(file: string): AsyncGenerator<RawRecord> {
+  await checkDataFile(file);
   yield* (await detectFormat(file)) === 'jsonl' ? jsonlRecords(file) : jsonArrayRecords(file);
 }
 
