@@ -22,4 +22,4 @@ export {
   recipeYaml,
 } from './world/generate.js';
 export { QUESTIONS, worldTexts } from './world/questions.js';
-export { CHAT_TEMPLATE, POINTS_TOKEN_ID, SPECIAL_TOKENS, tokenizerFiles, vocabulary, writeTokenizer } from './world/tokenizer.js';
+export { CHAT_TEMPLATE, POINTS_TOKEN_ID, SPECIAL_TOKENS, buildTokenizer, vocabulary, writeTokenizer } from './world/tokenizer.js';

@@ -1,5 +1,6 @@
 // The world's objects: one shape per cloud, sampled on its surface, in a colour and a size. The names are also
 // what the shape_accuracy metric looks for in answers.
+import { Rng } from '@vistune/core';
 import type { PointCloud } from './ply.js';
 
 export const SHAPES = ['sphere', 'cube', 'cone', 'cylinder', 'torus'] as const;
@@ -21,16 +22,10 @@ export const SIZES = { small: 0.5, medium: 1, large: 2 } as const;
 export type SizeName = keyof typeof SIZES;
 export const SIZE_NAMES = Object.keys(SIZES) as SizeName[];
 
-/** A seeded uniform generator in [0, 1) (mulberry32): the world is a pure function of its seed. */
+/** Uniform draws in [0, 1) from core's seeded generator: the world is a pure function of its seed. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.nextFloat();
 }
 
 type Vec3 = [number, number, number];

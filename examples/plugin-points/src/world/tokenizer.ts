@@ -25,24 +25,14 @@ export function vocabulary(texts: readonly string[]): string[] {
   return [...words];
 }
 
-/** tokenizer.json + tokenizer_config.json objects for `words` (specials first: ids 0-4). */
-export function tokenizerFiles(words: readonly string[]): { json: TokenizerJSON; config: TokenizerConfigJSON } {
+/** The tokenizer for `words` (specials first: ids 0-4, registered as special added tokens). */
+export function buildTokenizer(words: readonly string[]): Tokenizer {
   const vocab: Record<string, number> = {};
   for (const w of [...SPECIAL_TOKENS, ...words]) vocab[w] ??= Object.keys(vocab).length;
-  const added = SPECIAL_TOKENS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
   const json: TokenizerJSON = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: added,
     normalizer: { type: 'Lowercase' },
     pre_tokenizer: { type: 'Whitespace' },
     post_processor: {
@@ -63,17 +53,18 @@ export function tokenizerFiles(words: readonly string[]): { json: TokenizerJSON;
     unk_token: '<unk>',
     pad_token: '<pad>',
     additional_special_tokens: ['<points>'],
-    added_tokens_decoder: Object.fromEntries(added.map(({ id, ...entry }) => [String(id), entry])),
     clean_up_tokenization_spaces: true,
     model_max_length: 512,
     chat_template: CHAT_TEMPLATE,
   };
-  return { json, config };
+  const tokenizer = Tokenizer.fromJSON(json, config);
+  // Matched before normalisation and skipped by decode(skipSpecialTokens); they keep their vocab ids.
+  tokenizer.addTokens(SPECIAL_TOKENS, { special: true });
+  return tokenizer;
 }
 
-/** Writes the tokenizer folder (through core's Tokenizer, which proves it loads) and returns it loaded back. */
+/** Writes the tokenizer folder and returns it loaded back (which proves the files load). */
 export async function writeTokenizer(dir: string, texts: readonly string[]): Promise<Tokenizer> {
-  const { json, config } = tokenizerFiles(vocabulary(texts));
-  await Tokenizer.fromJSON(json, config).saveTo(dir);
+  await buildTokenizer(vocabulary(texts)).saveTo(dir);
   return Tokenizer.fromDir(dir);
 }
