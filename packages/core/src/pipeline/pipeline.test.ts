@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { initBackend } from '../backend/index.js';
+import { parseLlamaConfig } from '../llm/config.js';
+import { LlamaForCausalLM } from '../llm/llama.js';
 import type {
   Adapter,
   EncodeOptions,
@@ -106,7 +108,7 @@ const TEXT = {
 function registry(): Registry {
   const r = createRegistry();
   registerCore(r.withOrigin('@vistune/core'));
-  registerPointsPlugin(r.withOrigin('vistune-plugin-points'));
+  registerPointsPlugin(r.withOrigin('vistune-test-only-points'));
   return r;
 }
 
@@ -147,7 +149,7 @@ describe('model pipeline', () => {
       { seed: 3 },
     );
     expect(model.family?.name).toBe('vistune');
-    expect(model.composition?.plugins).toEqual(['vistune-plugin-points']);
+    expect(model.composition?.plugins).toEqual(['vistune-test-only-points']);
     expect(model.composition?.modalities.points.adapter).toEqual({
       type: 'pool',
       inDim: 6,
@@ -160,7 +162,7 @@ describe('model pipeline', () => {
     model.dispose();
     const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
     expect(saved.model_type).toBe('vistune');
-    expect(saved.vistune_plugins).toEqual(['vistune-plugin-points']);
+    expect(saved.vistune_plugins).toEqual(['vistune-test-only-points']);
     expect(saved.vistune_chat).toEqual({ template: 'plain', system_prompt: '' });
     expect(saved.modalities.points.media).toBe('points');
 
@@ -174,7 +176,7 @@ describe('model pipeline', () => {
     const r = createRegistry();
     registerCore(r.withOrigin('@vistune/core'));
     await expect(loadPretrained(join(dir, 'points-model'), r)).rejects.toThrow(
-      /cannot load plugin 'vistune-plugin-points'/,
+      /cannot load plugin 'vistune-test-only-points'/,
     );
   });
 
@@ -206,6 +208,30 @@ describe('model pipeline', () => {
     );
     await writeFile(join(bad, 'config.json'), 'null');
     await expect(loadPretrained(bad, registry())).rejects.toThrow(/config\.json holds null/);
+  });
+
+  it("LLaVA configs find a plugin's encoder by vision_config.model_type, and the decoder comes from the llm entry with the same init", async () => {
+    const r = registry();
+    const model = await createModel(
+      {
+        model_type: 'llava',
+        image_token_index: 30,
+        mm_projector_type: 'pool',
+        text_config: TEXT,
+        vision_config: { model_type: 'point_mlp_model', hidden: 6 },
+      },
+      r,
+      { seed: 4 },
+    );
+    expect(model.family?.name).toBe('llava');
+    expect(model.composition?.modalities.image.encoder).toMatchObject({ type: 'point_mlp', hidden: 6 });
+    expect(model.composition?.plugins).toEqual(['vistune-test-only-points']);
+    const direct = new LlamaForCausalLM(parseLlamaConfig(TEXT), { seed: 4 });
+    const ours = new Map(model.llm.namedParameters());
+    for (const [name, p] of direct.namedParameters())
+      expect(Array.from(ours.get(name)!.dataSync()), name).toEqual(Array.from(p.dataSync()));
+    direct.dispose();
+    model.dispose();
   });
 
   it('rejects a composition whose media kind nobody registered, naming the field', async () => {
