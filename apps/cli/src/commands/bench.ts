@@ -9,8 +9,9 @@ import {
   readJsonFile,
   useWasmThreads,
 } from '@vistune/core';
-import type { Command } from 'commander';
-import { backendOption, commandRegistry } from '../options.js';
+import { type Command, Option } from 'commander';
+import { benchConnectors, connectorsTable, formatConnectorsSummary } from '../bench/connectors.js';
+import { addPluginOption, backendOption, commandRegistry, parsePositive, parsePositiveInt } from '../options.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
 interface ConfigBenchFlags {
@@ -72,6 +73,56 @@ export function registerBenchCommand(program: Command): void {
       for (const r of report.results) process.stdout.write(`${formatBackend(r)}\n\n`);
       for (const s of report.skipped)
         process.stdout.write(`${color.yellow(s.backend)} skipped: ${s.reason}\n`);
+    });
+  registerConnectorsBench(bench);
+}
+
+interface ConnectorsBenchFlags {
+  out: string;
+  seed: number;
+  quick?: boolean;
+  steps?: number;
+  evalEvery?: number;
+  connectors?: string;
+  recipes?: string;
+  lr?: number;
+  json?: boolean;
+}
+
+function registerConnectorsBench(bench: Command): void {
+  const cmd = bench.command('connectors');
+  addPluginOption(cmd);
+  cmd
+    .description(
+      'every connector recipe (packages/adapters/recipes) on the demo world with one budget: the same pretrained tower, the same warmed-up LLM, steps and batches; trainable parameters, ms/step, held-out loss curve, VQA exact match, counting, Acc@0.5',
+    )
+    .option('--out <dir>', 'run folder: world/, report.json, connectors.md, learning-curve.svg/.html', 'runs/bench-connectors')
+    .addOption(new Option('--seed <n>', 'world and init seed').argParser(parsePositiveInt).default(1))
+    .option('--quick', 'a small world and 80 steps a connector (a few minutes)')
+    .addOption(new Option('--steps <n>', 'training steps per connector (default 400, --quick 80)').argParser(parsePositiveInt))
+    .addOption(new Option('--eval-every <n>', 'held-out loss every n steps (default steps / 10)').argParser(parsePositiveInt))
+    .option('--connectors <names>', 'comma-separated recipe names (default: all), e.g. llava-mlp2x-gelu,ldp')
+    .option('--recipes <dir>', 'folder of connector recipes (default: the ones @vistune/adapters ships)')
+    .addOption(new Option('--lr <lr>', 'peak learning rate of every connector (default 1e-3)').argParser(parsePositive))
+    .option('--json', 'print the JSON report')
+    .addHelpText('after', '\nExamples:\n  $ vistune bench connectors\n  $ vistune bench connectors --quick --connectors llava-mlp2x-gelu,c-abstractor')
+    .action(async (flags: ConnectorsBenchFlags, cmd: Command) => {
+      const json = flags.json || cmd.optsWithGlobals<{ json?: boolean }>().json;
+      await initBackend({ backend: backendOption(cmd), quiet: true });
+      const report = await benchConnectors(await commandRegistry(cmd), {
+        out: flags.out,
+        seed: flags.seed,
+        quick: flags.quick,
+        steps: flags.steps,
+        evalEvery: flags.evalEvery,
+        connectors: flags.connectors?.split(',').map((c) => c.trim()).filter(Boolean),
+        recipesDir: flags.recipes,
+        lr: flags.lr,
+        onLog: json ? undefined : (m) => process.stderr.write(`${color.dim(m)}\n`),
+      });
+      if (json) return printJson(report);
+      process.stdout.write(`${formatConnectorsSummary(report)}\n\n${connectorsTable(report)}\n\n`);
+      process.stdout.write(`report ${report.paths.report}, learning curves ${report.paths.html} (${report.seconds.toFixed(0)} s)\n`);
     });
 }
 
