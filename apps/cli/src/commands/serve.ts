@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { AnswerAnnotator } from '@vistune/core';
 import type { Command } from 'commander';
 import { loadModel } from '../api/model.js';
 import {
@@ -29,6 +30,7 @@ interface ServeFlags extends SamplingFlags {
   maxQueue: number;
   shutdownGrace: number;
   playground?: string | false;
+  codec?: string;
   quiet?: boolean;
 }
 
@@ -66,6 +68,10 @@ export function registerServeCommand(program: Command): void {
       parseNonNegative,
       10,
     )
+    .option(
+      '--codec <name>',
+      'parse boxes from every answer with this registered codec (vistune registry --kind codec); they come back as annotations',
+    )
     .option('--playground <dir>', 'folder of the web playground served at / (default: the bundled one)')
     .option('--no-playground', 'serve the API only')
     .option('--quiet', 'no request log on stderr');
@@ -77,6 +83,14 @@ export function registerServeCommand(program: Command): void {
     )
     .action(async (flags: ServeFlags, command: Command) => {
       const registry = await commandRegistry(command);
+      const codec = flags.codec
+        ? ((await registry.create('codec', { type: flags.codec })) as Partial<AnswerAnnotator>)
+        : undefined;
+      if (codec && typeof codec.annotate !== 'function')
+        throw new CliError(
+          `--codec ${flags.codec}: this codec does not annotate answers (it has no annotate())`,
+          2,
+        );
       const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) }).catch(
         (err: Error) => {
           throw new CliError(err.message);
@@ -97,6 +111,7 @@ export function registerServeCommand(program: Command): void {
         bodyLimit: flags.maxBodyBytes,
         maxBatch: flags.maxBatch,
         maxQueue: flags.maxQueue,
+        annotators: codec ? [codec as AnswerAnnotator] : [],
         playgroundDir: flags.playground === false ? undefined : (flags.playground ?? bundledPlayground),
         log,
       });

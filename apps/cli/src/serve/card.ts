@@ -3,18 +3,9 @@
 import { basename, resolve } from 'node:path';
 import { Module, tf } from '@vistune/core';
 import type { VisionLanguageModel } from '../api/model.js';
+import type { ModelCard } from './card-types.js';
 
-export interface ModelCard {
-  id: string;
-  family: string;
-  backend: string;
-  contextLength: number | null;
-  parameters: { total: number; parts: Record<string, number> };
-  llm: string;
-  modalities: { name: string; kind: string; encoder: string; adapter: string; extensions: string[] }[];
-  heads: string[];
-  plugins: string[];
-}
+export type { ModelCard };
 
 const count = (part: unknown) => (part instanceof Module ? part.numParameters() : 0);
 const typeOf = (config: { type?: unknown } | undefined, part: unknown) =>

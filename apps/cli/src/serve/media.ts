@@ -87,7 +87,10 @@ export async function toVlmRequest(
   for (const [i, m] of messages.entries()) {
     const role = m.role === 'developer' ? 'system' : m.role;
     if (m.content === null || typeof m.content === 'string') {
-      out.push({ role, content: m.content ?? '' });
+      const text = m.content ?? '';
+      // Multimodal chat templates iterate content parts (as `vistune chat` sends them); text-only ones take strings.
+      const asParts = vlm.modalities.size > 0;
+      out.push({ role, content: asParts ? [{ type: 'text', text }] : text });
       continue;
     }
     const parts: VlmContentPart[] = [];

@@ -1,7 +1,14 @@
 // Queues chat requests and runs them on the one model: requests waiting together with the same sampling
 // settings go through one left-padded forward (as the demo's batched evaluation does), each row streaming its
 // own tokens. A cancelled row is dropped from the output; a batch whose rows are all cancelled stops at once.
-import { type AnswerAnnotation, findStopString, generateStream, type StopReason, tf } from '@vistune/core';
+import {
+  type AnswerAnnotation,
+  type AnswerAnnotator,
+  findStopString,
+  generateStream,
+  type StopReason,
+  tf,
+} from '@vistune/core';
 import type { PreparedRequest, VisionLanguageModel, VlmGenerateOptions } from '../api/model.js';
 import { ApiError } from './protocol.js';
 
@@ -37,6 +44,8 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** Most requests waiting; more are refused with 503. */
   maxQueue: number;
+  /** Annotators run on every answer besides the model's heads (serve --codec). */
+  annotators?: readonly AnswerAnnotator[];
 }
 
 export interface SchedulerStats {
@@ -248,14 +257,17 @@ export class Scheduler {
       if (job.done) continue;
       job.text = tokenizer.decode(job.ids, { skipSpecialTokens: true });
       this.emit(job, true);
-      const annotations = await this.vlm.annotate({
-        model,
-        promptIds: job.prepared.inputIds,
-        answerIds: job.ids,
-        text: job.text,
-        media: job.prepared.media,
-        processed: job.prepared.processed,
-      });
+      const annotations = await this.vlm.annotate(
+        {
+          model,
+          promptIds: job.prepared.inputIds,
+          answerIds: job.ids,
+          text: job.text,
+          media: job.prepared.media,
+          processed: job.prepared.processed,
+        },
+        this.opts.annotators,
+      );
       job.done = true;
       this.stats.completed++;
       job.resolve({

@@ -140,6 +140,21 @@ describe('vistune serve: OpenAI chat completions', () => {
     expect(main.server.scheduler.stats.largestBatch).toBeGreaterThan(1);
   });
 
+  it('takes a multi-turn conversation with plain string contents (rendered as text parts)', async () => {
+    const c = imageCases[0];
+    const res = await client(main.url).chat.completions.create({
+      ...greedy(c),
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Hello' },
+        { role: 'assistant', content: 'Hi.' },
+        ...messages(c),
+      ],
+    });
+    expect(res.usage?.prompt_tokens).toBeGreaterThan(c.input_ids.length);
+    expect(res.choices[0].message.content?.length).toBeGreaterThan(0);
+  });
+
   it('cuts the answer before a stop sequence and reports finish_reason stop', async () => {
     const c = imageCases[0];
     const stopAt = c.expected.greedy_text.indexOf('Other');

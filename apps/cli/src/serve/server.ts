@@ -5,6 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import fastifyStatic from '@fastify/static';
+import type { AnswerAnnotator } from '@vistune/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { PreparedRequest, VisionLanguageModel } from '../api/model.js';
 import { type SamplingFlags, samplingOptions } from '../options.js';
@@ -26,6 +27,8 @@ export interface ServeOptions {
   bodyLimit: number;
   maxBatch: number;
   maxQueue: number;
+  /** Annotators run on every answer besides the model's heads (a location codec: boxes in the answer text). */
+  annotators?: readonly AnswerAnnotator[];
   /** Folder of the built playground, served at /. */
   playgroundDir?: string;
   /** One line per finished request (method, path, status, ms). */
@@ -68,7 +71,11 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 
 export async function createServer(opts: ServeOptions): Promise<VistuneServer> {
   const { vlm, id } = opts;
-  const scheduler = new Scheduler(vlm, { maxBatch: opts.maxBatch, maxQueue: opts.maxQueue });
+  const scheduler = new Scheduler(vlm, {
+    maxBatch: opts.maxBatch,
+    maxQueue: opts.maxQueue,
+    annotators: opts.annotators,
+  });
   const app = Fastify({ bodyLimit: opts.bodyLimit, logger: false, return503OnClosing: true });
   const created = Math.floor(Date.now() / 1000);
   let closing = false;
