@@ -2,6 +2,9 @@
 // Packs every publishable package with `pnpm pack` (workspace:^ becomes ^x.y.z there), installs the tarballs
 // with npm into an empty project outside the workspace, and runs what a user would: import `vistune`, run its
 // bin, and generate from fixtures/tiny-llava-hf with `loadModel`, checking the greedy ids of a fixture case.
+// Then the third-party task package examples/plugin-points, packed and installed beside them: its world
+// generator, `npx vistune train` on a tiny recipe, `generate --points` and `eval --task points_qa`, with the
+// plugin found by discovery alone (it is a dependency of the project with a "vistune.plugin" field).
 // Needs built dist/ folders (`pnpm build`) and the npm registry for third-party dependencies.
 //
 //   node tools/pack-smoke.mjs [--keep] [--json]
@@ -26,6 +29,9 @@ export const PUBLISHED = [
   'packages/demo-world',
   'apps/cli',
 ];
+/** Task packages installed beside them, as a user project would (private: packed, never published). */
+export const PLUGINS = ['examples/plugin-points'];
+const PACKED = [...PUBLISHED, ...PLUGINS];
 const FIXTURE_DIR = join(ROOT, 'fixtures', 'tiny-llava-hf');
 /** The fixture case the generate stage replays: one image, and a prompt with no characters a shell could mangle. */
 const CASE_NAME = 'case2';
@@ -75,7 +81,7 @@ function pnpmCommand() {
 }
 
 // 1. Every package is built: a tarball without dist/ would install and then fail at import.
-for (const dir of PUBLISHED) {
+for (const dir of PACKED) {
   const manifest = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8'));
   const entry = manifest.main ?? manifest.bin?.[manifest.name];
   if (!entry || !existsSync(join(ROOT, dir, entry)))
@@ -84,17 +90,17 @@ for (const dir of PUBLISHED) {
       `${dir}/package.json points at ${entry ?? 'no main'}, which is missing: run \`pnpm build\` first`,
     );
 }
-stage('built', { note: `${PUBLISHED.length} packages have their dist/` });
+stage('built', { note: `${PACKED.length} packages have their dist/` });
 
 // 2. Pack each one; pnpm rewrites workspace:^ to the version range npm understands.
 report.work = mkdtempSync(join(tmpdir(), 'vistune-pack-smoke-'));
 const tarballs = join(report.work, 'tarballs');
 const [pnpm, ...pnpmArgs] = pnpmCommand();
-const filters = PUBLISHED.flatMap((dir) => ['--filter', `./${dir}`]);
+const filters = PACKED.flatMap((dir) => ['--filter', `./${dir}`]);
 run('pack', pnpm, [...pnpmArgs, '-r', ...filters, 'pack', '--pack-destination', tarballs], { cwd: ROOT });
 const packed = readdirSync(tarballs).filter((f) => f.endsWith('.tgz'));
-if (packed.length !== PUBLISHED.length)
-  fail('pack', `expected ${PUBLISHED.length} tarballs in ${tarballs}, found ${packed.join(', ') || 'none'}`);
+if (packed.length !== PACKED.length)
+  fail('pack', `expected ${PACKED.length} tarballs in ${tarballs}, found ${packed.join(', ') || 'none'}`);
 for (const file of packed) {
   const listing = run(`inspect ${file}`, 'tar', ['-xzOf', join(tarballs, file), 'package/package.json']);
   const manifest = JSON.parse(listing);
@@ -168,6 +174,70 @@ if (JSON.stringify(out.ids) !== JSON.stringify(expectedIds))
 stage('generate', {
   note: `${CASE_NAME}: ids ${JSON.stringify(out.ids)} match, text ${JSON.stringify(out.text)}`,
   ...out,
+});
+
+// 6. The installed task package through the installed CLI: nothing names the plugin on the command line.
+const npxVistune = (name, args) =>
+  run(name, 'npx', ['--no', '--', 'vistune', ...args], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+const world = join(project, 'points-world');
+run('plugin world', 'npx', ['--no', '--', 'vistune-points-world', '--out', world, '--n', '100', '--steps', '20'], {
+  cwd: project,
+});
+const listing = npxVistune('plugin registry', ['registry', '--kind', 'task']);
+if (!/points_qa\s+vistune-plugin-points/.test(listing))
+  fail('plugin registry', `vistune registry does not list points_qa from vistune-plugin-points:\n${listing}`);
+stage('plugin registry', { note: 'discovered: points_qa (vistune-plugin-points)' });
+const trained = JSON.parse(
+  npxVistune('plugin train', ['train', '--config', join(world, 'recipe.yaml'), '--json']).trim().split('\n').at(-1),
+);
+if (trained.status !== 'completed' || !trained.modelDir)
+  fail('plugin train', `expected a completed run with a model, got ${JSON.stringify(trained)}`);
+const savedPlugins = JSON.parse(readFileSync(join(trained.modelDir, 'config.json'), 'utf8')).vistune_plugins;
+if (JSON.stringify(savedPlugins) !== '["vistune-plugin-points"]')
+  fail('plugin train', `config.json vistune_plugins is ${JSON.stringify(savedPlugins)}, not ["vistune-plugin-points"]`);
+stage('plugin train', { note: `${trained.step} steps, last loss ${trained.finalLoss.toFixed(4)}`, step: trained.step });
+const answer = JSON.parse(
+  npxVistune('plugin generate', [
+    'generate',
+    '--model',
+    trained.modelDir,
+    '--points',
+    join(world, 'points', 'test-00000.ply'),
+    '--prompt',
+    'What shape is this?',
+    '--max-new-tokens',
+    '3',
+    '--json',
+  ])
+    .trim()
+    .split('\n')
+    .at(-1),
+);
+if (!answer.ids?.length) fail('plugin generate', `no answer: ${JSON.stringify(answer)}`);
+stage('plugin generate', { note: `--points test-00000.ply → ${JSON.stringify(answer.text)}`, text: answer.text });
+const evaluated = JSON.parse(
+  npxVistune('plugin eval', [
+    'eval',
+    '--model',
+    trained.modelDir,
+    '--data',
+    join(world, 'test.json'),
+    '--task',
+    'points_qa',
+    '--max-new-tokens',
+    '3',
+    '--json',
+  ])
+    .trim()
+    .split('\n')
+    .at(-1),
+);
+const overall = evaluated.scores?.find((s) => s.kind === 'overall');
+if (!overall?.metrics?.shape_accuracy || !overall.metrics.exact_match)
+  fail('plugin eval', `--task points_qa did not score shape_accuracy and exact_match: ${JSON.stringify(overall)}`);
+stage('plugin eval', {
+  note: `${overall.n} answers, shape_accuracy ${overall.metrics.shape_accuracy.mean.toFixed(3)}, exact_match ${overall.metrics.exact_match.mean.toFixed(3)}`,
+  metrics: Object.keys(overall.metrics),
 });
 finish(0);
 
