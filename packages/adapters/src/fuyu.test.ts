@@ -19,7 +19,7 @@ describe('Fuyu projector (fuyu) on raw patches', () => {
     expect(a.numSlots(layout)).toBe(8);
     const x = det([1, 6, 4], 2) as tf.Tensor3D;
     const out = a.forward(x, { layout }).arraySync()[0] as number[][];
-    const projected = a.vision_embed_tokens.forward(x).arraySync()[0] as number[][];
+    const projected = (a.vision_embed_tokens.forward(x) as tf.Tensor3D).arraySync()[0] as number[][];
     const separator = Array.from(a.newline_embedding?.dataSync() ?? []);
     // [p0 p1 p2 ⏎ p3 p4 p5 ⏎]
     expect(relativeError(out.flat(), [...projected.slice(0, 3), separator, ...projected.slice(3), separator].flat())).toBeLessThan(1e-6);

@@ -101,31 +101,19 @@ export function hideSlotPositions(
   });
 }
 
-/**
- * The call's media positions (CogVLM's image positions) as flat rows of [B·T]: `rows` lists them in order,
- * `index` maps every row to 0 (text) or 1 + its place in `rows`, for a gather over [zeros; expert rows].
- */
-export function mediaRows(
-  media: SplicedMedia | undefined,
+/** [B, T, 1] 1 where the call's token t of sample b is a media slot (CogVLM's image positions). */
+export function mediaPositions(
+  media: SplicedMedia,
   batch: number,
   tokens: number,
   pastLength: number,
-): { rows: Int32Array; index: Int32Array } {
-  const index = new Int32Array(batch * tokens);
-  const rows: number[] = [];
-  if (media) {
-    const flat: number[] = [];
-    media.sample.forEach((b, row) => {
-      const t = (media.position[row] as number) - pastLength;
-      if (b < batch && t >= 0 && t < tokens) flat.push(b * tokens + t);
-    });
-    flat.sort((x, y) => x - y);
-    for (const r of flat) {
-      rows.push(r);
-      index[r] = rows.length;
-    }
-  }
-  return { rows: Int32Array.from(rows), index };
+): tf.Tensor3D {
+  const mask = new Float32Array(batch * tokens);
+  media.sample.forEach((b, row) => {
+    const t = (media.position[row] as number) - pastLength;
+    if (b < batch && t >= 0 && t < tokens) mask[b * tokens + t] = 1;
+  });
+  return tf.tensor3d(mask, [batch, tokens, 1]);
 }
 
 /** [B] 1 where sample b has any item of the modality (LaVIN's modality token). */

@@ -47,7 +47,7 @@ export interface ConnectorBenchOptions {
   seed: number;
   /** Smaller world, fewer steps: the whole sweep in a few minutes. */
   quick?: boolean;
-  /** Training steps per connector (default 400, quick 80). */
+  /** Training steps per connector (default 300, quick 80). */
   steps?: number;
   /** Held-out loss every this many steps (default steps / 10). */
   evalEvery?: number;
@@ -118,8 +118,8 @@ export interface BenchSizes {
 }
 
 const SIZES: Record<'default' | 'quick', BenchSizes> = {
-  // ~40 s a connector on 2 cores: 14 connectors, the tower and the LLM warm-up in ~12 minutes.
-  default: { images: { train: 3000, val: 32, test: 100 }, towerSteps: 400, llmWarmupSteps: 300, steps: 400 },
+  // ~100 ms a step on a quiet 2-core machine: 14 connectors, the tower and the LLM warm-up in ~12 minutes.
+  default: { images: { train: 3000, val: 32, test: 100 }, towerSteps: 400, llmWarmupSteps: 300, steps: 300 },
   quick: { images: { train: 600, val: 16, test: 30 }, towerSteps: 120, llmWarmupSteps: 80, steps: 80 },
 };
 

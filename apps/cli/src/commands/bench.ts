@@ -99,7 +99,7 @@ function registerConnectorsBench(bench: Command): void {
     .option('--out <dir>', 'run folder: world/, report.json, connectors.md, learning-curve.svg/.html', 'runs/bench-connectors')
     .addOption(new Option('--seed <n>', 'world and init seed').argParser(parsePositiveInt).default(1))
     .option('--quick', 'a small world and 80 steps a connector (a few minutes)')
-    .addOption(new Option('--steps <n>', 'training steps per connector (default 400, --quick 80)').argParser(parsePositiveInt))
+    .addOption(new Option('--steps <n>', 'training steps per connector (default 300, --quick 80)').argParser(parsePositiveInt))
     .addOption(new Option('--eval-every <n>', 'held-out loss every n steps (default steps / 10)').argParser(parsePositiveInt))
     .option('--connectors <names>', 'comma-separated recipe names (default: all), e.g. llava-mlp2x-gelu,ldp')
     .option('--recipes <dir>', 'folder of connector recipes (default: the ones @vistune/adapters ships)')

@@ -22,3 +22,4 @@ export type {
   TokenizerConfigJSON,
   TokenizerJSON,
 } from './tokenizer-files.js';
+export * from './train/index.js';
