@@ -179,6 +179,8 @@ stage('generate', {
 // 6. The installed task package through the installed CLI: nothing names the plugin on the command line.
 const npxVistune = (name, args) =>
   run(name, 'npx', ['--no', '--', 'vistune', ...args], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+/** A --json command's report: its last stdout line. */
+const npxVistuneJson = (name, args) => JSON.parse(npxVistune(name, [...args, '--json']).trim().split('\n').at(-1));
 const world = join(project, 'points-world');
 run('plugin world', 'npx', ['--no', '--', 'vistune-points-world', '--out', world, '--n', '100', '--steps', '20'], {
   cwd: project,
@@ -187,51 +189,19 @@ const listing = npxVistune('plugin registry', ['registry', '--kind', 'task']);
 if (!/points_qa\s+vistune-plugin-points/.test(listing))
   fail('plugin registry', `vistune registry does not list points_qa from vistune-plugin-points:\n${listing}`);
 stage('plugin registry', { note: 'discovered: points_qa (vistune-plugin-points)' });
-const trained = JSON.parse(
-  npxVistune('plugin train', ['train', '--config', join(world, 'recipe.yaml'), '--json']).trim().split('\n').at(-1),
-);
+const trained = npxVistuneJson('plugin train', ['train', '--config', join(world, 'recipe.yaml')]);
 if (trained.status !== 'completed' || !trained.modelDir)
   fail('plugin train', `expected a completed run with a model, got ${JSON.stringify(trained)}`);
 const savedPlugins = JSON.parse(readFileSync(join(trained.modelDir, 'config.json'), 'utf8')).vistune_plugins;
 if (JSON.stringify(savedPlugins) !== '["vistune-plugin-points"]')
   fail('plugin train', `config.json vistune_plugins is ${JSON.stringify(savedPlugins)}, not ["vistune-plugin-points"]`);
 stage('plugin train', { note: `${trained.step} steps, last loss ${trained.finalLoss.toFixed(4)}`, step: trained.step });
-const answer = JSON.parse(
-  npxVistune('plugin generate', [
-    'generate',
-    '--model',
-    trained.modelDir,
-    '--points',
-    join(world, 'points', 'test-00000.ply'),
-    '--prompt',
-    'What shape is this?',
-    '--max-new-tokens',
-    '3',
-    '--json',
-  ])
-    .trim()
-    .split('\n')
-    .at(-1),
-);
+const ask = ['--model', trained.modelDir, '--max-new-tokens', '3'];
+const cloud = join(world, 'points', 'test-00000.ply');
+const answer = npxVistuneJson('plugin generate', ['generate', ...ask, '--points', cloud, '--prompt', 'What shape is this?']);
 if (!answer.ids?.length) fail('plugin generate', `no answer: ${JSON.stringify(answer)}`);
 stage('plugin generate', { note: `--points test-00000.ply → ${JSON.stringify(answer.text)}`, text: answer.text });
-const evaluated = JSON.parse(
-  npxVistune('plugin eval', [
-    'eval',
-    '--model',
-    trained.modelDir,
-    '--data',
-    join(world, 'test.json'),
-    '--task',
-    'points_qa',
-    '--max-new-tokens',
-    '3',
-    '--json',
-  ])
-    .trim()
-    .split('\n')
-    .at(-1),
-);
+const evaluated = npxVistuneJson('plugin eval', ['eval', ...ask, '--data', join(world, 'test.json'), '--task', 'points_qa']);
 const overall = evaluated.scores?.find((s) => s.kind === 'overall');
 if (!overall?.metrics?.shape_accuracy || !overall.metrics.exact_match)
   fail('plugin eval', `--task points_qa did not score shape_accuracy and exact_match: ${JSON.stringify(overall)}`);
