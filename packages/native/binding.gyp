@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "vistune_prebuild%": "false"
+  },
   "targets": [
     {
       "target_name": "vistune_native",
@@ -7,6 +10,13 @@
       "cflags": ["-O3", "-fno-math-errno", "-pthread", "-fvisibility=hidden"],
       "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17", "-pthread", "-fvisibility=hidden"],
       "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS=='linux' and vistune_prebuild=='true'", {
+          "cflags": ["-include", "<(module_root_dir)/src/glibc-compat.h"],
+          "cflags_cc": ["-include", "<(module_root_dir)/src/glibc-compat.h"],
+          "ldflags": ["-Wl,--strip-all"]
+        }]
+      ],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] },
       "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/O2", "/std:c++17"] } }
     }

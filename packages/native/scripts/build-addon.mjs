@@ -1,26 +1,40 @@
 #!/usr/bin/env node
-// Builds build/Release/vistune_native.node with node-gyp (the one npm ships, headers of the running Node, no
-// network when those headers are installed). It never fails: without a compiler, make or node-gyp it writes
-// the reason to build/vistune-build.json, prints one line, and the package's loader returns null with that
-// reason, so vistune falls back to the wasm kernels. VISTUNE_NATIVE_BUILD=0 skips it, =force rebuilds.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// Compiles build/Release/vistune_native.node with node-gyp (the one npm ships, headers of the running Node, no
+// network when those headers are installed), unless the package's prebuilt addon for this platform is current
+// and loads here: then there is nothing to compile. It never fails: without a compiler, make or node-gyp it
+// writes the reason to build/vistune-build.json, prints one line, and the loader uses the prebuilt addon or
+// returns null with that reason, so vistune falls back to the wasm kernels. VISTUNE_NATIVE_BUILD=0 skips it,
+// =force compiles even where the prebuilt addon loads. --dry-run prints what it would do and changes nothing.
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  ADDON_FILE,
+  addonSourceFiles,
+  checkAddon,
+  prebuildProblem,
+  prebuildTarget,
+  runtimeGlibc,
+} from '../src/addon-files.mjs';
+import { nodeGypRebuild } from './node-gyp.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const buildDir = join(root, 'build');
-const addon = join(buildDir, 'Release', 'vistune_native.node');
+const addon = join(buildDir, 'Release', ADDON_FILE);
 const statusFile = join(buildDir, 'vistune-build.json');
 const logFile = join(buildDir, 'vistune-build.log');
 const mode = (process.env.VISTUNE_NATIVE_BUILD ?? '').trim().toLowerCase();
+const load = createRequire(import.meta.url);
 
-function finish(built, reason, log) {
+function finish(built, reason, log, extra = {}) {
   mkdirSync(buildDir, { recursive: true });
   if (log !== undefined) writeFileSync(logFile, log);
-  writeFileSync(statusFile, `${JSON.stringify({ built, reason, node: process.version }, null, 2)}\n`);
-  if (!built) {
+  writeFileSync(
+    statusFile,
+    `${JSON.stringify({ built, reason, node: process.version, ...extra }, null, 2)}\n`,
+  );
+  if (!built && !extra.prebuilt) {
     rmSync(addon, { force: true });
     console.log(`@vistune/native: native kernels not built (${reason}); vistune uses the wasm kernels`);
   }
@@ -29,76 +43,68 @@ function finish(built, reason, log) {
 
 /** Newest modification time of what the addon is built from. */
 function newestSource() {
-  const files = [join(root, 'binding.gyp'), fileURLToPath(import.meta.url)];
-  for (const f of readdirSync(join(root, 'src')))
-    if (/\.(cc|h|inc)$/.test(f)) files.push(join(root, 'src', f));
-  return Math.max(...files.map((f) => statSync(f).mtimeMs));
+  const files = [...addonSourceFiles(root), 'scripts/build-addon.mjs', 'scripts/node-gyp.mjs'];
+  return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
 }
 
-/** node-gyp from this package's dependencies if any, else the copy bundled with npm next to this Node. */
-function findNodeGyp() {
+/** The prebuilt addon for this platform when it matches the sources, suits this libc and passes its check. */
+function prebuilt() {
+  const glibc = runtimeGlibc();
+  const target = prebuildTarget(process.platform, process.arch, glibc ? 'glibc' : 'musl');
+  const path = join(root, 'prebuilds', target, ADDON_FILE);
+  if (!existsSync(path)) return { target, path, problem: `none shipped for ${target}` };
+  const problem = prebuildProblem(path, root, glibc);
+  if (problem) return { target, path, problem };
   try {
-    return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-  } catch {}
-  const prefix = dirname(dirname(process.execPath));
-  const candidates = [
-    join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    join(dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ];
-  if (process.env.npm_execpath)
-    candidates.push(
-      join(dirname(dirname(process.env.npm_execpath)), 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    );
-  return candidates.find((c) => existsSync(c)) ?? null;
-}
-
-/** The first line of node-gyp's output that says what went wrong. */
-function firstError(output) {
-  const lines = output.split('\n').map((l) => l.trim());
-  const hit =
-    lines.find((l) => /\berror\b:|not found|No such file|command not found|cannot find/i.test(l)) ??
-    lines.find((l) => /gyp ERR! (stack|find)/.test(l));
-  return (hit ?? lines.filter(Boolean).at(-1) ?? 'no output').slice(0, 200);
-}
-
-/** Loads the fresh binary and multiplies 2×2 matrices with every kernel it offers. */
-function selfCheck() {
-  const native = createRequire(import.meta.url)(addon);
-  const a = new Float32Array([1, 2, 3, 4]);
-  const b = new Float32Array([5, 6, 7, 8]);
-  for (let isa = 0; isa <= native.bestIsa; isa++) {
-    const c = new Float32Array(4);
-    native.sgemm(a, b, c, 2, 2, 2, 0, 0, 1, 0, 0, 0, isa, 1);
-    if (c.join() !== '19,22,43,50')
-      throw new Error(`kernel ${isa} computed ${c.join()} for [[1,2],[3,4]]·[[5,6],[7,8]]`);
+    checkAddon(load(path));
+    return { target, path, problem: null };
+  } catch (error) {
+    return {
+      target,
+      path,
+      problem: `did not load: ${error instanceof Error ? error.message.split('\n')[0] : error}`,
+    };
   }
 }
 
-if (mode === '0') finish(false, 'VISTUNE_NATIVE_BUILD=0');
-if (mode !== 'force' && existsSync(addon) && statSync(addon).mtimeMs > newestSource()) {
-  try {
-    selfCheck();
-    process.exit(0); // up to date
-  } catch {}
+if (process.argv.includes('--dry-run')) {
+  const found = mode === '0' || mode === 'force' ? null : prebuilt();
+  console.log(
+    mode === '0'
+      ? 'would skip: VISTUNE_NATIVE_BUILD=0'
+      : found?.problem === null
+        ? `would use the prebuilt addon ${found.path}`
+        : `would compile (prebuilt addon: ${found?.problem ?? 'VISTUNE_NATIVE_BUILD=force'})`,
+  );
+  process.exit(0);
 }
-const gyp = findNodeGyp();
-if (!gyp) finish(false, 'node-gyp not found: it ships with npm; or add it with `pnpm add -D node-gyp`');
-const args = [gyp, 'rebuild', '--release'];
-// Headers of the running Node, when installed with it (Debian/Homebrew/official tarballs): no download needed.
-const prefix = dirname(dirname(process.execPath));
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')))
-  args.push(`--nodedir=${prefix}`);
-const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
-const log = `${run.stdout ?? ''}\n${run.stderr ?? ''}`;
-if (run.error) finish(false, `node-gyp did not run: ${run.error.message}`, log);
-if (run.status !== 0) finish(false, `node-gyp exited with ${run.status}: ${firstError(log)}`, log);
+if (mode === '0') finish(false, 'VISTUNE_NATIVE_BUILD=0');
+if (mode !== 'force') {
+  const found = prebuilt();
+  if (found.problem === null) {
+    // A compiled addon older than the sources would be tried before the prebuilt one: remove it.
+    if (existsSync(addon) && statSync(addon).mtimeMs < newestSource()) rmSync(addon, { force: true });
+    console.log(
+      `@vistune/native: using the prebuilt addon for ${found.target}; nothing to compile (VISTUNE_NATIVE_BUILD=force compiles)`,
+    );
+    finish(false, `the prebuilt addon ${found.path} loads here`, undefined, { prebuilt: found.path });
+  }
+  if (existsSync(addon) && statSync(addon).mtimeMs > newestSource()) {
+    try {
+      checkAddon(load(addon));
+      process.exit(0); // up to date
+    } catch {}
+  }
+}
+const build = nodeGypRebuild(root);
+if (!build.ok) finish(false, build.reason, build.log);
 try {
-  selfCheck();
+  checkAddon(load(addon));
 } catch (error) {
   finish(
     false,
     `the built addon failed its self-check: ${error instanceof Error ? error.message : error}`,
-    log,
+    build.log,
   );
 }
-finish(true, null, log);
+finish(true, null, build.log);

@@ -1,10 +1,26 @@
-// @vistune/native: the project's own SGEMM (src/sgemm.cc), loaded from the addon scripts/build-addon.mjs built.
-// Loading never throws: where the addon is missing or does not load, loadNativeKernels() returns null and
-// nativeKernelsStatus() says why.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// @vistune/native: the project's own SGEMM (src/sgemm.cc), loaded from the addon scripts/build-addon.mjs compiled
+// or the one prebuilt for this platform (src/load.ts picks). Loading never throws: where no addon loads,
+// loadNativeKernels() returns null and nativeKernelsStatus() says why.
+import {
+  type AddonAttempt,
+  type AddonOrigin,
+  describeAttempts,
+  type LoadOptions,
+  loadAddon,
+} from './load.js';
+
+export {
+  type AddonAttempt,
+  type AddonCandidate,
+  type AddonOrigin,
+  addonCandidates,
+  describeAttempts,
+  type LoadOptions,
+  type LocateOptions,
+  loadAddon,
+  NATIVE_PATH_ENV_VAR,
+  PREBUILD_COMMAND,
+} from './load.js';
 
 /** Instruction sets of the kernel, best last (the addon's numbering). */
 export const NATIVE_ISAS = ['generic', 'avx2', 'avx512'] as const;
@@ -65,15 +81,20 @@ export interface NativeKernels {
   isas: readonly NativeIsa[];
   /** The addon file. */
   path: string;
+  /** Where it came from: VISTUNE_NATIVE_PATH, compiled at install, or prebuilt in the package. */
+  origin: AddonOrigin;
+  /** How reports name it: "prebuilt (linux-x64, glibc)", "compiled at install", "VISTUNE_NATIVE_PATH". */
+  label: string;
   /** Throws a RangeError naming the argument when shapes, strides and array lengths disagree. */
   sgemm(args: SgemmArgs): void;
   /** torch.optim.AdamW's update in float32, one vectorised pass; throws a RangeError on mismatched arrays. */
   adamw(args: AdamWArgs): void;
 }
 
+/** The kernels or why there are none; passedOver lists the addons tried before (or instead), with reasons. */
 export type NativeKernelsStatus =
-  | { available: true; kernels: NativeKernels }
-  | { available: false; reason: string };
+  | { available: true; kernels: NativeKernels; passedOver: AddonAttempt[] }
+  | { available: false; reason: string; passedOver: AddonAttempt[] };
 
 interface Addon {
   bestIsa: number;
@@ -112,10 +133,6 @@ interface Addon {
   ): void;
 }
 
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ADDON_PATH = join(packageRoot, 'build', 'Release', 'vistune_native.node');
-const BUILD_STATUS_PATH = join(packageRoot, 'build', 'vistune-build.json');
-
 function defaultIsa(best: number): number {
   const asked = process.env[NATIVE_ISA_ENV_VAR]?.trim().toLowerCase();
   if (!asked) return best;
@@ -128,14 +145,16 @@ function defaultIsa(best: number): number {
   return index;
 }
 
-function wrap(addon: Addon): NativeKernels {
+function wrap(addon: Addon, found: { path: string; origin: AddonOrigin; label: string }): NativeKernels {
   const best = addon.bestIsa;
   const isas = NATIVE_ISAS.slice(0, best + 1);
   const fallbackIsa = defaultIsa(best);
   return {
     isa: NATIVE_ISAS[fallbackIsa],
     isas,
-    path: ADDON_PATH,
+    path: found.path,
+    origin: found.origin,
+    label: found.label,
     sgemm(args) {
       const { m, n, k } = args;
       const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
@@ -184,37 +203,27 @@ function wrap(addon: Addon): NativeKernels {
   };
 }
 
-/** Why the build left no addon, from the status file scripts/build-addon.mjs writes. */
-function buildFailure(): string {
-  try {
-    const status = JSON.parse(readFileSync(BUILD_STATUS_PATH, 'utf8')) as { reason?: string | null };
-    if (status.reason) return `not built: ${status.reason}`;
-  } catch {}
-  return `not built (${ADDON_PATH} is missing): run \`pnpm --filter @vistune/native build\` with a C++ compiler, make and Python 3 installed`;
+/** Loads the addon now (nothing cached): where options.requireAddon or packageRoot are given, from there. */
+export function resolveNativeKernels(options: LoadOptions = {}): NativeKernelsStatus {
+  const found = loadAddon<Addon>(options);
+  if (!found.addon)
+    return {
+      available: false,
+      reason: `no native addon loaded: ${describeAttempts(found.passedOver)}`,
+      passedOver: found.passedOver,
+    };
+  return { available: true, kernels: wrap(found.addon, found.candidate), passedOver: found.passedOver };
 }
 
 let status: NativeKernelsStatus | null = null;
 
 /** Loads the addon once; the result (kernels, or the reason there are none) is kept for the process. */
 export function nativeKernelsStatus(): NativeKernelsStatus {
-  if (status) return status;
-  if (!existsSync(ADDON_PATH)) {
-    status = { available: false, reason: buildFailure() };
-    return status;
-  }
-  try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
-    status = { available: true, kernels: wrap(addon) };
-  } catch (error) {
-    status = {
-      available: false,
-      reason: `${ADDON_PATH} did not load: ${error instanceof Error ? error.message : String(error)}; rebuild it with \`pnpm --filter @vistune/native build\``,
-    };
-  }
+  status ??= resolveNativeKernels();
   return status;
 }
 
-/** The native kernels, or null where the addon did not build or load (nativeKernelsStatus() says why). */
+/** The native kernels, or null where no addon loaded (nativeKernelsStatus() says why). */
 export function loadNativeKernels(): NativeKernels | null {
   const s = nativeKernelsStatus();
   return s.available ? s.kernels : null;
