@@ -6,7 +6,13 @@
 // pre-tokenizer: a word with its leading space (` red`), a number (` 3`, `12`), one punctuation mark, or one
 // whitespace character. The decoder (Fuse) concatenates the tokens, so decode(encode(x)) === x for any ASCII
 // text; characters outside printable ASCII (other than \n, \t) become <unk>.
-import { Tokenizer, type TokenizerConfigJSON, type TokenizerJSON } from '@vistune/core';
+import {
+  specialAddedToken,
+  Tokenizer,
+  type TokenizerConfigJSON,
+  type TokenizerJSON,
+  tokenizerJsonWithBos,
+} from '@vistune/core';
 import { type BoxFormat, DEFAULT_BOX_FORMAT } from './box-codec.js';
 import { type WorldRecord, worldTextSources } from './instructions.js';
 import { segmentationTextSources } from './segmentation.js';
@@ -117,49 +123,17 @@ export function buildWorldTokenizer(vocabulary: readonly string[]): WorldTokeniz
   const vocab: Record<string, number> = {};
   for (const token of [...SPECIALS, ...vocabulary])
     if (!(token in vocab)) vocab[token] = Object.keys(vocab).length;
-  const addedTokens = SPECIALS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
-  const bosId = vocab[WORLD_SPECIAL_TOKENS.bos] as number;
-  const tokenizerJson: TokenizerJSON = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: {
+  const addedTokens = SPECIALS.map((content, id) => specialAddedToken(id, content));
+  const tokenizerJson = tokenizerJsonWithBos({
+    addedTokens,
+    preTokenizer: {
       type: 'Split',
       pattern: { Regex: WORLD_PIECE_PATTERN },
       behavior: 'Isolated',
       invert: false,
     },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [
-        { SpecialToken: { id: WORLD_SPECIAL_TOKENS.bos, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-      ],
-      pair: [
-        { SpecialToken: { id: WORLD_SPECIAL_TOKENS.bos, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: WORLD_SPECIAL_TOKENS.bos, type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: {
-        [WORLD_SPECIAL_TOKENS.bos]: {
-          id: WORLD_SPECIAL_TOKENS.bos,
-          ids: [bosId],
-          tokens: [WORLD_SPECIAL_TOKENS.bos],
-        },
-      },
-    },
     decoder: { type: 'Fuse' },
+    bos: { token: WORLD_SPECIAL_TOKENS.bos, id: vocab[WORLD_SPECIAL_TOKENS.bos] as number },
     model: {
       type: 'BPE',
       dropout: null,
@@ -172,7 +146,7 @@ export function buildWorldTokenizer(vocabulary: readonly string[]): WorldTokeniz
       vocab,
       merges: [],
     },
-  };
+  });
   const tokenizerConfig: TokenizerConfigJSON = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     add_bos_token: true,

@@ -111,9 +111,9 @@ export function trainBpe(input: BpeTrainingInput): BpeTrainingResult {
       const key = pairKey(word[i], word[i + 1]);
       pairCounts.set(key, (pairCounts.get(key) ?? 0) + sign * weights[w]);
       if (sign === 1) {
-        let set = pairWords.get(key);
-        if (!set) pairWords.set(key, (set = new Set()));
-        set.add(w);
+        const set = pairWords.get(key);
+        if (set) set.add(w);
+        else pairWords.set(key, new Set([w]));
       }
     }
   };

@@ -9,13 +9,16 @@ export {
 } from './corpus.js';
 export { BYTE_LEVEL_PRE_TOKENIZER, BYTE_SYMBOLS, countPieces, PieceSplitter, pieceText } from './pieces.js';
 export {
+  type BosTokenizerParts,
   type CoreSpecialTokens,
   DEFAULT_SPECIAL_TOKENS,
   type SplitWord,
+  specialAddedToken,
   TOKENIZER_MODEL_KINDS,
   type TokenizerModelKind,
   type TokenizerTrainingReport,
   type TrainedTokenizer,
   type TrainTokenizerOptions,
+  tokenizerJsonWithBos,
   trainTokenizer,
 } from './train.js';

@@ -104,8 +104,44 @@ function wordLevelTokens(
     .map(([piece]) => piece);
 }
 
-function addedToken(id: number, content: string): AddedTokenJSON {
+/** A special added token matched verbatim (as transformers saves `additional_special_tokens`). */
+export function specialAddedToken(id: number, content: string): AddedTokenJSON {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
+/** The parts of a tokenizer.json that differ between tokenizers which prepend BOS to every sequence. */
+export interface BosTokenizerParts {
+  addedTokens: AddedTokenJSON[];
+  preTokenizer: Record<string, unknown>;
+  decoder: Record<string, unknown>;
+  model: TokenizerJSON['model'];
+  bos: { token: string; id: number };
+}
+
+/** A tokenizer.json (format 1.0, no normalizer) whose post-processor puts BOS before each sequence. */
+export function tokenizerJsonWithBos(parts: BosTokenizerParts): TokenizerJSON {
+  const bos = parts.bos.token;
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: parts.addedTokens,
+    normalizer: null,
+    pre_tokenizer: parts.preTokenizer,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: bos, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: bos, type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { [bos]: { id: bos, ids: [parts.bos.id], tokens: [bos] } },
+    },
+    decoder: parts.decoder,
+    model: parts.model,
+  };
 }
 
 function tokenizerFiles(
@@ -121,26 +157,10 @@ function tokenizerFiles(
   const ids = new Map<string, number>();
   for (const token of [...specialList, ...vocabulary]) if (!ids.has(token)) ids.set(token, ids.size);
   const vocab = Object.fromEntries(ids);
-  const addedTokens = specialList.map((content, id) => addedToken(id, content));
-  const bos = { id: specials.bos, ids: [ids.get(specials.bos) as number], tokens: [specials.bos] };
-  const tokenizerJson: TokenizerJSON = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: { ...BYTE_LEVEL_PRE_TOKENIZER },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: specials.bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: specials.bos, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: specials.bos, type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { [specials.bos]: bos },
-    },
+  const addedTokens = specialList.map((content, id) => specialAddedToken(id, content));
+  const tokenizerJson = tokenizerJsonWithBos({
+    addedTokens,
+    preTokenizer: { ...BYTE_LEVEL_PRE_TOKENIZER },
     decoder: { ...BYTE_LEVEL_PRE_TOKENIZER },
     model: {
       type: 'BPE',
@@ -154,7 +174,8 @@ function tokenizerFiles(
       vocab,
       merges: merges.map(([a, b]) => [a, b]),
     },
-  };
+    bos: { token: specials.bos, id: ids.get(specials.bos) as number },
+  });
   const tokenizerConfig: TokenizerConfigJSON = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     add_bos_token: true,
