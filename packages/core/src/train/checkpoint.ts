@@ -42,6 +42,14 @@ export interface StepRecord {
   gradNorm: number;
   /** Tokens (attention-mask ones) in the step. */
   tokens: number;
+  /** ISO time the step ended. */
+  time?: string;
+  /** Seconds of training when the step ended, counted across resumes (time between a stop and its resume excluded). */
+  elapsed?: number;
+  /** Mean LM loss on the held-out data (validation.batches of data.val), when this step was validated. */
+  val_loss?: number;
+  /** The same with the media shuffled across samples: clearly above val_loss when the model uses the media. */
+  val_loss_shuffled?: number;
 }
 
 const stepRecordSchema = z.object({
@@ -54,7 +62,48 @@ const stepRecordSchema = z.object({
   lr: z.number(),
   gradNorm: z.number(),
   tokens: z.number(),
+  time: z.string().optional(),
+  elapsed: z.number().optional(),
+  val_loss: z.number().optional(),
+  val_loss_shuffled: z.number().optional(),
 });
+
+/** The best validated checkpoint of the current stage (lowest val loss). */
+const bestCheckpointSchema = z.object({
+  step: z.number().int(),
+  stage: z.string(),
+  valLoss: z.number(),
+  /** The checkpoint folder's name under the checkpoint root (checkpoint-<step>). */
+  checkpoint: z.string(),
+});
+export type BestCheckpoint = z.infer<typeof bestCheckpointSchema>;
+
+/** Early-stopping and best-checkpoint state, reset at each stage (val losses of two stages' templates differ). */
+const validationStateSchema = z.object({
+  stage: z.number().int().min(0),
+  best: bestCheckpointSchema.nullable(),
+  /** Validations in a row since the best one. */
+  sinceBest: z.number().int().min(0),
+});
+export type ValidationState = z.infer<typeof validationStateSchema>;
+
+/** A time-budgeted run's plan of the current stage (see budget.ts). */
+const budgetStateSchema = z.object({
+  /** The whole budget in seconds. */
+  seconds: z.number().positive(),
+  /** Stage this plan belongs to. */
+  stage: z.number().int().min(0),
+  /** Planned optimizer steps of the stage (null before its first step ended). */
+  plan: z.number().int().min(0).nullable(),
+  /** The plan after calibration, for the shortfall report. */
+  calibratedPlan: z.number().int().min(0).nullable(),
+  /** Lr-schedule mapping: at stage step `anchorStep` the schedule was at fraction `anchorProgress`. */
+  anchorStep: z.number().int().min(0),
+  anchorProgress: z.number().min(0).max(1),
+  /** Times the plan was changed after calibration. */
+  replans: z.number().int().min(0),
+});
+export type BudgetState = z.infer<typeof budgetStateSchema>;
 
 export const trainerStateSchema = z.object({
   format: z.literal('vistune-trainer-state-1'),
@@ -79,6 +128,10 @@ export const trainerStateSchema = z.object({
   /** Σ over untrained parameters of Σp + Σp², from the model the run started with. */
   untrainedFingerprint: z.number(),
   metrics: z.array(stepRecordSchema),
+  /** Seconds of training so far (older checkpoints lack it: 0). */
+  elapsedSeconds: z.number().min(0).optional(),
+  validation: validationStateSchema.optional(),
+  budget: budgetStateSchema.optional(),
 });
 export type TrainerState = z.infer<typeof trainerStateSchema> & { data: BatchSourceState | null };
 
@@ -95,6 +148,8 @@ export interface CheckpointContents {
 export interface SaveCheckpointOptions {
   /** Keep this many newest checkpoints (by step), deleting older ones after this one is complete; null keeps all. */
   keep?: number | null;
+  /** Checkpoint folders never pruned, on top of the `keep` newest (the best validated one). */
+  pinned?: readonly string[];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -145,7 +200,7 @@ export async function saveCheckpoint(
     throw err;
   }
   faultPoint('checkpoint:renamed', step);
-  if (opts.keep != null) await pruneCheckpoints(root, opts.keep, { protect: finalDir });
+  if (opts.keep != null) await pruneCheckpoints(root, opts.keep, { protect: finalDir, pinned: opts.pinned });
   return finalDir;
 }
 
@@ -166,16 +221,18 @@ export async function listCheckpoints(root: string): Promise<{ step: number; dir
 
 /**
  * Deletes all but the `keep` newest complete checkpoints (by step number, not folder name); `protect` (the one
- * just written) always counts among the kept, even when a higher-numbered folder exists beside it.
+ * just written) always counts among the kept, even when a higher-numbered folder exists beside it; `pinned`
+ * folders are kept on top of those and do not count.
  */
 export async function pruneCheckpoints(
   root: string,
   keep: number,
-  opts: { protect?: string } = {},
+  opts: { protect?: string; pinned?: readonly string[] } = {},
 ): Promise<string[]> {
   if (!(Number.isInteger(keep) && keep > 0))
     throw new Error(`pruneCheckpoints: keep must be a positive integer, got ${keep}`);
-  const all = await listCheckpoints(root);
+  const pinned = new Set(opts.pinned ?? []);
+  const all = (await listCheckpoints(root)).filter((c) => !pinned.has(c.dir) || c.dir === opts.protect);
   const others = all.filter((c) => c.dir !== opts.protect);
   const slots = opts.protect !== undefined && others.length < all.length ? keep - 1 : keep;
   const doomed = others.slice(0, Math.max(0, others.length - slots)).map((c) => c.dir);

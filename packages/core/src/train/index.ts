@@ -1,4 +1,6 @@
-// Training: recipes, the stage-wise trainer, checkpoints with exact resume, loss-curve plots.
+// Training: recipes, the stage-wise trainer, checkpoints with exact resume, loss-curve plots, held-out
+// validation and time budgets.
+export * from './budget.js';
 export * from './checkpoint.js';
 export * from './plot.js';
 export * from './publish.js';
@@ -6,3 +8,4 @@ export * from './recipe.js';
 export * from './run-folder.js';
 export * from './stage.js';
 export * from './trainer.js';
+export * from './validation.js';

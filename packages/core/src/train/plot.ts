@@ -1,10 +1,16 @@
-// Loss curve as one self-contained HTML file (inline SVG, no scripts, no network): one polyline per stage.
+// Loss curve as one self-contained HTML file (inline SVG, no scripts, no network): one polyline per stage,
+// plus the held-out loss and its shuffled-media control where the run validated.
 import type { StepRecord } from './checkpoint.js';
 
 const WIDTH = 800;
 const HEIGHT = 400;
 const MARGIN = { left: 64, right: 24, top: 40, bottom: 48 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf'];
+/** Held-out series drawn over the stage curves: the val loss and its shuffled-media control. */
+const VAL_SERIES = [
+  { field: 'val_loss', label: 'val loss', color: '#000000', dash: '6 3' },
+  { field: 'val_loss_shuffled', label: 'val, media shuffled', color: '#7f7f7f', dash: '2 3' },
+] as const;
 
 function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -45,7 +51,13 @@ export function lossCurveSvg(records: readonly StepRecord[], title = 'Training l
     return parts.join('\n');
   }
   const steps = records.map((r) => r.step);
-  const losses = records.map((r) => r.loss);
+  const valPoints = VAL_SERIES.map((series) =>
+    records.flatMap((r) => {
+      const v = r[series.field];
+      return v === undefined ? [] : [{ step: r.step, loss: v }];
+    }),
+  );
+  const losses = [...records.map((r) => r.loss), ...valPoints.flat().map((p) => p.loss)];
   const x0 = Math.min(...steps);
   const x1 = Math.max(x0 + 1, ...steps);
   const lossMin = Math.min(...losses);
@@ -88,6 +100,20 @@ export function lossCurveSvg(records: readonly StepRecord[], title = 'Training l
       `<text x="${MARGIN.left + plotW - 132}" y="${MARGIN.top + 14 + i * 18}">${escapeXml(own[0].stage)}</text>`,
     );
   });
+  let row = stages.length;
+  VAL_SERIES.forEach((series, k) => {
+    const own = valPoints[k];
+    if (own.length === 0) return;
+    const xy = own.map((p) => [px(p.step).toFixed(1), py(p.loss).toFixed(1)]);
+    const legendY = MARGIN.top + 10 + row * 18;
+    row++;
+    parts.push(
+      `<polyline data-series="${series.field}" fill="none" stroke="${series.color}" stroke-width="1.5" stroke-dasharray="${series.dash}" points="${xy.map((p) => p.join(',')).join(' ')}"/>`,
+      ...xy.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="2.5" fill="${series.color}"/>`),
+      `<line x1="${MARGIN.left + plotW - 150}" x2="${MARGIN.left + plotW - 138}" y1="${legendY + 1.5}" y2="${legendY + 1.5}" stroke="${series.color}" stroke-width="2" stroke-dasharray="${series.dash}"/>`,
+      `<text x="${MARGIN.left + plotW - 132}" y="${legendY + 4}">${series.label}</text>`,
+    );
+  });
   parts.push('</svg>');
   return parts.join('\n');
 }
@@ -95,8 +121,17 @@ export function lossCurveSvg(records: readonly StepRecord[], title = 'Training l
 /** A standalone HTML page with the loss curve and the last step's numbers. */
 export function lossCurveHtml(records: readonly StepRecord[], title = 'Training loss'): string {
   const last = records[records.length - 1];
+  const validated = records.filter((r) => r.val_loss !== undefined).at(-1);
+  const held =
+    validated?.val_loss === undefined
+      ? ''
+      : `; step ${validated.step}: val loss ${validated.val_loss.toFixed(4)}` +
+        (validated.val_loss_shuffled === undefined
+          ? ''
+          : `, media shuffled ${validated.val_loss_shuffled.toFixed(4)}`);
+  const time = last?.elapsed === undefined ? '' : `, ${last.elapsed.toFixed(0)} s of training`;
   const summary = last
-    ? `step ${last.step}, stage ${escapeXml(last.stage)}, loss ${last.loss.toFixed(4)}, lr ${last.lr.toExponential(2)}`
+    ? `step ${last.step}, stage ${escapeXml(last.stage)}, loss ${last.loss.toFixed(4)}, lr ${last.lr.toExponential(2)}${time}${held}`
     : 'no steps recorded';
   return [
     '<!doctype html>',

@@ -79,7 +79,13 @@ describe('loadRecipe', () => {
       clip: 1,
       accumulate: 1,
     });
-    expect(r.checkpoint).toEqual({ dir: join(dir, 'out', 'checkpoints'), every: 500, keep: 3 });
+    expect(r.checkpoint).toEqual({
+      dir: join(dir, 'out', 'checkpoints'),
+      every: 500,
+      keep: 3,
+      keepBest: false,
+    });
+    expect(r.finalModel).toBe('last');
     expect(r.seed).toBe(42);
     expect(r.stages[0]).toMatchObject({ freeze: [], warmupRatio: 0, schedule: 'cosine', paramGroups: [] });
     const yamlPath = join(dir, 'r.yaml');

@@ -109,7 +109,81 @@ const checkpointSchema = z.strictObject({
   every: z.number().int().min(0).default(500),
   /** Newest checkpoints to keep; null keeps all. */
   keep: z.number().int().positive().nullable().default(3),
+  /**
+   * Keep the checkpoint with the lowest validation loss of the current stage out of pruning (written with a
+   * loadable model folder at the step it was reached); needs `validation`.
+   */
+  keepBest: z.boolean().default(false),
 });
+
+const validationSchema = z.strictObject({
+  /** Optimizer steps between validations; 0 = only at the end of each stage (always validated there too). */
+  every: z.number().int().min(0).default(100),
+  /** Batches of data.val scored per validation, always the same ones (file order); null = all of them. */
+  batches: z.number().int().positive().nullable().default(null),
+  /** Samples per validation batch; default the stage's batch size. */
+  batchSize: z.number().int().positive().optional(),
+  /** Also score the batches with the media shuffled across samples (val_loss_shuffled): does the model use them? */
+  shuffledControl: z.boolean().default(true),
+  /** Early stopping: end the stage after this many validations in a row without improvement. */
+  patience: z.number().int().positive().optional(),
+  /** An improvement must lower the best val loss by more than this. */
+  minDelta: z.number().min(0).default(0),
+});
+
+const DURATION = /^(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?$/;
+
+/**
+ * Seconds of a duration: a number of seconds, or a string such as `30s`, `15m`, `1h`, `1h30m`, `90` (seconds).
+ * Throws naming the accepted forms.
+ */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value > 0) return value;
+    throw new Error(`expected a positive duration, got ${value}`);
+  }
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return parseDuration(Number(text));
+  const m = DURATION.exec(text);
+  const seconds = m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
+  if (!m || text === '' || !(seconds > 0))
+    throw new Error(`expected a duration such as 30s, 15m, 1h or 1h30m (or seconds), got '${value}'`);
+  return seconds;
+}
+
+const durationSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const budgetObjectSchema = z.strictObject({
+  /** Wall-clock training time: the run plans its steps to end within it, then saves the model. */
+  time: durationSchema,
+  /** Steps timed before the first fixed plan (the plan follows every step until then). */
+  calibrationSteps: z.number().int().positive().default(3),
+  /** Seconds kept free for the final validation and model save; default 3% of the budget. */
+  reserve: durationSchema.optional(),
+});
+
+/** `budget: 15m` or `budget: { time: 15m, calibrationSteps, reserve }`. */
+const budgetSchema = z.preprocess(
+  (v) => (typeof v === 'string' || typeof v === 'number' ? { time: v } : v),
+  budgetObjectSchema,
+);
+
+/** `output: runs/x` or `output: { dir: runs/x, model: best }`. */
+const outputSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    dir: z.string().min(1),
+    /** What <output>/model holds at the end: the last weights, or the best validated checkpoint's. */
+    model: z.enum(['last', 'best']).default('last'),
+  }),
+]);
 
 /** Where the model comes from: a path (model config file or model folder), a pretrained folder, or an inline config. */
 export type RecipeModel =
@@ -153,10 +227,27 @@ export const recipeSchema = z
     task: z.looseObject({ type: z.string().min(1) }).optional(),
     /** Output heads (registry kind `head`) added to the model before training, e.g. LISA's [SEG] mask head. */
     heads: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
+    /** Held-out loss on data.val every N steps, its shuffled-media control, early stopping. */
+    validation: validationSchema.optional(),
+    /** A time budget: the steps (and lr schedule) are planned to end within it. */
+    budget: budgetSchema.optional(),
     /** Run folder: metrics.jsonl, loss.html, adapters/, model/, checkpoints/. */
-    output: z.string().min(1),
+    output: outputSchema,
   })
   .superRefine((r, ctx) => {
+    if (r.validation && !r.data.val)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validation'],
+        message: 'needs held-out data: add data.val (a data file like data.train)',
+      });
+    const finalModel = typeof r.output === 'string' ? 'last' : r.output.model;
+    if ((r.checkpoint.keepBest || finalModel === 'best') && !r.validation)
+      ctx.addIssue({
+        code: 'custom',
+        path: [r.checkpoint.keepBest ? 'checkpoint' : 'output', r.checkpoint.keepBest ? 'keepBest' : 'model'],
+        message: 'the best checkpoint is chosen by validation loss: add validation (and data.val)',
+      });
     const seen = new Set<string>();
     r.stages.forEach((s, i) => {
       if (seen.has(s.name))
@@ -169,10 +260,16 @@ export const recipeSchema = z
     });
   });
 
-export type Recipe = z.output<typeof recipeSchema> & {
+export type Recipe = Omit<z.output<typeof recipeSchema>, 'output'> & {
   /** Where the recipe came from (file path or a label), used in error messages. */
   source: string;
+  /** The run folder. */
+  output: string;
+  /** What <output>/model holds at the end (recipe `output.model`): the last weights or the best checkpoint's. */
+  finalModel: 'last' | 'best';
 };
+export type ValidationRecipe = NonNullable<Recipe['validation']>;
+export type BudgetRecipe = NonNullable<Recipe['budget']>;
 export type StageRecipe = Recipe['stages'][number];
 export type LoraRecipe = NonNullable<StageRecipe['lora']>;
 
@@ -202,7 +299,8 @@ export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Reci
       : r.model.kind === 'pretrained'
         ? { kind: 'pretrained', dir: at(r.model.dir) }
         : r.model;
-  const output = at(r.output);
+  const output = at(typeof r.output === 'string' ? r.output : r.output.dir);
+  const finalModel = typeof r.output === 'string' ? 'last' : r.output.model;
   const plugin = (p: string) => (p.startsWith('./') || p.startsWith('../') ? at(p) : p);
   return {
     ...r,
@@ -217,9 +315,12 @@ export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Reci
     },
     checkpoint: {
       ...r.checkpoint,
+      // output.model: best needs the best checkpoint kept.
+      keepBest: r.checkpoint.keepBest || finalModel === 'best',
       dir: r.checkpoint.dir ? at(r.checkpoint.dir) : resolve(output, 'checkpoints'),
     },
     output,
+    finalModel,
   };
 }
 

@@ -1,8 +1,10 @@
 // Stage-wise trainer (LLaVA: align the projector, then instruction-tune): per stage it sets the trainable
 // set, optional LoRA, an optimizer and lr schedule; each optimizer step accumulates gradients over
 // micro-batches, clips by global norm and updates. Checkpoints resume exactly (weights, optimizer, schedule
-// position, data position, LoRA dropout stream). Run folder: metrics.jsonl, loss.html, adapters/, model/, held
-// under an exclusive lock while training; a fresh run never writes over an earlier run's files.
+// position, data position, LoRA dropout stream). Held-out loss (and its shuffled-media control) every N steps,
+// the best checkpoint kept, early stopping, and a time budget that plans the steps. Run folder: metrics.jsonl,
+// loss.html, adapters/, model/, held under an exclusive lock while training; a fresh run never writes over an
+// earlier run's files.
 import { access, appendFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,14 +15,24 @@ import { saveSafetensors } from '../io/safetensors-write.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
 import { saveCausalLM } from '../llm/weights.js';
 import type { MultimodalBatch } from '../multimodal/model.js';
-import { type AppliedLora, applyLora, mergeLora, saveLoraAdapter } from '../nn/lora.js';
+import type { Linear } from '../nn/linear.js';
+import {
+  type AppliedLora,
+  applyLora,
+  type LoraBranch,
+  loraLinears,
+  mergeLora,
+  saveLoraAdapter,
+} from '../nn/lora.js';
 import type { Module } from '../nn/module.js';
 import { GradientAccumulator } from '../optim/accumulate.js';
 import { clipByGlobalNorm, disposeGradients, globalNorm } from '../optim/clip.js';
 import { computeGradients } from '../optim/gradients.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LrSchedule } from '../optim/schedule.js';
+import { type BudgetReport, TimeBudgetPlanner } from './budget.js';
 import {
+  type BestCheckpoint,
   type LoadedCheckpoint,
   loadCheckpoint,
   removeStaleTempCheckpoints,
@@ -28,6 +40,7 @@ import {
   type StepRecord,
   saveCheckpoint,
   type TrainerState,
+  type ValidationState,
 } from './checkpoint.js';
 import { faultPoint } from './fault.js';
 import { lossCurveHtml } from './plot.js';
@@ -43,11 +56,15 @@ import {
   stageSteps,
   supervisedTokens,
 } from './stage.js';
+import { type ValidationResult, Validator } from './validation.js';
 
 /** What the trainer needs from a model: parameters (Module) and a forward that returns the loss. */
 export interface TrainableModel extends Module {
-  forward(batch: MultimodalBatch, opts?: { logits?: boolean }): { loss?: tf.Scalar };
+  forward(batch: MultimodalBatch, opts?: { logits?: boolean }): { loss?: tf.Scalar; lmLoss?: tf.Scalar };
 }
+
+/** Why a run ended: its plan done, no val improvement for `patience` validations, its time budget, or a stop. */
+export type EndReason = 'finished' | 'early-stopping' | 'time-budget' | 'maxSteps' | 'abort';
 
 /** onStep payload: the logged record plus progress figures. */
 export interface StepMetrics extends StepRecord {
@@ -68,10 +85,33 @@ export type TrainerEvent =
       trainableParameters: number;
       resumed: boolean;
     }
-  | { type: 'checkpoint'; dir: string; step: number }
+  | { type: 'checkpoint'; dir: string; step: number; best?: boolean }
   | { type: 'lora-merged'; stage: string; modules: number; adapterDir: string }
+  | {
+      type: 'validation';
+      step: number;
+      stage: string;
+      loss: number;
+      /** Loss with the media shuffled across samples (null without the control). */
+      shuffledLoss: number | null;
+      /** This validation is the stage's best so far. */
+      best: boolean;
+      /** Validations since the best one (early stopping ends the stage at validation.patience). */
+      sinceBest: number;
+      seconds: number;
+    }
+  | { type: 'early-stop'; stage: string; step: number; patience: number; best: BestCheckpoint | null }
+  /** A time-budgeted stage's plan: after calibration, changed because steps ran slower/faster, or cut at the deadline. */
+  | {
+      type: 'budget-plan';
+      stage: string;
+      step: number;
+      plan: number;
+      why: 'calibrated' | 'replanned' | 'deadline';
+    }
   | { type: 'stopped'; step: number; reason: 'abort' | 'maxSteps' }
-  | { type: 'done'; step: number; modelDir: string }
+  /** <output>/model published: `from` says whether it holds the last weights or the best checkpoint's. */
+  | { type: 'done'; step: number; modelDir: string; from: 'last' | 'best'; modelStep: number }
   /** Something the user should know that did not stop the run (a stale lock taken over, files moved aside). */
   | { type: 'warning'; message: string };
 
@@ -89,6 +129,11 @@ export interface TrainerOptions {
   saveModel?: (model: TrainableModel, dir: string) => Promise<void>;
   /** Checkpoint names for LoRA adapter files; default `model.checkpointName(param)` when it has one, else the parameter name. */
   checkpointName?: (param: string) => string;
+  /**
+   * The held-out data of a stage (recipe data.val with the stage's template), needed when the recipe has
+   * `validation`; built once per stage when the stage starts and rewound before each validation.
+   */
+  validationData?: (stage: StageRecipe, index: number) => BatchSource | Promise<BatchSource>;
 }
 
 export interface RunOptions {
@@ -96,8 +141,13 @@ export interface RunOptions {
   resumeFrom?: string;
   /** Stop (with a checkpoint) before the next step once aborted. */
   signal?: AbortSignal;
-  /** Stop (with a checkpoint) once this many global steps are done. */
+  /**
+   * Stop once this many global steps are done, with a resumable checkpoint and <output>/model holding the
+   * weights at that step (mid-schedule: the lr had not decayed to its end).
+   */
   maxSteps?: number;
+  /** Time budget in seconds (wins over recipe budget.time); a resumed run gets what its checkpoint left of it. */
+  timeBudget?: number;
   /**
    * Start afresh in an output folder that holds an earlier run (metrics.jsonl, checkpoints, model/): its files
    * are moved into `<output>/previous-run-<time>/` (nothing is deleted). Without it such a folder is an error.
@@ -106,14 +156,22 @@ export interface RunOptions {
 }
 
 export interface TrainResult {
+  /** completed: the model is final; stopped: resumable (maxSteps, abort). */
   status: 'completed' | 'stopped';
+  reason: EndReason;
   step: number;
   /** Every step's record, restored ones included. */
   metrics: StepRecord[];
   /** The newest checkpoint of the run (null when none exists). */
   checkpoint: string | null;
-  /** <output>/model when completed. */
+  /** <output>/model when completed or stopped by maxSteps. */
   modelDir: string | null;
+  /** The step whose weights <output>/model holds (the best checkpoint's with output.model: best). */
+  modelStep: number | null;
+  /** The current (last) stage's best validated checkpoint; null without validation. */
+  best: BestCheckpoint | null;
+  /** How a time-budgeted run used its time; null without a budget. */
+  budget: BudgetReport | null;
 }
 
 /** A step whose loss or gradient norm is NaN/Inf: nothing is updated or saved after it. */
@@ -152,6 +210,31 @@ function defaultCheckpointName(model: TrainableModel): (param: string) => string
   const naming = model as Partial<CheckpointNamingModel>;
   const own = naming.checkpointName;
   return typeof own === 'function' ? (param) => own.call(model, param) : (param) => param;
+}
+
+/**
+ * Runs `write` with every LoRA branch folded into its base weight and detached (a plain, loadable model), then
+ * puts the exact base weights and the branches back, so training continues bit for bit.
+ */
+async function withLoraMerged(model: Module, write: () => Promise<void>): Promise<void> {
+  const undo: { linear: Linear; branch: LoraBranch; base: tf.Tensor }[] = [];
+  try {
+    for (const [, linear, branch] of loraLinears(model)) {
+      const base = tf.clone(linear.weight);
+      undo.push({ linear, branch, base });
+      const delta = branch.delta();
+      tf.tidy(() => linear.weight.assign(tf.add(base, delta)));
+      delta.dispose();
+      linear.detachBranch();
+    }
+    await write();
+  } finally {
+    for (const { linear, branch, base } of undo) {
+      linear.weight.assign(base as tf.Tensor2D);
+      base.dispose();
+      if (!linear.branch) linear.attachBranch(branch);
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -198,6 +281,16 @@ class TrainingRun {
   private lastSavedStep = -1;
   private secondsThisRun = 0;
   private stepsThisRun = 0;
+  /** Training seconds before this process (from the checkpoint) and when this process started its clock. */
+  private elapsedBefore = 0;
+  private clockStart = performance.now();
+  private budget: TimeBudgetPlanner | null = null;
+  private validator: Validator | null = null;
+  /** The step whose weights <output>/model holds once published. */
+  private modelStep: number | null = null;
+  /** How the last stage run ended (early stopping, its time budget, or its plan). */
+  private stageEnd: 'planned' | 'early-stopping' | 'time-budget' = 'planned';
+  private lastStageDone = 0;
 
   constructor(
     private readonly opts: TrainerOptions,
@@ -209,8 +302,23 @@ class TrainingRun {
     this.metricsPath = join(this.recipe.output, 'metrics.jsonl');
   }
 
+  /** Planned steps of the whole run; a budgeted run counts its current stage's plan. */
   private get totalSteps(): number {
-    return this.plan.reduce((a, b) => a + b, 0);
+    const si = this.state.stage;
+    const current = this.budget?.plan;
+    if (current == null || si >= this.plan.length) return this.plan.reduce((a, b) => a + b, 0);
+    const later = this.plan.slice(si + 1).reduce((a, b) => a + b, 0);
+    return this.state.step - this.state.stageStep + current + later;
+  }
+
+  /** Planned steps of stage `si` (the budget's plan once one is made). */
+  private stagePlan(si: number): number {
+    return this.budget?.plan ?? this.plan[si];
+  }
+
+  /** Seconds of training, counted across resumes. */
+  private elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.clockStart) / 1000;
   }
 
   /** Warnings go to onEvent, or to stderr when nobody listens: none is dropped. */
@@ -265,6 +373,13 @@ class TrainingRun {
       this.state = structuredClone(loaded.state);
     }
     this.trained = new Set(this.state.trainedParameters);
+    this.elapsedBefore = this.state.elapsedSeconds ?? 0;
+    this.clockStart = performance.now();
+    this.budget = this.budgetPlanner();
+    if (recipe.validation && !this.opts.validationData)
+      throw new Error(
+        `${recipe.source}: validation: the trainer was given no validationData (the held-out source built from data.val)`,
+      );
     await withFsContext(this.metricsPath, 'write the metrics log', () =>
       writeFile(this.metricsPath, this.state.metrics.map((m) => `${JSON.stringify(m)}\n`).join('')),
     );
@@ -274,21 +389,25 @@ class TrainingRun {
         // Resumed from the final checkpoint: training is done, but a run killed before it published model/
         // left that (and loss.html) undone; publishing again is cheap (hard links) and idempotent.
         this.lastCheckpoint = loaded?.dir ?? null;
-        const modelDir = loaded ? await this.publish(loaded.dir) : null;
+        const modelDir = loaded ? await this.publishFinal(loaded.dir) : null;
         failed = false;
-        return this.result('completed', modelDir);
+        return this.result('completed', 'finished', modelDir);
       }
       this.model.train();
       for (let si = this.state.stage; si < recipe.stages.length; si++) {
         const stopped = await this.runStage(si, si === loaded?.state.stage ? loaded : null);
         if (stopped) {
+          // maxSteps leaves a model folder of the weights at that step; an abort only its checkpoint.
+          const modelDir = stopped === 'maxSteps' ? await this.publish(this.lastCheckpoint as string) : null;
           failed = false;
-          return this.result('stopped', null);
+          return this.result('stopped', stopped, modelDir);
         }
       }
       const modelDir = await this.finish();
       failed = false;
-      return this.result('completed', modelDir);
+      const reason: EndReason =
+        this.stageEnd === 'early-stopping' ? 'early-stopping' : this.budget ? 'time-budget' : 'finished';
+      return this.result('completed', reason, modelDir);
     } finally {
       this.model.eval();
       for (const t of [...(loaded?.weights?.values() ?? []), ...(loaded?.optimizer?.values() ?? [])])
@@ -299,6 +418,24 @@ class TrainingRun {
         this.warn(`loss.html not written: ${(err as Error).message}`);
       });
     }
+  }
+
+  /** The run's time budget (run option, else recipe budget, else the one a resumed checkpoint recorded). */
+  private budgetPlanner(): TimeBudgetPlanner | null {
+    const { recipe, state } = this;
+    const seconds = this.runOpts.timeBudget ?? recipe.budget?.time ?? state.budget?.seconds;
+    if (seconds === undefined) return null;
+    if (!(seconds > 0)) throw new Error(`time budget: expected a positive number of seconds, got ${seconds}`);
+    const restored = state.budget && { ...state.budget, seconds };
+    return new TimeBudgetPlanner(
+      {
+        seconds,
+        calibrationSteps: recipe.budget?.calibrationSteps ?? 3,
+        reserveSeconds: recipe.budget?.reserve ?? 0.03 * seconds,
+        baseSteps: this.plan,
+      },
+      restored,
+    );
   }
 
   private async writeLossCurve(): Promise<void> {
@@ -357,8 +494,8 @@ class TrainingRun {
     }
   }
 
-  /** Runs stage `si` to its end (true: stopped early by signal or maxSteps). */
-  private async runStage(si: number, loaded: LoadedCheckpoint | null): Promise<boolean> {
+  /** Runs stage `si` to its end (or to early stopping / its budget); returns why the run stopped inside it. */
+  private async runStage(si: number, loaded: LoadedCheckpoint | null): Promise<'abort' | 'maxSteps' | null> {
     const { recipe, model, state } = this;
     const stage = recipe.stages[si];
     const where = `${recipe.source}: stages[${si}]`;
@@ -374,37 +511,208 @@ class TrainingRun {
     const params = model.trainableParameters();
     for (const [name] of params) this.trained.add(name);
     if (loaded) this.restore(loaded, si);
-    const schedule = stageSchedule(stage, this.plan[si]);
+    if (state.validation?.stage !== si) state.validation = { stage: si, best: null, sinceBest: 0 };
+    const baseSchedule = stageSchedule(stage, this.plan[si]);
+    const schedule = this.budget ? this.budget.schedule(baseSchedule, this.plan[si]) : baseSchedule;
     const optimizer = buildStageOptimizer(params, recipe, stage, schedule);
     this.optimizer = optimizer;
+    let stageEnd: 'planned' | 'early-stopping' | 'time-budget' = 'planned';
     try {
       if (loaded?.optimizer) optimizer.loadState(loaded.optimizer, { source: loaded.dir });
+      if (recipe.validation && this.opts.validationData) {
+        const source = await this.opts.validationData(stage, si);
+        this.validator = new Validator(source, {
+          batches: recipe.validation.batches,
+          shuffledControl: recipe.validation.shuffledControl,
+          seed: recipe.seed,
+        });
+      }
+      this.budget?.startStage(si, stage.name, state.stageStep, this.elapsed());
       this.opts.onEvent?.({
         type: 'stage-start',
         stage: stage.name,
         index: si,
-        steps: this.plan[si],
+        steps: this.stagePlan(si),
         trainableParameters: params.reduce((n, [, p]) => n + p.size, 0),
         resumed: loaded !== null,
       });
-      while (state.stageStep < this.plan[si]) {
+      while (this.stageHasSteps(si)) {
         const reason = this.stopReason();
         if (reason) {
-          if (this.lastSavedStep !== state.step) await this.checkpoint(si);
+          // maxSteps also leaves a loadable model: the checkpoint is written again with one if it had none.
+          if (this.lastSavedStep !== state.step || reason === 'maxSteps')
+            await this.checkpoint(si, { withModel: reason === 'maxSteps' });
           this.opts.onEvent?.({ type: 'stopped', step: state.step, reason });
-          return true;
+          return reason;
         }
-        await this.step(si, optimizer, schedule);
-        const every = recipe.checkpoint.every;
-        if (every > 0 && state.step % every === 0 && state.step !== this.totalSteps)
-          await this.checkpoint(si);
+        const endedEarly = await this.stepAndValidate(si, optimizer, schedule);
+        if (endedEarly) {
+          stageEnd = endedEarly;
+          break;
+        }
       }
     } finally {
       optimizer.dispose();
       this.optimizer = null;
+      (this.validator?.source as { dispose?: () => void } | undefined)?.dispose?.();
+      this.validator = null;
     }
+    this.stageEnd = stageEnd;
+    this.lastStageDone = state.stageStep;
+    this.budget?.endStage(state.stageStep, stageEnd === 'early-stopping');
     await this.endStage(si);
-    return false;
+    return null;
+  }
+
+  /**
+   * One step, then (when due) validation, the metrics line, best-checkpoint keeping and periodic checkpoints.
+   * Returns why the stage ends here before its plan (early stopping, its time budget), else null.
+   */
+  private async stepAndValidate(
+    si: number,
+    optimizer: Optimizer,
+    schedule: LrSchedule,
+  ): Promise<'early-stopping' | 'time-budget' | null> {
+    const { recipe, state } = this;
+    const stage = recipe.stages[si];
+    const { record, stepSeconds, tokens } = await this.step(si, optimizer, schedule);
+    let endsStage = false;
+    if (this.budget) {
+      const plannedBefore = this.budget.plan;
+      const calibratedBefore = state.budget?.calibratedPlan ?? null;
+      endsStage = this.budget.afterStep(state.stageStep, this.elapsed());
+      this.announcePlan(stage.name, plannedBefore, calibratedBefore, endsStage);
+    }
+    const lastOfStage = endsStage || state.stageStep >= this.stagePlan(si);
+    const validation = this.validationDue(lastOfStage) ? await this.validate(si, record) : null;
+    const improved = validation?.improved ?? false;
+    record.time = new Date().toISOString();
+    record.elapsed = this.elapsed();
+    state.metrics.push(record);
+    await withFsContext(this.metricsPath, 'append to the metrics log', () =>
+      appendFile(this.metricsPath, `${JSON.stringify(record)}\n`),
+    );
+    faultPoint('step:metrics-appended', record.step);
+    this.secondsThisRun += stepSeconds;
+    this.stepsThisRun++;
+    const planned = this.totalSteps;
+    this.opts.onStep?.({
+      ...record,
+      totalSteps: planned,
+      stageSteps: this.stagePlan(si),
+      stepSeconds,
+      tokensPerSec: tokens / stepSeconds,
+      eta: this.budget
+        ? Math.max(0, this.budget.opts.seconds - this.elapsed())
+        : (this.secondsThisRun / this.stepsThisRun) * (planned - record.step),
+    });
+    const patience = recipe.validation?.patience;
+    const early =
+      validation !== null && patience !== undefined && (state.validation?.sinceBest ?? 0) >= patience;
+    const endsRun = (lastOfStage || early) && si === recipe.stages.length - 1;
+    const every = recipe.checkpoint.every;
+    const periodic = every > 0 && state.step % every === 0 && !endsRun;
+    const keepBest = improved && recipe.checkpoint.keepBest && !endsRun;
+    if (periodic || keepBest) {
+      const started = performance.now();
+      await this.checkpoint(si, { withModel: keepBest, best: keepBest });
+      this.budget?.addOverhead((performance.now() - started) / 1000);
+    }
+    if (early) {
+      this.opts.onEvent?.({
+        type: 'early-stop',
+        stage: stage.name,
+        step: state.step,
+        patience: patience as number,
+        best: state.validation?.best ?? null,
+      });
+      return 'early-stopping';
+    }
+    return endsStage ? 'time-budget' : null;
+  }
+
+  /** Whether stage `si` has steps left: its plan's, or, budgeted, until its first timed step made one. */
+  private stageHasSteps(si: number): boolean {
+    const budgeted = this.budget?.plan;
+    if (budgeted === null) return true;
+    return this.state.stageStep < (budgeted ?? this.plan[si]);
+  }
+
+  /** Says how a budgeted stage's plan changed in the step just done. */
+  private announcePlan(
+    stage: string,
+    plannedBefore: number | null,
+    calibratedBefore: number | null,
+    deadline: boolean,
+  ): void {
+    const budget = this.budget;
+    const plan = budget?.plan;
+    if (!budget || plan == null) return;
+    const snapshot = budget.snapshot();
+    const step = this.state.step;
+    let why: 'calibrated' | 'replanned' | 'deadline' | null = null;
+    if (deadline && plannedBefore !== null && this.state.stageStep < plannedBefore) why = 'deadline';
+    else if (calibratedBefore === null && snapshot.calibratedPlan !== null) why = 'calibrated';
+    else if (calibratedBefore !== null && plan !== plannedBefore) why = 'replanned';
+    this.state.budget = snapshot;
+    if (why) this.opts.onEvent?.({ type: 'budget-plan', stage, step, plan, why });
+  }
+
+  /** Validation runs every validation.every steps and at each stage's last step. */
+  private validationDue(lastOfStage: boolean): boolean {
+    const v = this.recipe.validation;
+    if (!v || !this.validator) return false;
+    return lastOfStage || (v.every > 0 && this.state.step % v.every === 0);
+  }
+
+  /** Scores the held-out data, writes the figures into the step's record, tracks the best and tells onEvent. */
+  private async validate(
+    si: number,
+    record: StepRecord,
+  ): Promise<{ result: ValidationResult; improved: boolean }> {
+    const started = performance.now();
+    const result = await (this.validator as Validator).run(this.model);
+    const seconds = (performance.now() - started) / 1000;
+    this.budget?.addOverhead(seconds);
+    this.budget?.setEndSeconds(seconds);
+    if (!Number.isFinite(result.loss))
+      throw new NonFiniteLossError(record.step, record.stage, `the validation loss (${result.loss})`);
+    record.val_loss = result.loss;
+    if (result.shuffledLoss !== null) record.val_loss_shuffled = result.shuffledLoss;
+    else if (this.recipe.validation?.shuffledControl && result.samples > 0 && result.shuffledSamples === 0)
+      this.warn(
+        `validation at step ${record.step}: no two held-out samples have media of the same count and shape, so the shuffled-media control was skipped`,
+      );
+    const improved = this.trackBest(si, result);
+    this.opts.onEvent?.({
+      type: 'validation',
+      step: record.step,
+      stage: this.recipe.stages[si].name,
+      loss: result.loss,
+      shuffledLoss: result.shuffledLoss,
+      best: improved,
+      sinceBest: (this.state.validation as ValidationState).sinceBest,
+      seconds,
+    });
+    return { result, improved };
+  }
+
+  /** Updates the stage's best validation (true: this one is the new best). */
+  private trackBest(si: number, result: ValidationResult): boolean {
+    const v = this.state.validation as ValidationState;
+    if (v.best !== null && !(result.loss < v.best.valLoss - (this.recipe.validation?.minDelta ?? 0))) {
+      v.sinceBest++;
+      return false;
+    }
+    const step = this.state.step;
+    v.best = {
+      step,
+      stage: this.recipe.stages[si].name,
+      valLoss: result.loss,
+      checkpoint: `checkpoint-${step}`,
+    };
+    v.sinceBest = 0;
+    return true;
   }
 
   private stopReason(): 'abort' | 'maxSteps' | null {
@@ -445,8 +753,12 @@ class TrainingRun {
     return batch;
   }
 
-  /** One optimizer step: accumulate over micro-batches, clip, update, log. */
-  private async step(si: number, optimizer: Optimizer, schedule: LrSchedule): Promise<void> {
+  /** One optimizer step: accumulate over micro-batches, clip, update; returns its record (not yet logged). */
+  private async step(
+    si: number,
+    optimizer: Optimizer,
+    schedule: LrSchedule,
+  ): Promise<{ record: StepRecord; stepSeconds: number; tokens: number }> {
     const { state, recipe, model } = this;
     const stage = recipe.stages[si];
     const started = performance.now();
@@ -523,47 +835,59 @@ class TrainingRun {
       gradNorm,
       tokens,
     };
-    state.metrics.push(record);
-    await withFsContext(this.metricsPath, 'append to the metrics log', () =>
-      appendFile(this.metricsPath, `${JSON.stringify(record)}\n`),
-    );
-    faultPoint('step:metrics-appended', stepNumber);
-    const stepSeconds = (performance.now() - started) / 1000;
-    this.secondsThisRun += stepSeconds;
-    this.stepsThisRun++;
-    this.opts.onStep?.({
-      ...record,
-      totalSteps: this.totalSteps,
-      stageSteps: this.plan[si],
-      stepSeconds,
-      tokensPerSec: tokens / stepSeconds,
-      eta: (this.secondsThisRun / this.stepsThisRun) * (this.totalSteps - stepNumber),
-    });
+    return { record, stepSeconds: (performance.now() - started) / 1000, tokens };
   }
 
-  /** A resumable checkpoint of the run as it is now (inside stage `si`). */
-  private async checkpoint(si: number): Promise<void> {
-    const { state, model } = this;
+  /** The best checkpoint's folder: pinned out of pruning. */
+  private bestDir(): string | null {
+    const best = this.state.validation?.best;
+    return best ? join(this.checkpointRoot, best.checkpoint) : null;
+  }
+
+  /** What every checkpoint's trainer state records besides the step counters. */
+  private stampState(): void {
+    const { state } = this;
     state.trainedParameters = [...this.trained];
     state.untrainedFingerprint = this.untrainedFingerprint(this.trained);
+    state.elapsedSeconds = this.elapsed();
+    if (this.budget) state.budget = this.budget.snapshot();
+  }
+
+  /**
+   * A resumable checkpoint of the run as it is now (inside stage `si`); `withModel` adds a loadable model folder
+   * (LoRA folded in), `best` marks it as the best validated one.
+   */
+  private async checkpoint(si: number, opts: { withModel?: boolean; best?: boolean } = {}): Promise<void> {
+    const { state, model } = this;
+    this.stampState();
     state.data = this.sources[si].state();
     state.rng.loraDropoutCalls = this.lora?.dropout.calls ?? 0;
     const live = model.stateDict();
     const weights = new Map<string, tf.Tensor>(
       state.trainedParameters.map((n) => [n, live.get(n) as tf.Variable]),
     );
+    const saveModel = this.opts.saveModel ?? defaultSaveModel;
+    const writeModel = opts.withModel
+      ? (dir: string) => withLoraMerged(model, () => saveModel(model, dir))
+      : undefined;
     const optimizerState = this.optimizer?.state();
+    const pinned = this.bestDir();
     try {
       this.lastCheckpoint = await saveCheckpoint(
         this.checkpointRoot,
-        { state, weights, optimizer: optimizerState },
-        { keep: this.recipe.checkpoint.keep },
+        { state, weights, optimizer: optimizerState, writeModel },
+        { keep: this.recipe.checkpoint.keep, pinned: pinned ? [pinned] : [] },
       );
     } finally {
       if (optimizerState) tf.dispose([...optimizerState.values()]);
     }
     this.lastSavedStep = state.step;
-    this.opts.onEvent?.({ type: 'checkpoint', dir: this.lastCheckpoint, step: state.step });
+    this.opts.onEvent?.({
+      type: 'checkpoint',
+      dir: this.lastCheckpoint,
+      step: state.step,
+      ...(opts.best ? { best: true } : {}),
+    });
   }
 
   /** After a stage's last step: save and merge its LoRA, move the state to the next stage. */
@@ -597,35 +921,67 @@ class TrainingRun {
   /** Final checkpoint (a loadable model folder + trainer state), published as <output>/model. */
   private async finish(): Promise<string> {
     const { state, recipe, model } = this;
-    state.trainedParameters = [...this.trained];
-    state.untrainedFingerprint = this.untrainedFingerprint(this.trained);
+    this.stampState();
     const saveModel = this.opts.saveModel ?? defaultSaveModel;
+    const pinned = this.bestDir();
     this.lastCheckpoint = await saveCheckpoint(
       this.checkpointRoot,
       { state, writeModel: (dir) => saveModel(model, dir) },
-      { keep: recipe.checkpoint.keep },
+      { keep: recipe.checkpoint.keep, pinned: pinned ? [pinned] : [] },
     );
     this.lastSavedStep = state.step;
     this.opts.onEvent?.({ type: 'checkpoint', dir: this.lastCheckpoint, step: state.step });
     faultPoint('final:checkpoint-saved', state.step);
-    return this.publish(this.lastCheckpoint);
+    return this.publishFinal(this.lastCheckpoint);
   }
 
-  /** Publishes the final checkpoint's model files as <output>/model. */
-  private async publish(finalCheckpoint: string): Promise<string> {
+  /** <output>/model at the end: the last checkpoint's model, or (output.model: best) the best checkpoint's. */
+  private async publishFinal(lastCheckpoint: string): Promise<string> {
+    const best = this.state.validation?.best;
+    const bestDir = this.bestDir();
+    if (this.recipe.finalModel === 'best' && best && bestDir) {
+      if (await exists(bestDir)) return this.publish(bestDir, 'best', best.step);
+      this.warn(
+        `output.model is best, but the best checkpoint ${bestDir} is gone: publishing the last weights`,
+      );
+    }
+    return this.publish(lastCheckpoint, 'last', this.state.step);
+  }
+
+  /** Publishes a checkpoint's model files as <output>/model. */
+  private async publish(
+    checkpoint: string,
+    from: 'last' | 'best' = 'last',
+    modelStep = this.state.step,
+  ): Promise<string> {
     const target = join(this.recipe.output, 'model');
     const modelDir = await withFsContext(target, 'publish the model folder', () =>
-      publishModelFolder(finalCheckpoint, target),
+      publishModelFolder(checkpoint, target),
     );
     faultPoint('final:model-published', this.state.step);
-    this.opts.onEvent?.({ type: 'done', step: this.state.step, modelDir });
+    this.modelStep = modelStep;
+    this.opts.onEvent?.({ type: 'done', step: this.state.step, modelDir, from, modelStep });
     return modelDir;
   }
 
-  private async result(status: TrainResult['status'], modelDir: string | null): Promise<TrainResult> {
+  private async result(
+    status: TrainResult['status'],
+    reason: EndReason,
+    modelDir: string | null,
+  ): Promise<TrainResult> {
     // Report only a checkpoint that is there (one pruned or moved by someone else is not offered for resume).
     const checkpoint =
       this.lastCheckpoint !== null && (await exists(this.lastCheckpoint)) ? this.lastCheckpoint : null;
-    return { status, step: this.state.step, metrics: this.state.metrics, checkpoint, modelDir };
+    return {
+      status,
+      reason,
+      step: this.state.step,
+      metrics: this.state.metrics,
+      checkpoint,
+      modelDir,
+      modelStep: modelDir ? this.modelStep : null,
+      best: this.state.validation?.best ?? null,
+      budget: this.budget?.report(this.state.step, this.elapsed(), this.lastStageDone) ?? null,
+    };
   }
 }

@@ -1,0 +1,222 @@
+// Time-budgeted training: the steps of each stage are planned from measured step times so the run ends within
+// a wall-clock budget. The lr schedule is defined over the fraction of the stage done: until `calibrationSteps`
+// steps are timed the plan follows every step, then it stays fixed and is re-planned only when the projected end
+// drifts from the stage's deadline (a machine that got loaded, or freed). A re-plan re-anchors the fraction at
+// the current step, so the lr never jumps; the stage's deadline is a hard stop.
+import type { LrSchedule } from '../optim/schedule.js';
+import type { BudgetState } from './checkpoint.js';
+
+export interface TimeBudgetOptions {
+  /** The whole budget, seconds. */
+  seconds: number;
+  /** Steps timed before the plan is fixed. */
+  calibrationSteps: number;
+  /** Seconds kept free for the end (final validation, model save). */
+  reserveSeconds: number;
+  /** The recipe's planned steps per stage: their ratio splits the budget between stages and shapes each schedule. */
+  baseSteps: readonly number[];
+}
+
+/** What a budgeted run did with its time (TrainResult.budget). */
+export interface BudgetReport {
+  seconds: number;
+  /** Training seconds used when the run ended. */
+  usedSeconds: number;
+  /** Optimizer steps done in all stages. */
+  steps: number;
+  /** Steps planned after calibration, summed over the stages this process calibrated. */
+  calibratedSteps: number;
+  /** Plans changed after calibration because steps ran slower (or faster) than measured. */
+  replans: number;
+  /** Fraction of the last stage's lr schedule reached (1: it ran to its end). */
+  scheduleCompleted: number;
+  /** What fell short of the calibrated plan, in words; null when nothing did. */
+  shortfall: string | null;
+}
+
+/** Step times averaged for the plan (recent ones: a machine that becomes loaded shows within a few steps). */
+const STEP_WINDOW = 10;
+/** Drift of the projected end, as a fraction of the stage's time, tolerated before re-planning. */
+const REPLAN_TOLERANCE = 0.02;
+
+export class TimeBudgetPlanner {
+  private state: BudgetState;
+  private deadline = 0;
+  private allotted = 0;
+  private stageName = '';
+  /** Wall seconds between the last steps' ends, less the validation/checkpoint time inside them. */
+  private readonly stepTimes: number[] = [];
+  private overheadSeconds = 0;
+  /** Overhead since the last step ended (taken out of the next interval). */
+  private pendingOverhead = 0;
+  /** Steps timed when overhead was last added: overhead per step = all of it / these (no sawtooth between passes). */
+  private stepsAtOverhead = 0;
+  /** The largest overhead between two steps: the projection is that coarse, so drift within it is no reason to re-plan. */
+  private largestOverhead = 0;
+  private lastEnd = 0;
+  private stepsTimed = 0;
+  /** Seconds the stage's closing work (its last validation) is expected to take. */
+  private endSeconds = 0;
+  /** Stages this process planned: calibrated plan vs steps done, and whether the deadline cut them. */
+  private readonly outcomes: { name: string; calibrated: number; done: number; cut: boolean }[] = [];
+  private replanTotal = 0;
+  private cut = false;
+
+  constructor(
+    readonly opts: TimeBudgetOptions,
+    restored?: BudgetState,
+  ) {
+    this.state = restored ?? TimeBudgetPlanner.stageState(opts.seconds, 0);
+  }
+
+  private static stageState(seconds: number, stage: number): BudgetState {
+    return {
+      seconds,
+      stage,
+      plan: null,
+      calibratedPlan: null,
+      anchorStep: 0,
+      anchorProgress: 0,
+      replans: 0,
+    };
+  }
+
+  /** The state a checkpoint records (a resumed run continues this stage's plan and schedule position). */
+  snapshot(): BudgetState {
+    return { ...this.state };
+  }
+
+  /** Planned steps of the current stage; null until its first step was timed. */
+  get plan(): number | null {
+    return this.state.plan;
+  }
+
+  /**
+   * Starts (or, resumed, continues) stage `si` at `elapsed` training seconds with `done` of its steps done: its
+   * deadline is its share of the time left, by the recipe's steps still to do in it and in the later stages.
+   */
+  startStage(si: number, name: string, done: number, elapsed: number): void {
+    if (this.state.stage !== si) this.state = TimeBudgetPlanner.stageState(this.opts.seconds, si);
+    this.stageName = name;
+    this.stepTimes.length = 0;
+    this.overheadSeconds = 0;
+    this.pendingOverhead = 0;
+    this.stepsAtOverhead = 0;
+    this.largestOverhead = 0;
+    this.lastEnd = elapsed;
+    this.stepsTimed = 0;
+    this.cut = false;
+    const { baseSteps } = this.opts;
+    const left = baseSteps[si] * (1 - this.progress(done));
+    const later = baseSteps.slice(si + 1).reduce((a, b) => a + b, 0);
+    const remaining = Math.max(0, this.opts.seconds - this.opts.reserveSeconds - elapsed);
+    this.allotted = left + later > 0 ? (remaining * left) / (left + later) : 0;
+    this.deadline = elapsed + this.allotted;
+  }
+
+  /** Fraction of the stage's schedule reached after `step` of its updates. */
+  progress(step: number): number {
+    const { plan, anchorStep, anchorProgress } = this.state;
+    if (plan === null) return 0;
+    if (plan <= anchorStep) return step >= anchorStep ? 1 : anchorProgress;
+    return Math.min(1, anchorProgress + ((step - anchorStep) * (1 - anchorProgress)) / (plan - anchorStep));
+  }
+
+  /** The stage's schedule, over the recipe's steps, read at the fraction of the budgeted plan done. */
+  schedule(base: LrSchedule, baseSteps: number): LrSchedule {
+    return (step) => base(baseSteps * this.progress(step));
+  }
+
+  /** Time spent outside steps (validation, checkpoints): spread over all the steps when projecting. */
+  addOverhead(seconds: number): void {
+    this.overheadSeconds += seconds;
+    this.pendingOverhead += seconds;
+    this.stepsAtOverhead = Math.max(1, this.stepsTimed);
+  }
+
+  /** The expected cost of the stage's closing validation (the last one measured). */
+  setEndSeconds(seconds: number): void {
+    this.endSeconds = seconds;
+  }
+
+  /**
+   * After a step: `done` steps of the stage done at `elapsed` training seconds. The step's time is the wall time
+   * since the previous step ended (data loading and callbacks included) less the overhead added in between.
+   * Returns true when the stage must end now (its plan is done or its deadline passed).
+   */
+  afterStep(done: number, elapsed: number): boolean {
+    this.stepTimes.push(Math.max(0, elapsed - this.lastEnd - this.pendingOverhead));
+    this.lastEnd = elapsed;
+    this.largestOverhead = Math.max(this.largestOverhead, this.pendingOverhead);
+    this.pendingOverhead = 0;
+    if (this.stepTimes.length > STEP_WINDOW) this.stepTimes.shift();
+    this.stepsTimed++;
+    const overheadPerStep = this.stepsAtOverhead > 0 ? this.overheadSeconds / this.stepsAtOverhead : 0;
+    // The recent steps count when slower than the window's mean: a machine that became loaded shows at once.
+    const mean = (times: readonly number[]) => times.reduce((a, b) => a + b, 0) / times.length;
+    const perStep = Math.max(mean(this.stepTimes), mean(this.stepTimes.slice(-3))) + overheadPerStep;
+    const available = this.deadline - this.endSeconds - elapsed;
+    const fit = done + Math.max(0, Math.floor(available / perStep));
+    const s = this.state;
+    if (available <= 0) {
+      // The deadline passed (steps far slower than planned): end here, the schedule unfinished (plan kept).
+      this.cut = s.plan === null || done < s.plan;
+      if (s.calibratedPlan === null) s.calibratedPlan = done;
+      s.plan ??= done;
+      return true;
+    }
+    if (s.calibratedPlan === null) {
+      this.replan(done, fit);
+      if (this.stepsTimed >= this.opts.calibrationSteps || fit <= done) s.calibratedPlan = fit;
+    } else if (s.plan !== null) {
+      const projected = elapsed + (s.plan - done) * perStep;
+      const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * this.allotted, this.largestOverhead);
+      if (Math.abs(projected - (this.deadline - this.endSeconds)) > tolerance && fit !== s.plan) {
+        this.replan(done, fit);
+        s.replans++;
+        this.replanTotal++;
+      }
+    }
+    return s.plan !== null && done >= s.plan;
+  }
+
+  /** A new plan from `done` on, the schedule fraction anchored where it is now. */
+  private replan(done: number, plan: number): void {
+    const s = this.state;
+    s.anchorProgress = this.progress(done);
+    s.anchorStep = done;
+    s.plan = Math.max(done, plan);
+  }
+
+  /** Records how the stage ended (`done` of its steps; early stopping is no shortfall) for the report. */
+  endStage(done: number, stoppedEarly = false): void {
+    const calibrated = stoppedEarly ? done : (this.state.calibratedPlan ?? this.state.plan ?? done);
+    this.outcomes.push({ name: this.stageName, calibrated, done, cut: this.cut });
+  }
+
+  /** The report at the end of the run; `lastStageStep`: steps done in the last stage run. */
+  report(steps: number, usedSeconds: number, lastStageStep: number): BudgetReport {
+    const scheduleCompleted = this.progress(lastStageStep);
+    const calibrated = this.outcomes.reduce((n, o) => n + o.calibrated, 0);
+    const done = this.outcomes.reduce((n, o) => n + o.done, 0);
+    const notes: string[] = [];
+    const cut = this.outcomes.filter((o) => o.cut).map((o) => o.name);
+    if (cut.length) notes.push(`the deadline cut stage ${cut.join(', ')} before its planned end`);
+    if (done < calibrated)
+      notes.push(
+        `steps ran slower than calibrated: ${calibrated} planned after calibration, ${done} done ` +
+          `(${calibrated - done} fewer, ${(100 * (1 - done / calibrated)).toFixed(0)}%)`,
+      );
+    if (scheduleCompleted < 1)
+      notes.push(`the lr schedule ended at ${(100 * scheduleCompleted).toFixed(0)}% of its course`);
+    return {
+      seconds: this.opts.seconds,
+      usedSeconds,
+      steps,
+      calibratedSteps: calibrated,
+      replans: this.replanTotal,
+      scheduleCompleted,
+      shortfall: notes.length ? notes.join('; ') : null,
+    };
+  }
+}
