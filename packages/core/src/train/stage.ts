@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource } from '../data/types.js';
 import type { MultimodalBatch } from '../multimodal/model.js';
+import { applyLora, mergeLora } from '../nn/lora.js';
 import { type Module, nameMatcher } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
 import { NO_DECAY_PATTERNS, type Optimizer, type ParamGroupOptions } from '../optim/optimizer.js';
@@ -85,9 +86,23 @@ export function stageSchedule(stage: StageRecipe, totalSteps: number): LrSchedul
 }
 
 /**
- * The stage's optimizer over the trainable parameters. Each parameter's lr and decay come from the first
- * matching paramGroup (else the stage); biases and norm weights never decay (HF Trainer's rule).
+ * Each parameter's lr and weight decay in a stage: from the first matching paramGroup (else the stage);
+ * biases and norm weights never decay (HF Trainer's rule).
  */
+export function stageParameterSettings(
+  recipe: Recipe,
+  stage: StageRecipe,
+): (name: string) => { lr: number; weightDecay: number } {
+  const decay = stage.weightDecay ?? recipe.optimizer.weightDecay;
+  const noDecay = nameMatcher(NO_DECAY_PATTERNS);
+  const groupOf = stage.paramGroups.map((g) => nameMatcher(g.patterns));
+  return (name) => {
+    const g = stage.paramGroups[groupOf.findIndex((m) => m(name))];
+    return { lr: g?.lr ?? stage.lr, weightDecay: noDecay(name) ? 0 : (g?.weightDecay ?? decay) };
+  };
+}
+
+/** The stage's optimizer over the trainable parameters, with stageParameterSettings' lr and decay. */
 export function buildStageOptimizer(
   params: readonly [string, tf.Variable][],
   recipe: Recipe,
@@ -95,13 +110,10 @@ export function buildStageOptimizer(
   schedule: LrSchedule,
 ): Optimizer {
   const decay = stage.weightDecay ?? recipe.optimizer.weightDecay;
-  const noDecay = nameMatcher(NO_DECAY_PATTERNS);
-  const groupOf = stage.paramGroups.map((g) => nameMatcher(g.patterns));
+  const settings = stageParameterSettings(recipe, stage);
   const groups = new Map<string, { lr: number; weightDecay: number; names: string[] }>();
   for (const [name] of params) {
-    const g = stage.paramGroups[groupOf.findIndex((m) => m(name))];
-    const lr = g?.lr ?? stage.lr;
-    const weightDecay = noDecay(name) ? 0 : (g?.weightDecay ?? decay);
+    const { lr, weightDecay } = settings(name);
     const key = `${lr}/${weightDecay}`;
     const group = groups.get(key) ?? { lr, weightDecay, names: [] };
     group.names.push(name);
@@ -118,6 +130,73 @@ export function buildStageOptimizer(
   return o.type === 'adamw'
     ? new AdamW(params, { ...common, betas: o.betas, eps: o.eps })
     : new SGD(params, { ...common, momentum: o.momentum });
+}
+
+/** One parameter as a stage sees it. */
+export interface StageParameter {
+  name: string;
+  shape: number[];
+  count: number;
+  trainable: boolean;
+  /** lr and weight decay it trains with (trainable parameters only). */
+  lr?: number;
+  weightDecay?: number;
+}
+
+export interface StageParameterView {
+  stage: string;
+  /** Every parameter of the model during the stage, LoRA's lora_A / lora_B included. */
+  parameters: StageParameter[];
+  trainableCount: number;
+  totalCount: number;
+  /** The stage's globs or LoRA targets are wrong (the Trainer would refuse it); the flags are the previous stage's. */
+  error?: string;
+}
+
+/**
+ * What each stage of `recipe` trains, without training: stage by stage, as the Trainer sets it up, the
+ * trainable flags after `train` / `freeze` and LoRA, with each trainable parameter's lr and decay. The model
+ * is changed as training would change it (flags set, LoRA applied and merged at the stage's end with its
+ * zero-initialised update), so use a model built for this.
+ */
+export function describeStageParameters(model: Module, recipe: Recipe): StageParameterView[] {
+  return recipe.stages.map((stage, si) => {
+    const where = `${recipe.source}: stages[${si}]`;
+    let error: string | undefined;
+    let lora = false;
+    try {
+      setStageTrainable(model, stage, where);
+      if (stage.lora) {
+        try {
+          applyLora(model, { ...stage.lora, seed: recipe.seed + si });
+          lora = true;
+        } catch (err) {
+          throw new Error(`${where}.lora.targets: ${(err as Error).message}`, { cause: err });
+        }
+      }
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const settings = stageParameterSettings(recipe, stage);
+    const parameters = model.namedParameters().map(
+      ([name, p]): StageParameter => ({
+        name,
+        shape: [...p.shape],
+        count: p.size,
+        trainable: p.trainable,
+        ...(p.trainable ? settings(name) : {}),
+      }),
+    );
+    if (lora) mergeLora(model);
+    const sum = (list: StageParameter[]) => list.reduce((n, p) => n + p.count, 0);
+    return {
+      stage: stage.name,
+      parameters,
+      trainableCount: sum(parameters.filter((p) => p.trainable)),
+      totalCount: sum(parameters),
+      ...(error === undefined ? {} : { error }),
+    };
+  });
 }
 
 /** Real tokens of a batch: attention-mask ones, or every id without a mask. */

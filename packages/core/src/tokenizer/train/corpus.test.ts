@@ -48,6 +48,7 @@ beforeAll(async () => {
     registry.add({
       kind: 'media',
       name,
+      about: `${name} items`,
       schema: z.object({}),
       create: () => ({ name, marker, extensions: [`.${name}`] }),
     });
