@@ -2,6 +2,7 @@ import {
   type BackendStatus,
   checkBackend,
   initBackend,
+  type NativeMatmulStatus,
   nativeMatmulStatus,
   probeBackends,
 } from '@vistune/core';
@@ -19,7 +20,7 @@ export function registerBackendsCommand(program: Command): void {
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',
-      "\nOn wasm, float32 matMuls run on @vistune/native's SGEMM where its addon built (VISTUNE_NATIVE=0 turns it off);\nthe chosen line says which ran and why.\n\nExamples:\n  $ vistune backends\n  $ vistune --backend cpu backends --check\n  $ VISTUNE_BACKEND=wasm vistune backends --json",
+      "\nOn wasm, float32 matMuls run on @vistune/native's SGEMM: its prebuilt addon (linux-x64, glibc) or the one compiled\nat install (VISTUNE_NATIVE=0 turns it off, VISTUNE_NATIVE_PATH names another .node file); the chosen and\nnative addon lines say which ran and why.\n\nExamples:\n  $ vistune backends\n  $ vistune --backend cpu backends --check\n  $ VISTUNE_BACKEND=wasm vistune backends --json",
     )
     .action(async (opts: { check?: boolean; json?: boolean }, cmd: Command) => {
       const statuses = await probeBackends();
@@ -31,6 +32,7 @@ export function registerBackendsCommand(program: Command): void {
       } else {
         process.stdout.write(`${formatStatuses(statuses, chosen.provider)}\n\n`);
         process.stdout.write(`chosen: ${color.bold(chosen.name)} (${chosen.provider}) — ${chosen.detail}\n`);
+        process.stdout.write(`${formatNativeAddon(nativeMatmulStatus())}\n`);
         if (checks) {
           process.stdout.write(`\nop check on ${chosen.name}:\n`);
           const rows = [['op family', 'result', 'max rel diff vs cpu', 'ms']];
@@ -52,6 +54,20 @@ export function registerBackendsCommand(program: Command): void {
         );
       }
     });
+}
+
+/**
+ * Which native addon runs the matmuls ("prebuilt (linux-x64, glibc)", "compiled at install", VISTUNE_NATIVE_PATH)
+ * and the files passed over on the way (a missing compiled addon is no news when a prebuilt one loaded); or none
+ * and why.
+ */
+export function formatNativeAddon(status: NativeMatmulStatus): string {
+  if (!status.addon) return `native addon: none (${status.reason ?? 'not loaded'})`;
+  const lines = [`native addon: ${status.addon.label} — ${status.addon.path}`];
+  for (const a of status.addonsPassedOver ?? [])
+    if (!/^(not built|none shipped)/.test(a.error))
+      lines.push(`  passed over ${a.label} (${a.path}): ${a.error}`);
+  return lines.join('\n');
 }
 
 function formatStatuses(statuses: BackendStatus[], chosen: string): string {

@@ -65,6 +65,9 @@ describe('native matmul on the wasm backend', () => {
       return;
     }
     expect(['avx512', 'avx2', 'generic']).toContain(enabled.isa);
+    expect(enabled.addon?.label).toMatch(
+      /^(prebuilt \(linux-x64, glibc\)|compiled at install|VISTUNE_NATIVE_PATH)$/,
+    );
     expect(opPolicy('wasm')).toMatchObject({ explicitTranspose: false, wideLinear: false, jsKernels: true });
   });
 

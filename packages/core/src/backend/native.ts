@@ -5,7 +5,7 @@
 // The package is optional: where it is absent or its addon did not build, nothing changes and the status says why.
 import * as tf from '@tensorflow/tfjs-core';
 // Types only (erased): the package itself is loaded by dynamic import below, and may be missing at run time.
-import type { NativeKernels, NativeKernelsStatus } from '@vistune/native';
+import type { AddonAttempt, AddonOrigin, NativeKernels, NativeKernelsStatus } from '@vistune/native';
 import { setNativeAdamW } from '../ops/kernels/adamw.js';
 import { setNativeMatmulPolicy } from '../ops/policy.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
@@ -26,6 +26,10 @@ export interface NativeMatmulStatus {
   threads?: number;
   /** Why it is not active. */
   reason?: string;
+  /** The addon that runs them: "prebuilt (linux-x64, glibc)", "compiled at install" or "VISTUNE_NATIVE_PATH". */
+  addon?: { origin: AddonOrigin; label: string; path: string };
+  /** Addons tried before (or instead of) it, with why each was passed over. */
+  addonsPassedOver?: AddonAttempt[];
 }
 
 export interface EnableNativeMatmulOptions {
@@ -52,6 +56,7 @@ async function loadNative(): Promise<NativeKernelsStatus> {
     loaded = {
       available: false,
       reason: `@vistune/native is not installed (${error instanceof Error ? error.message.split('\n')[0] : error})`,
+      passedOver: [],
     };
   }
   return loaded;
@@ -132,7 +137,7 @@ export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): 
     throw new Error(`enableNativeMatmul: option threads must be a positive integer, got ${threads}`);
   const native = await loadNative();
   if (!native.available) {
-    status = { active: false, reason: native.reason };
+    status = { active: false, reason: native.reason, addonsPassedOver: native.passedOver };
     return status;
   }
   const current = tf.getKernel(KERNEL, BACKEND);
@@ -149,7 +154,14 @@ export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): 
   setNativeMatmulPolicy(BACKEND, true);
   const kernels = native.kernels;
   setNativeAdamW((inputs, outputs, attrs) => kernels.adamw({ ...inputs, ...outputs, ...attrs, threads }));
-  status = { active: true, isa: native.kernels.isa, threads };
+  const { origin, label, path } = native.kernels;
+  status = {
+    active: true,
+    isa: kernels.isa,
+    threads,
+    addon: { origin, label, path },
+    addonsPassedOver: native.passedOver,
+  };
   return status;
 }
 
