@@ -60,3 +60,11 @@ export {
   loadPretrainedVisionTransformer,
   selectVisionConfig,
 } from './vit/pretrained.js';
+export {
+  CNN_VISION_MODEL_TYPE,
+  type CnnVisionConfig,
+  cnnVisionConfigSchema,
+  parseCnnVisionConfig,
+} from './cnn/config.js';
+export { CnnVisionEncoder } from './cnn/model.js';
+export * from './pretrain/index.js';

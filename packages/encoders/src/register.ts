@@ -1,8 +1,10 @@
-// Registry entries of this package: encoders clip_vision / siglip_vision, processors clip / siglip.
+// Registry entries of this package: encoders clip_vision / siglip_vision / cnn_vision, processors clip / siglip.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type MediaKind, type Registry, readJsonFile } from '@vistune/core';
 import { z } from 'zod';
+import { CNN_VISION_MODEL_TYPE, cnnVisionArchitectureShape, parseCnnVisionConfig } from './cnn/config.js';
+import { CnnVisionEncoder } from './cnn/model.js';
 import { hfImageProcessorConfigSchema, type ImageProcessorKind } from './image/config.js';
 import { ImageProcessor } from './image/processor.js';
 import { ImagePatchesEncoder, imagePatchesConfigSchema } from './patches/encoder.js';
@@ -54,6 +56,38 @@ async function createVisionEncoder(
     { ...fields, model_type: modelType, vision_use_head: with_head },
     { seed },
   );
+}
+
+const cnnArchitectureFields = Object.fromEntries(
+  Object.entries(cnnVisionArchitectureShape).map(([k, v]) => [k, v.unwrap().optional()]),
+) as {
+  [K in keyof typeof cnnVisionArchitectureShape]: z.ZodOptional<
+    ReturnType<(typeof cnnVisionArchitectureShape)[K]['unwrap']>
+  >;
+};
+
+/** A saved CNN tower (`pretrained`, written by vistune pretrain) or its architecture for a seeded random init. */
+export const cnnEncoderEntrySchema = z
+  .strictObject({
+    pretrained: z.string().optional(),
+    ...cnnArchitectureFields,
+    seed: z.number().int().default(0),
+  })
+  .refine(
+    (c) =>
+      !c.pretrained || Object.keys(cnnArchitectureFields).every((k) => c[k as keyof typeof c] === undefined),
+    {
+      message:
+        'set either pretrained or architecture fields (hidden_sizes, …): with pretrained they come from its config.json',
+    },
+  );
+export type CnnEncoderEntryConfig = z.output<typeof cnnEncoderEntrySchema>;
+
+async function createCnnEncoder(c: CnnEncoderEntryConfig): Promise<CnnVisionEncoder> {
+  if (c.pretrained) return CnnVisionEncoder.fromPretrained(c.pretrained);
+  const { pretrained: _p, seed, ...fields } = c;
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return new CnnVisionEncoder(parseCnnVisionConfig(defined, 'encoder cnn_vision'), { seed });
 }
 
 /** preprocessor_config.json fields (HF names), optionally on top of a `pretrained` folder or file. */
@@ -121,9 +155,19 @@ export function register(registry: Registry): void {
   registry.add({
     kind: 'encoder',
     name: 'image_patches',
-    about: 'No encoder (Fuyu / OtterHD): raw patch_size² × C patches of an image of any size, row-major, nothing learnt',
+    about:
+      'No encoder (Fuyu / OtterHD): raw patch_size² × C patches of an image of any size, row-major, nothing learnt',
     schema: imagePatchesConfigSchema,
     create: (c) => new ImagePatchesEncoder(c),
+  });
+  registry.add({
+    kind: 'encoder',
+    name: 'cnn_vision',
+    about:
+      'Small CNN tower for tiny images (strided 3×3 convs, one token per patch_size cell, any H×W multiple of it); saves as a vistune_cnn_vision folder',
+    hf: { types: [CNN_VISION_MODEL_TYPE] },
+    schema: cnnEncoderEntrySchema,
+    create: (c) => createCnnEncoder(c),
   });
   registry.add({
     kind: 'processor',
