@@ -17,11 +17,12 @@ function registry() {
 }
 
 describe('register', () => {
-  it('adds encoders clip_vision, siglip_vision, image_patches and processors clip, siglip with one-line descriptions', () => {
+  it('adds encoders clip_vision, cnn_vision, siglip_vision, image_patches and processors clip, siglip with one-line descriptions', () => {
     const listed = registry().list();
     expect(listed.map((e) => `${e.kind}/${e.name}`)).toEqual([
       'media/image',
       'encoder/clip_vision',
+      'encoder/cnn_vision',
       'encoder/image_patches',
       'encoder/siglip_vision',
       'processor/clip',

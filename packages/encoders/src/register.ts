@@ -163,8 +163,7 @@ export function register(registry: Registry): void {
   registry.add({
     kind: 'encoder',
     name: 'cnn_vision',
-    about:
-      'Small CNN tower for tiny images (strided 3×3 convs, one token per patch_size cell, any H×W multiple of it); saves as a vistune_cnn_vision folder',
+    about: 'Small CNN tower for tiny images: strided 3×3 convs, one token per patch_size cell of any H×W',
     hf: { types: [CNN_VISION_MODEL_TYPE] },
     schema: cnnEncoderEntrySchema,
     create: (c) => createCnnEncoder(c),

@@ -94,6 +94,21 @@ const cnn = () =>
     { seed: 1 },
   );
 
+/** A tiny ViT tower on the world's images: one patch per cell. */
+const vit = (modelType: 'clip_vision_model' | 'siglip_vision_model', layers: number, seed: number) =>
+  VisionTransformer.fromHFConfig(
+    {
+      model_type: modelType,
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: layers,
+      num_attention_heads: 2,
+      image_size: SIZE,
+      patch_size: CELL,
+    },
+    { seed },
+  );
+
 const byName = (evidence: readonly PretrainEvidence[], prefix: string) => {
   const e = evidence.find((x) => x.name.startsWith(prefix));
   if (!e) throw new Error(`no evidence named ${prefix}: ${evidence.map((x) => x.name).join(', ')}`);
@@ -172,19 +187,7 @@ describe('pretrainTower', () => {
   });
 
   it('trains a CLIP ViT tower too (CLS dropped, patch grid = cells)', async () => {
-    const tower = VisionTransformer.fromHFConfig(
-      {
-        model_type: 'clip_vision_model',
-        hidden_size: 16,
-        intermediate_size: 32,
-        num_hidden_layers: 1,
-        num_attention_heads: 2,
-        image_size: SIZE,
-        patch_size: CELL,
-        hidden_act: 'gelu',
-      },
-      { seed: 2 },
-    );
+    const tower = vit('clip_vision_model', 1, 2);
     const result = await run('supervised', tower, 30);
     expect(result.lastLoss).toBeLessThan(result.firstLoss);
     tower.dispose();
@@ -202,18 +205,7 @@ describe('tower folders', () => {
   };
 
   it('a ViT tower saves as a HF CLIP vision folder that loadPretrainedVisionTransformer reads', async () => {
-    const tower = VisionTransformer.fromHFConfig(
-      {
-        model_type: 'clip_vision_model',
-        hidden_size: 16,
-        intermediate_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 2,
-        image_size: SIZE,
-        patch_size: CELL,
-      },
-      { seed: 9 },
-    );
+    const tower = vit('clip_vision_model', 2, 9);
     const out = join(dir, 'vit');
     await saveVisionTower(tower, out, { preprocessorConfig: { image_processor_type: 'CLIPImageProcessor' } });
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -227,18 +219,7 @@ describe('tower folders', () => {
   });
 
   it('a SigLIP tower round-trips, and a CNN tower loads through the cnn_vision entry', async () => {
-    const siglip = VisionTransformer.fromHFConfig(
-      {
-        model_type: 'siglip_vision_model',
-        hidden_size: 16,
-        intermediate_size: 32,
-        num_hidden_layers: 1,
-        num_attention_heads: 2,
-        image_size: SIZE,
-        patch_size: CELL,
-      },
-      { seed: 4 },
-    );
+    const siglip = vit('siglip_vision_model', 1, 4);
     await saveVisionTower(siglip, join(dir, 'siglip'));
     const back = await loadVisionTower(join(dir, 'siglip'));
     expect(last(back)).toEqual(last(siglip));
