@@ -3,8 +3,9 @@
 // network when those headers are installed), unless the package's prebuilt addon for this platform is current
 // and loads here: then there is nothing to compile. It never fails: without a compiler, make or node-gyp it
 // writes the reason to build/vistune-build.json, prints one line, and the loader uses the prebuilt addon or
-// returns null with that reason, so vistune falls back to the wasm kernels. VISTUNE_NATIVE_BUILD=0 skips it,
-// =force compiles even where the prebuilt addon loads. --dry-run prints what it would do and changes nothing.
+// returns null with that reason, so vistune falls back to the wasm kernels. VISTUNE_NATIVE_BUILD=0 never
+// compiles (the prebuilt addon is still used), =force compiles even where the prebuilt addon loads.
+// --dry-run prints what it would do and changes nothing.
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -67,28 +68,27 @@ function prebuilt() {
   }
 }
 
+const found = mode === 'force' ? null : prebuilt();
 if (process.argv.includes('--dry-run')) {
-  const found = mode === '0' || mode === 'force' ? null : prebuilt();
   console.log(
-    mode === '0'
-      ? 'would skip: VISTUNE_NATIVE_BUILD=0'
-      : found?.problem === null
-        ? `would use the prebuilt addon ${found.path}`
+    found?.problem === null
+      ? `would use the prebuilt addon ${found.path}`
+      : mode === '0'
+        ? `would compile nothing (VISTUNE_NATIVE_BUILD=0; prebuilt addon: ${found?.problem})`
         : `would compile (prebuilt addon: ${found?.problem ?? 'VISTUNE_NATIVE_BUILD=force'})`,
   );
   process.exit(0);
 }
-if (mode === '0') finish(false, 'VISTUNE_NATIVE_BUILD=0');
+if (found?.problem === null) {
+  // A compiled addon older than the sources would be tried before the prebuilt one: remove it.
+  if (existsSync(addon) && statSync(addon).mtimeMs < newestSource()) rmSync(addon, { force: true });
+  console.log(
+    `@vistune/native: using the prebuilt addon for ${found.target}; nothing to compile (VISTUNE_NATIVE_BUILD=force compiles)`,
+  );
+  finish(false, `the prebuilt addon ${found.path} loads here`, undefined, { prebuilt: found.path });
+}
+if (mode === '0') finish(false, `VISTUNE_NATIVE_BUILD=0 (prebuilt addon: ${found?.problem})`);
 if (mode !== 'force') {
-  const found = prebuilt();
-  if (found.problem === null) {
-    // A compiled addon older than the sources would be tried before the prebuilt one: remove it.
-    if (existsSync(addon) && statSync(addon).mtimeMs < newestSource()) rmSync(addon, { force: true });
-    console.log(
-      `@vistune/native: using the prebuilt addon for ${found.target}; nothing to compile (VISTUNE_NATIVE_BUILD=force compiles)`,
-    );
-    finish(false, `the prebuilt addon ${found.path} loads here`, undefined, { prebuilt: found.path });
-  }
   if (existsSync(addon) && statSync(addon).mtimeMs > newestSource()) {
     try {
       checkAddon(load(addon));
