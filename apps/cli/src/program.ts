@@ -7,8 +7,10 @@ import { registerChatCommand } from './commands/chat.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerGenerateCommand } from './commands/generate.js';
+import { registerParamsCommand } from './commands/params.js';
 import { registerRegistryCommand } from './commands/registry.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerTokenizerCommand } from './commands/tokenizer.js';
 import { registerTrainCommand } from './commands/train.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -39,6 +41,8 @@ export function buildProgram(mediaKinds: readonly MediaKind[] = []): Command {
   registerChatCommand(program, mediaKinds);
   registerDemoCommand(program);
   registerTrainCommand(program);
+  registerTokenizerCommand(program);
+  registerParamsCommand(program);
   registerEvalCommand(program, mediaKinds);
   registerBenchCommand(program);
   registerServeCommand(program);

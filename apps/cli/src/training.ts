@@ -22,6 +22,7 @@ import {
   Tokenizer,
 } from '@vistune/core';
 import { loadModel, type VisionLanguageModel, wrapModel } from './api/model.js';
+import { derivePreprocessor, withTokenizerVocabSize } from './recipe-defaults.js';
 import { CliError } from './ui.js';
 
 /** The task family of a recipe (`task: { type }`), created through the registry. */
@@ -44,13 +45,15 @@ async function imageProcessorFrom(path: string, registry: Registry): Promise<Med
 /**
  * An inline model config is a config.json object (a HF LlavaConfig, or a vistune composition with
  * `model_type: vistune`) plus `tokenizer` (a folder with tokenizer.json) and, for an image modality without a
- * processor in its config, `preprocessor` (a preprocessor_config.json), relative to the recipe.
+ * processor in its config, `preprocessor` (a preprocessor_config.json), relative to the recipe. A missing
+ * vocab_size is the tokenizer's size, a missing preprocessor is derived from the encoder (recipe-defaults.ts);
+ * `onNote` hears about each.
  */
 export async function modelForRecipe(
   recipe: Recipe,
   registry: Registry,
   recipeDir: string,
-  opts: { allowNonfinite?: boolean } = {},
+  opts: { allowNonfinite?: boolean; onNote?: (line: string) => void } = {},
 ): Promise<VisionLanguageModel> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   const m = recipe.model;
@@ -73,7 +76,9 @@ export async function modelForRecipe(
         `${recipe.source}: model.tokenizer: missing (a folder with tokenizer.json for a model built from a config)`,
       );
     const tokenizer = await Tokenizer.fromDir(at(tokDir));
-    const model = await createModel(config, registry, {
+    const sized = withTokenizerVocabSize(config, tokenizer.vocabSize, join(at(tokDir), 'tokenizer.json'));
+    if (sized.note) opts.onNote?.(sized.note);
+    const model = await createModel(sized.value, registry, {
       seed: recipe.seed,
       source: `${recipe.source}: model`,
       from: recipeDir,
@@ -88,11 +93,16 @@ export async function modelForRecipe(
           );
         const kind = model.composition?.modalities[name]?.media ?? name;
         if (!model.composition?.modalities[name]?.processor && kind === 'image') {
-          if (!preprocessor)
+          const derived = preprocessor ? undefined : derivePreprocessor(model, name);
+          if (!preprocessor && !derived)
             throw new CliError(
-              `${recipe.source}: model.preprocessor: missing (a preprocessor_config.json for the image modality, or modalities.${name}.processor)`,
+              `${recipe.source}: model.preprocessor: missing (a preprocessor_config.json for the image modality, or modalities.${name}.processor; the encoder states no image_size to derive one from)`,
             );
-          processors[name] = await imageProcessorFrom(at(preprocessor), registry);
+          if (derived) opts.onNote?.(derived.note);
+          processors[name] =
+            derived?.kind === 'config'
+              ? ((await registry.create('processor', derived.config)) as MediaProcessor)
+              : await imageProcessorFrom(derived?.path ?? at(preprocessor as string), registry);
         }
       }
       vlm = await wrapModel(at(tokDir), model, tokenizer, registry, processors);

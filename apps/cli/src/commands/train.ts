@@ -70,6 +70,7 @@ export function registerTrainCommand(program: Command): void {
       });
       const vlm = await modelForRecipe(recipe, registry, dirname(recipePath), {
         allowNonfinite: flags.allowNonfinite,
+        onNote: (line) => flags.json || process.stderr.write(`${color.dim('note')} ${line}\n`),
       });
       const log = (line: string) => {
         if (!flags.json) process.stderr.write(`${line}\n`);
