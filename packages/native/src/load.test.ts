@@ -107,7 +107,7 @@ describe('loadAddon: a candidate that fails falls through with its reason', () =
       env: { [NATIVE_PATH_ENV_VAR]: join(root, 'nope.node') },
     });
     expect(found.addon).not.toBeNull();
-    expect(found.addon && found.candidate).toMatchObject({
+    expect('candidate' in found && found.candidate).toMatchObject({
       origin: 'prebuilt',
       label: 'prebuilt (linux-x64, glibc)',
     });
@@ -172,7 +172,7 @@ describe('loadAddon: a candidate that fails falls through with its reason', () =
       },
     });
     expect(found.addon).toBe(workingAddon);
-    expect(found.addon && found.candidate.origin).toBe('prebuilt');
+    expect('candidate' in found && found.candidate.origin).toBe('prebuilt');
     expect(found.passedOver.map((a) => a.error)).toEqual([
       "did not load: it does not export sgemm, adamw, bestIsa (not this version's addon)",
       "did not load: /lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.30' not found",
