@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 200]
+// vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 400]
 // Writes a point-cloud QA world and a recipe for `vistune train --config DIR/recipe.yaml`.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generatePointsWorld } from './world/generate.js';
 
-const USAGE = 'usage: vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 200]';
+const USAGE = 'usage: vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 400]';
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -33,7 +33,7 @@ try {
     n: integer('n', values.n, 2000),
     seed: integer('seed', values.seed, 0),
     testFraction,
-    steps: integer('steps', values.steps, 200),
+    steps: integer('steps', values.steps, 400),
   });
   console.log(
     `points world: ${summary.train} train + ${summary.test} test clouds, ${summary.vocabSize} tokens → ${summary.outDir}\n` +

@@ -19,7 +19,7 @@ export interface PointsWorldOptions {
   shapeFraction?: number;
   /** Points per file: uniform in [min, max]. Default [200, 500]. */
   pointsPerCloud?: readonly [number, number];
-  /** Optimizer steps of the recipe's one stage. Default 200. */
+  /** Optimizer steps of the recipe's one stage. Default 400. */
   steps?: number;
 }
 
@@ -57,7 +57,7 @@ model:
   model_type: vistune
   llm:
     type: llama
-    config: { vocab_size: ${vocabSize}, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, max_position_embeddings: 64, tie_word_embeddings: false, initializer_range: 0.1, bos_token_id: 1, eos_token_id: 2, pad_token_id: 3 }
+    config: { vocab_size: ${vocabSize}, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, max_position_embeddings: 256, tie_word_embeddings: false, initializer_range: 0.1, bos_token_id: 1, eos_token_id: 2, pad_token_id: 3 }
   modalities:
     points:
       placeholder_token_id: ${POINTS_TOKEN_ID}
@@ -109,6 +109,6 @@ export async function generatePointsWorld(opts: PointsWorldOptions): Promise<Poi
     await writeFile(join(opts.outDir, `${split}.json`), `${JSON.stringify(records, null, 1)}\n`);
   const tokenizer = await writeTokenizer(join(opts.outDir, 'tokenizer'), worldTexts());
   const recipe = join(opts.outDir, 'recipe.yaml');
-  await writeFile(recipe, recipeYaml(tokenizer.vocabSize, opts.steps ?? 200));
+  await writeFile(recipe, recipeYaml(tokenizer.vocabSize, opts.steps ?? 400));
   return { outDir: opts.outDir, train: splits.train.length, test: splits.test.length, vocabSize: tokenizer.vocabSize, recipe };
 }
