@@ -70,6 +70,21 @@ describe('world tokenizer', () => {
     expect(missing).toEqual([]);
   });
 
+  it("vocabularyFromRecords adds a turn's first word with the space the chat template puts before it", () => {
+    const record = {
+      id: 'x',
+      image: 'x.png',
+      conversations: [
+        { from: 'human', value: '<image>\nName it.' },
+        { from: 'gpt', value: 'crimson star' },
+      ],
+    } as unknown as WorldRecord;
+    const pieces = vocabularyFromRecords([record]);
+    expect(pieces).toContain(' crimson');
+    expect(pieces).toContain('crimson');
+    expect(pieces).not.toContain(' \n');
+  });
+
   it('encodes one id per piece: words with their leading space, numbers whole, <image> as one token', () => {
     const ids = tokenizer.encode('<image>\nWhere is the red star? [4,13,10,20]', { addSpecialTokens: false });
     expect(ids.map((id) => tokenizer.idToToken(id))).toEqual([

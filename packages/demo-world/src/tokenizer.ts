@@ -57,13 +57,19 @@ function withoutSpecials(text: string): string[] {
   return parts;
 }
 
-/** Every piece of the texts of `records` (human and gpt turns), in first-seen order. */
+/**
+ * Every piece of the texts of `records` (human and gpt turns), in first-seen order. A turn's first word is
+ * also added with a leading space: the chat template puts one before each turn (`ASSISTANT: red`), so that
+ * is the form training text holds. `vistune tokenizer train` learns from the rendered text itself.
+ */
 export function vocabularyFromRecords(records: readonly WorldRecord[]): string[] {
   const pieces = new Set<string>();
   for (const record of records) {
     for (const turn of record.conversations) {
-      for (const part of withoutSpecials(turn.value))
-        for (const piece of splitWorldPieces(part)) pieces.add(piece);
+      const turnPieces = withoutSpecials(turn.value).flatMap(splitWorldPieces);
+      for (const piece of turnPieces) pieces.add(piece);
+      const first = turnPieces[0];
+      if (first !== undefined && /^[A-Za-z0-9]/.test(first)) pieces.add(` ${first}`);
     }
   }
   return [...pieces];
