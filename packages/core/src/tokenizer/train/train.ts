@@ -170,9 +170,11 @@ function tokenizerFiles(
       end_of_word_suffix: null,
       fuse_unk: false,
       byte_fallback: false,
-      ignore_merges: kind === 'wordlevel',
+      // Only where needed: Python `tokenizers` before 0.19 rejects the field.
+      ...(kind === 'wordlevel' ? { ignore_merges: true } : {}),
       vocab,
-      merges: merges.map(([a, b]) => [a, b]),
+      // "a b" strings (byte-level symbols hold no space), the form every version of the format reads.
+      merges: merges.map(([a, b]) => `${a} ${b}`),
     },
     bos: { token: specials.bos, id: ids.get(specials.bos) as number },
   });
