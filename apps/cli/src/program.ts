@@ -7,6 +7,7 @@ import { registerChatCommand } from './commands/chat.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerGenerateCommand } from './commands/generate.js';
+import { registerPretrainCommand } from './commands/pretrain.js';
 import { registerParamsCommand } from './commands/params.js';
 import { registerRegistryCommand } from './commands/registry.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -41,6 +42,7 @@ export function buildProgram(mediaKinds: readonly MediaKind[] = []): Command {
   registerChatCommand(program, mediaKinds);
   registerDemoCommand(program);
   registerTrainCommand(program);
+  registerPretrainCommand(program);
   registerTokenizerCommand(program);
   registerParamsCommand(program);
   registerEvalCommand(program, mediaKinds);

@@ -32,7 +32,7 @@ export function recipeTask(recipe: Recipe, registry: Registry): TaskFamily | und
 }
 
 /** An image processor from a preprocessor_config.json (its image_processor_type picks the registry entry). */
-async function imageProcessorFrom(path: string, registry: Registry): Promise<MediaProcessor> {
+export async function imageProcessorFrom(path: string, registry: Registry): Promise<MediaProcessor> {
   const file = path.endsWith('.json') ? path : join(path, 'preprocessor_config.json');
   const hf = (await readJsonFile(file, 'image processor config')) as Record<string, unknown>;
   const type = String(hf.image_processor_type ?? 'CLIPImageProcessor');

@@ -49,7 +49,7 @@ export function im2col(input: tf.Tensor4D, layout: ConvLayout): tf.Tensor2D {
       `cnn_vision: a stage needs even height and width, got ${h}×${w}: use sides that are multiples of patch_size`,
     );
   const rows = shape[0] * (h / 2) * (w / 2);
-  const op = tf.customGrad((x: tf.Tensor) => {
+  const op = tf.customGrad(((x: tf.Tensor) => {
     const src = x.dataSync() as Float32Array;
     const out = new Float32Array(rows * K * K * c);
     eachTap(shape, layout, (column, at) => {
@@ -66,6 +66,6 @@ export function im2col(input: tf.Tensor4D, layout: ConvLayout): tf.Tensor2D {
         return tf.tensor(dx, shape);
       },
     };
-  });
+  }) as Parameters<typeof tf.customGrad>[0]);
   return op(input) as tf.Tensor2D;
 }
