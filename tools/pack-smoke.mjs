@@ -178,13 +178,27 @@ stage('generate', {
 
 // 6. The installed task package through the installed CLI: nothing names the plugin on the command line.
 const npxVistune = (name, args) =>
-  run(name, 'npx', ['--no', '--', 'vistune', ...args], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+  run(name, 'npx', ['--no', '--', 'vistune', ...args], {
+    cwd: project,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
 /** A --json command's report: its last stdout line. */
-const npxVistuneJson = (name, args) => JSON.parse(npxVistune(name, [...args, '--json']).trim().split('\n').at(-1));
+const npxVistuneJson = (name, args) =>
+  JSON.parse(
+    npxVistune(name, [...args, '--json'])
+      .trim()
+      .split('\n')
+      .at(-1),
+  );
 const world = join(project, 'points-world');
-run('plugin world', 'npx', ['--no', '--', 'vistune-points-world', '--out', world, '--n', '100', '--steps', '20'], {
-  cwd: project,
-});
+run(
+  'plugin world',
+  'npx',
+  ['--no', '--', 'vistune-points-world', '--out', world, '--n', '100', '--steps', '20'],
+  {
+    cwd: project,
+  },
+);
 const listing = npxVistune('plugin registry', ['registry', '--kind', 'task']);
 if (!/points_qa\s+vistune-plugin-points/.test(listing))
   fail('plugin registry', `vistune registry does not list points_qa from vistune-plugin-points:\n${listing}`);
@@ -194,17 +208,43 @@ if (trained.status !== 'completed' || !trained.modelDir)
   fail('plugin train', `expected a completed run with a model, got ${JSON.stringify(trained)}`);
 const savedPlugins = JSON.parse(readFileSync(join(trained.modelDir, 'config.json'), 'utf8')).vistune_plugins;
 if (JSON.stringify(savedPlugins) !== '["vistune-plugin-points"]')
-  fail('plugin train', `config.json vistune_plugins is ${JSON.stringify(savedPlugins)}, not ["vistune-plugin-points"]`);
-stage('plugin train', { note: `${trained.step} steps, last loss ${trained.finalLoss.toFixed(4)}`, step: trained.step });
+  fail(
+    'plugin train',
+    `config.json vistune_plugins is ${JSON.stringify(savedPlugins)}, not ["vistune-plugin-points"]`,
+  );
+stage('plugin train', {
+  note: `${trained.step} steps, last loss ${trained.finalLoss.toFixed(4)}`,
+  step: trained.step,
+});
 const ask = ['--model', trained.modelDir, '--max-new-tokens', '3'];
 const cloud = join(world, 'points', 'test-00000.ply');
-const answer = npxVistuneJson('plugin generate', ['generate', ...ask, '--points', cloud, '--prompt', 'What shape is this?']);
+const answer = npxVistuneJson('plugin generate', [
+  'generate',
+  ...ask,
+  '--points',
+  cloud,
+  '--prompt',
+  'What shape is this?',
+]);
 if (!answer.ids?.length) fail('plugin generate', `no answer: ${JSON.stringify(answer)}`);
-stage('plugin generate', { note: `--points test-00000.ply → ${JSON.stringify(answer.text)}`, text: answer.text });
-const evaluated = npxVistuneJson('plugin eval', ['eval', ...ask, '--data', join(world, 'test.json'), '--task', 'points_qa']);
+stage('plugin generate', {
+  note: `--points test-00000.ply → ${JSON.stringify(answer.text)}`,
+  text: answer.text,
+});
+const evaluated = npxVistuneJson('plugin eval', [
+  'eval',
+  ...ask,
+  '--data',
+  join(world, 'test.json'),
+  '--task',
+  'points_qa',
+]);
 const overall = evaluated.scores?.find((s) => s.kind === 'overall');
 if (!overall?.metrics?.shape_accuracy || !overall.metrics.exact_match)
-  fail('plugin eval', `--task points_qa did not score shape_accuracy and exact_match: ${JSON.stringify(overall)}`);
+  fail(
+    'plugin eval',
+    `--task points_qa did not score shape_accuracy and exact_match: ${JSON.stringify(overall)}`,
+  );
 stage('plugin eval', {
   note: `${overall.n} answers, shape_accuracy ${overall.metrics.shape_accuracy.mean.toFixed(3)}, exact_match ${overall.metrics.exact_match.mean.toFixed(3)}`,
   metrics: Object.keys(overall.metrics),

@@ -13,7 +13,14 @@ const run = promisify(execFile);
 interface SmokeReport {
   ok: boolean;
   error?: string;
-  stages: { name: string; error?: string; exports?: string[]; ids?: number[]; step?: number; metrics?: string[] }[];
+  stages: {
+    name: string;
+    error?: string;
+    exports?: string[];
+    ids?: number[];
+    step?: number;
+    metrics?: string[];
+  }[];
 }
 
 let report: SmokeReport;
@@ -49,7 +56,9 @@ describe('published packages, installed from their tarballs into an empty projec
   it('an installed task package is discovered and trains, generates (--points) and evaluates (--task) through npx vistune', () => {
     expect(report.error ?? 'ok').toBe('ok');
     const stage = (name: string) => report.stages.find((s) => s.name === name);
-    expect(passed()).toEqual(expect.arrayContaining(['plugin registry', 'plugin train', 'plugin generate', 'plugin eval']));
+    expect(passed()).toEqual(
+      expect.arrayContaining(['plugin registry', 'plugin train', 'plugin generate', 'plugin eval']),
+    );
     expect(stage('plugin train')?.step).toBe(20);
     expect(stage('plugin eval')?.metrics).toEqual(expect.arrayContaining(['shape_accuracy', 'exact_match']));
   });

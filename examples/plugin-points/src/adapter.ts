@@ -57,7 +57,8 @@ export class PointPoolAdapter extends Module implements Adapter {
     const slots = this.numSlots(ctx.layout);
     return tf.tidy(() => {
       const [N, , D] = features.shape;
-      const pooled = this.config.pool === 1 ? features : tf.mean(tf.reshape(features, [N, slots, this.config.pool, D]), 2);
+      const pooled =
+        this.config.pool === 1 ? features : tf.mean(tf.reshape(features, [N, slots, this.config.pool, D]), 2);
       return this.linear2.forward(gelu(this.linear1.forward(this.norm.forward(pooled)))) as tf.Tensor3D;
     });
   }

@@ -20,7 +20,11 @@ const env = { ...process.env, NO_COLOR: '1' };
 
 /** Runs the vistune CLI from the package folder; resolves with stdout. */
 async function vistune(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [bin, ...args], { cwd: packageDir, env, maxBuffer: 16 << 20 });
+  const { stdout } = await run(process.execPath, [bin, ...args], {
+    cwd: packageDir,
+    env,
+    maxBuffer: 16 << 20,
+  });
   return stdout;
 }
 
@@ -42,11 +46,15 @@ beforeAll(async () => {
   await mkdir(join(packageDir, '.work'), { recursive: true });
   work = await mkdtemp(join(packageDir, '.work', 'cli-'));
   world = join(work, 'world');
-  await run(process.execPath, [worldBin, '--out', world, '--n', '600', '--steps', '250', '--seed', '1'], { env });
+  await run(process.execPath, [worldBin, '--out', world, '--n', '600', '--steps', '250', '--seed', '1'], {
+    env,
+  });
   test = JSON.parse(await readFile(join(world, 'test.json'), 'utf8'));
   const started = Date.now();
   const summary = JSON.parse(await vistune('train', '--config', join(world, 'recipe.yaml'), '--json'));
-  console.log(`vistune train: ${summary.step} steps, last loss ${summary.finalLoss.toFixed(4)}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `vistune train: ${summary.step} steps, last loss ${summary.finalLoss.toFixed(4)}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   expect(summary).toMatchObject({ status: 'completed', step: 250 });
   modelDir = summary.modelDir;
 }, 240_000);
@@ -59,19 +67,47 @@ describe('vistune-plugin-points through the vistune CLI', () => {
   it('saves a model that names the plugin, and eval --task points_qa answers from the points, not the prior', async () => {
     const config = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8'));
     expect(config.vistune_plugins).toEqual(['vistune-plugin-points']);
-    expect(config.modalities.points).toMatchObject({ media: 'points', encoder: { type: 'point_mlp' }, processor: { type: 'points' } });
+    expect(config.modalities.points).toMatchObject({
+      media: 'points',
+      encoder: { type: 'point_mlp' },
+      processor: { type: 'points' },
+    });
 
     const real = shapeAccuracy(
-      await vistune('eval', '--model', modelDir, '--data', join(world, 'test.json'), '--task', 'points_qa', '--max-new-tokens', '3', '--json'),
+      await vistune(
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        join(world, 'test.json'),
+        '--task',
+        'points_qa',
+        '--max-new-tokens',
+        '3',
+        '--json',
+      ),
     );
     // The same questions with each record's cloud swapped for the next record's: the shape word has to come
     // from the points, so accuracy falls to chance (1 in 5 shapes).
     const shuffled = test.map((r, i) => ({ ...r, points: test[(i + 1) % test.length].points }));
     await writeFile(join(world, 'test-shuffled.json'), JSON.stringify(shuffled));
     const swapped = shapeAccuracy(
-      await vistune('eval', '--model', modelDir, '--data', join(world, 'test-shuffled.json'), '--task', 'points_qa', '--max-new-tokens', '3', '--json'),
+      await vistune(
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        join(world, 'test-shuffled.json'),
+        '--task',
+        'points_qa',
+        '--max-new-tokens',
+        '3',
+        '--json',
+      ),
     );
-    console.log(`shape_accuracy: ${real?.mean.toFixed(3)} on ${real?.n} test questions; ${swapped?.mean.toFixed(3)} with the clouds swapped between records (chance 0.2)`);
+    console.log(
+      `shape_accuracy: ${real?.mean.toFixed(3)} on ${real?.n} test questions; ${swapped?.mean.toFixed(3)} with the clouds swapped between records (chance 0.2)`,
+    );
     expect(real?.n).toBeGreaterThan(50);
     expect(real?.mean).toBeGreaterThan(0.6);
     expect(swapped?.mean).toBeLessThan(0.4);
@@ -81,18 +117,36 @@ describe('vistune-plugin-points through the vistune CLI', () => {
     const record = test.find((r) => r.kind === 'shape') as PointsRecord;
     const ply = join(world, record.points);
     const prompt = ['--prompt', 'What shape is this?', '--max-new-tokens', '3', '--json'];
-    const byKind = JSON.parse(await vistune('generate', '--model', modelDir, '--media', `points=${ply}`, ...prompt));
+    const byKind = JSON.parse(
+      await vistune('generate', '--model', modelDir, '--media', `points=${ply}`, ...prompt),
+    );
     expect(SHAPES).toContain(byKind.text.trim());
     // --points exists only when the points kind is registered as the command line is parsed: --plugin does it.
-    const byFlag = JSON.parse(await vistune('generate', '--model', modelDir, '--plugin', 'vistune-plugin-points', '--points', ply, ...prompt));
+    const byFlag = JSON.parse(
+      await vistune(
+        'generate',
+        '--model',
+        modelDir,
+        '--plugin',
+        'vistune-plugin-points',
+        '--points',
+        ply,
+        ...prompt,
+      ),
+    );
     expect(byFlag.text).toBe(byKind.text);
     expect(byFlag.inputIds.filter((id: number) => id === 4)).toHaveLength(8);
-    console.log(`vistune generate --points ${record.points}: "${byFlag.text.trim()}" (truth: ${record.shape})`);
+    console.log(
+      `vistune generate --points ${record.points}: "${byFlag.text.trim()}" (truth: ${record.shape})`,
+    );
   });
 
   it('chat takes /attach X.ply on stdin and answers about it', async () => {
     const record = test.find((r) => r.kind === 'colour') as PointsRecord;
-    const child = spawn(process.execPath, [bin, 'chat', '--model', modelDir, '--max-new-tokens', '3'], { cwd: packageDir, env });
+    const child = spawn(process.execPath, [bin, 'chat', '--model', modelDir, '--max-new-tokens', '3'], {
+      cwd: packageDir,
+      env,
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();

@@ -22,14 +22,17 @@ describe('groupMaxPool', () => {
     // Group 2 of item 1 stays empty: its tokens must be 0 with no gradient.
     const group = Int32Array.from([0, 1, 2, 0, 1, 2, 2, 0, 0, 1, 1, 0, 1, 0]);
     const weights = tf.randomNormal([N, K, H], 0, 1, 'float32', 3);
-    const loss = (pool: (x: tf.Tensor3D) => tf.Tensor3D) => (x: tf.Tensor) => tf.sum(tf.mul(pool(x as tf.Tensor3D), weights));
+    const loss = (pool: (x: tf.Tensor3D) => tf.Tensor3D) => (x: tf.Tensor) =>
+      tf.sum(tf.mul(pool(x as tf.Tensor3D), weights));
     const ours = (x: tf.Tensor3D) => groupMaxPool(x, group, K);
     const theirs = (x: tf.Tensor3D) => referencePool(x, group, K);
     expect(ours(features).arraySync()).toEqual(theirs(features).arraySync());
     expect((ours(features).arraySync() as number[][][])[1][2]).toEqual([0, 0, 0]);
     const a = tf.grad(loss(ours))(features).arraySync() as number[][][];
     const b = tf.grad(loss(theirs))(features).arraySync() as number[][][];
-    a.flat(2).forEach((v, i) => expect(v).toBeCloseTo(b.flat(2)[i], 6));
+    a.flat(2).forEach((v, i) => {
+      expect(v).toBeCloseTo(b.flat(2)[i], 6);
+    });
   });
 });
 
@@ -60,10 +63,16 @@ describe('point_mlp', () => {
   it('ignores the order of the points (max-pooling within direction groups)', () => {
     const encoder = new PointMlpEncoder(config);
     const points = tf.randomUniform([1, 40, 6], -1, 1, 'float32', 2);
-    const shuffled = tf.gather(points, tf.tensor1d(Array.from(tf.util.createShuffledIndices(40)), 'int32'), 1);
+    const shuffled = tf.gather(
+      points,
+      tf.tensor1d(Array.from(tf.util.createShuffledIndices(40)), 'int32'),
+      1,
+    );
     const a = encoder.forward(points).hiddenStates[0].arraySync() as number[][][];
     const b = encoder.forward(shuffled).hiddenStates[0].arraySync() as number[][][];
-    a.flat(2).forEach((v, i) => expect(v).toBeCloseTo(b.flat(2)[i], 5));
+    a.flat(2).forEach((v, i) => {
+      expect(v).toBeCloseTo(b.flat(2)[i], 5);
+    });
   });
 
   it('refuses items whose channels do not match in_channels, naming the fix', () => {
@@ -79,13 +88,26 @@ describe('point_pool', () => {
     expect(adapter.numSlots(layout)).toBe(4);
     expect(adapter.forward(tf.randomNormal([2, 8, 16]) as tf.Tensor3D, { layout }).shape).toEqual([2, 4, 24]);
     // Pooling happens first: two tokens with the same mean give the same slot.
-    const pairs = tf.tensor3d([[[1, ...Array(15).fill(0)], [3, ...Array(15).fill(0)], [2, ...Array(15).fill(0)], [2, ...Array(15).fill(0)]]]);
-    const slots = adapter.forward(pairs, { layout: { tokens: 4, prefixTokens: 0 } }).arraySync() as number[][][];
-    slots[0][0].forEach((v, i) => expect(v).toBeCloseTo(slots[0][1][i], 5));
+    const pairs = tf.tensor3d([
+      [
+        [1, ...Array(15).fill(0)],
+        [3, ...Array(15).fill(0)],
+        [2, ...Array(15).fill(0)],
+        [2, ...Array(15).fill(0)],
+      ],
+    ]);
+    const slots = adapter
+      .forward(pairs, { layout: { tokens: 4, prefixTokens: 0 } })
+      .arraySync() as number[][][];
+    slots[0][0].forEach((v, i) => {
+      expect(v).toBeCloseTo(slots[0][1][i], 5);
+    });
   });
 
   it('refuses a pool that does not divide the token count', () => {
     const adapter = new PointPoolAdapter(pointPoolSchema.parse({ inDim: 4, outDim: 4, pool: 3 }));
-    expect(() => adapter.numSlots({ tokens: 8, prefixTokens: 0 })).toThrow(/pool 3 does not divide the encoder's 8 tokens/);
+    expect(() => adapter.numSlots({ tokens: 8, prefixTokens: 0 })).toThrow(
+      /pool 3 does not divide the encoder's 8 tokens/,
+    );
   });
 });

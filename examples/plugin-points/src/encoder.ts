@@ -53,7 +53,8 @@ export function groupAnchors(groups: number): Float32Array {
  */
 export function groupMaxPool(features: tf.Tensor3D, group: Int32Array, groups: number): tf.Tensor3D {
   const [N, P, H] = features.shape;
-  if (group.length !== N * P) throw new Error(`groupMaxPool: ${group.length} group indices for ${N}×${P} points`);
+  if (group.length !== N * P)
+    throw new Error(`groupMaxPool: ${group.length} group indices for ${N}×${P} points`);
   const pool = customGrad<[tf.Tensor3D]>(([x]) => {
     const values = x.dataSync();
     const pooled = new Float32Array(N * groups * H);
@@ -134,12 +135,15 @@ export class PointMlpEncoder extends Module implements ModalityEncoder {
   }
 
   forward(batch: tf.Tensor, opts: EncodeOptions = {}): EncoderOutput {
-    if (batch.rank !== 3) throw new Error(`point_mlp: expected a batch [N, points, channels], got [${batch.shape}]`);
+    if (batch.rank !== 3)
+      throw new Error(`point_mlp: expected a batch [N, points, channels], got [${batch.shape}]`);
     const layout = this.featureLayout(batch.shape.slice(1));
     const wanted = (opts.hiddenStates ?? [-1]).map((i) => (i < 0 ? this.numHiddenStates + i : i));
     const bad = wanted.filter((i) => i < 0 || i >= this.numHiddenStates);
     if (bad.length)
-      throw new Error(`point_mlp: hidden state index out of range (it has ${this.numHiddenStates}: layers 0..${this.numHiddenStates - 1}, or -1..-${this.numHiddenStates})`);
+      throw new Error(
+        `point_mlp: hidden state index out of range (it has ${this.numHiddenStates}: layers 0..${this.numHiddenStates - 1}, or -1..-${this.numHiddenStates})`,
+      );
     const deepest = Math.max(...wanted);
     const hiddenStates = tf.tidy(() => {
       const group = this.groupIndex(batch as tf.Tensor3D);
@@ -147,8 +151,7 @@ export class PointMlpEncoder extends Module implements ModalityEncoder {
       let h: tf.Tensor = batch;
       for (let i = 0; i <= deepest; i++) {
         h = tf.relu(this.layers[i].forward(h));
-        if (wanted.includes(i))
-          pooled.set(i, groupMaxPool(h as tf.Tensor3D, group, this.config.groups));
+        if (wanted.includes(i)) pooled.set(i, groupMaxPool(h as tf.Tensor3D, group, this.config.groups));
       }
       return wanted.map((i) => pooled.get(i) as tf.Tensor3D);
     });

@@ -1,8 +1,8 @@
 // vistune-plugin-points: a point-cloud task package for vistune (media kind, processor, encoder, adapter,
 // metric, task family) and the world generator its tests and docs train on.
 export { PointPoolAdapter, type PointPoolConfig, pointPoolSchema } from './adapter.js';
-export { groupAnchors, PointMlpEncoder, type PointMlpConfig, pointMlpSchema } from './encoder.js';
-export { shapeAccuracy, type ShapeAccuracyConfig, shapeAccuracySchema, shapeWord } from './metric.js';
+export { groupAnchors, type PointMlpConfig, PointMlpEncoder, pointMlpSchema } from './encoder.js';
+export { type ShapeAccuracyConfig, shapeAccuracy, shapeAccuracySchema, shapeWord } from './metric.js';
 export { type PointCloud, plyText, readPly } from './ply.js';
 export {
   farthestPointOrder,
@@ -12,7 +12,16 @@ export {
   pointsProcessorSchema,
 } from './processor.js';
 export { POINTS_KIND, register } from './register.js';
-export { COLOUR_NAMES, COLOURS, type ObjectSpec, SHAPES, type ShapeName, SIZES, sampleObject, seededRandom } from './shapes.js';
+export {
+  COLOUR_NAMES,
+  COLOURS,
+  type ObjectSpec,
+  SHAPES,
+  type ShapeName,
+  SIZES,
+  sampleObject,
+  seededRandom,
+} from './shapes.js';
 export { POINTS_QA } from './task.js';
 export {
   generatePointsWorld,
@@ -22,4 +31,11 @@ export {
   recipeYaml,
 } from './world/generate.js';
 export { QUESTIONS, worldTexts } from './world/questions.js';
-export { CHAT_TEMPLATE, POINTS_TOKEN_ID, SPECIAL_TOKENS, buildTokenizer, vocabulary, writeTokenizer } from './world/tokenizer.js';
+export {
+  buildTokenizer,
+  CHAT_TEMPLATE,
+  POINTS_TOKEN_ID,
+  SPECIAL_TOKENS,
+  vocabulary,
+  writeTokenizer,
+} from './world/tokenizer.js';

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { shapeAccuracy, shapeAccuracySchema, shapeWord } from './metric.js';
 
 const metric = shapeAccuracy(shapeAccuracySchema.parse({}));
-const answer = (prediction: string, reference: string) => ({ prediction, reference, question: '', record: {}, processed: {} });
+const answer = (prediction: string, reference: string) => ({
+  prediction,
+  reference,
+  question: '',
+  record: {},
+  processed: {},
+});
 
 describe('shape_accuracy', () => {
   it('finds the first shape word, in any case, plural or in a sentence', () => {

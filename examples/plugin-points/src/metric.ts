@@ -7,7 +7,10 @@ import { SHAPES } from './shapes.js';
 
 export const shapeAccuracySchema = z.strictObject({
   /** The shape words to look for (default: the world's shapes). */
-  shapes: z.array(z.string().min(1)).min(1).default([...SHAPES]),
+  shapes: z
+    .array(z.string().min(1))
+    .min(1)
+    .default([...SHAPES]),
 });
 export type ShapeAccuracyConfig = z.output<typeof shapeAccuracySchema>;
 

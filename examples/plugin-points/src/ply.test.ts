@@ -31,8 +31,12 @@ describe('PLY files', () => {
   it('round-trips positions (4 decimals) and colours (1/255) through ASCII PLY', async () => {
     const read = await readPly(new TextEncoder().encode(plyText(cloud)), 'round.ply');
     expect(read.count).toBe(3);
-    read.positions.forEach((v, i) => expect(v).toBeCloseTo(cloud.positions[i], 4));
-    read.colors?.forEach((v, i) => expect(Math.abs(v - cloud.colors[i])).toBeLessThanOrEqual(0.5 / 255 + 1e-6));
+    read.positions.forEach((v, i) => {
+      expect(v).toBeCloseTo(cloud.positions[i], 4);
+    });
+    read.colors?.forEach((v, i) => {
+      expect(Math.abs(v - cloud.colors[i])).toBeLessThanOrEqual(0.5 / 255 + 1e-6);
+    });
   });
 
   it('reads binary little-endian PLY with uchar colours scaled to [0, 1]', async () => {
@@ -42,14 +46,22 @@ describe('PLY files', () => {
   });
 
   it('reads clouds without colour', async () => {
-    const read = await readPly(new TextEncoder().encode(plyText({ positions: cloud.positions, count: 3 })), 'xyz.ply');
+    const read = await readPly(
+      new TextEncoder().encode(plyText({ positions: cloud.positions, count: 3 })),
+      'xyz.ply',
+    );
     expect(read.colors).toBeUndefined();
     expect(read.count).toBe(3);
   });
 
   it('names the file when it is not a point cloud', async () => {
-    await expect(readPly(new TextEncoder().encode('hello'), 'notes.ply')).rejects.toThrow(/notes\.ply: not a PLY file/);
-    const empty = 'ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nproperty float y\nproperty float z\nend_header\n';
-    await expect(readPly(new TextEncoder().encode(empty), 'empty.ply')).rejects.toThrow(/empty\.ply: the PLY file has no vertices/);
+    await expect(readPly(new TextEncoder().encode('hello'), 'notes.ply')).rejects.toThrow(
+      /notes\.ply: not a PLY file/,
+    );
+    const empty =
+      'ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nproperty float y\nproperty float z\nend_header\n';
+    await expect(readPly(new TextEncoder().encode(empty), 'empty.ply')).rejects.toThrow(
+      /empty\.ply: the PLY file has no vertices/,
+    );
   });
 });

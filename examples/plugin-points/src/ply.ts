@@ -22,7 +22,8 @@ interface PlyAttribute {
 function components(attribute: PlyAttribute, count: number, width: number, scale: number): Float32Array {
   const out = new Float32Array(count * width);
   for (let i = 0; i < count; i++)
-    for (let c = 0; c < width; c++) out[i * width + c] = Number(attribute.value[i * attribute.size + c]) * scale;
+    for (let c = 0; c < width; c++)
+      out[i * width + c] = Number(attribute.value[i * attribute.size + c]) * scale;
   return out;
 }
 
@@ -30,22 +31,29 @@ function components(attribute: PlyAttribute, count: number, width: number, scale
 export async function readPly(bytes: Uint8Array, where: string): Promise<PointCloud> {
   // Every PLY file starts with the magic line "ply" (loaders.gl returns an empty mesh for anything else).
   if (!/^ply\r?\n/.test(new TextDecoder().decode(bytes.subarray(0, 5))))
-    throw new Error(`${where}: not a PLY file (it does not start with the line "ply"); convert the point cloud to PLY`);
+    throw new Error(
+      `${where}: not a PLY file (it does not start with the line "ply"); convert the point cloud to PLY`,
+    );
   let mesh: { attributes: Record<string, PlyAttribute | undefined> };
   try {
     // loaders.gl wants an ArrayBuffer of exactly the file's bytes; no worker (Node, and files are small).
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     mesh = (await parse(buffer, PLYLoader, { worker: false })) as typeof mesh;
   } catch (err) {
-    throw new Error(`${where}: not a readable PLY file (${(err as Error).message}); write it as ASCII or binary PLY with x, y, z vertex properties`);
+    throw new Error(
+      `${where}: not a readable PLY file (${(err as Error).message}); write it as ASCII or binary PLY with x, y, z vertex properties`,
+    );
   }
   const position = mesh.attributes.POSITION;
   const count = position ? Math.floor(position.value.length / position.size) : 0;
   if (!position || count === 0 || position.size < 3)
-    throw new Error(`${where}: the PLY file has no vertices with x, y, z: a point cloud needs 'element vertex N' with x y z properties`);
+    throw new Error(
+      `${where}: the PLY file has no vertices with x, y, z: a point cloud needs 'element vertex N' with x y z properties`,
+    );
   const positions = components(position, count, 3, 1);
   for (const v of positions)
-    if (!Number.isFinite(v)) throw new Error(`${where}: a vertex coordinate is NaN or infinite: fix or drop that vertex`);
+    if (!Number.isFinite(v))
+      throw new Error(`${where}: a vertex coordinate is NaN or infinite: fix or drop that vertex`);
   const color = mesh.attributes.COLOR_0;
   // Colours stored as uchar come back un-normalised with `normalized: true`; float colours are already in [0, 1].
   const scale = color?.normalized || color?.value instanceof Uint8Array ? 1 / 255 : 1;

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { initBackend, tf } from '@vistune/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { plyText } from './ply.js';
-import { farthestPointOrder, normaliseToUnitSphere, PointsProcessor, pointsProcessorSchema } from './processor.js';
+import {
+  farthestPointOrder,
+  normaliseToUnitSphere,
+  PointsProcessor,
+  pointsProcessorSchema,
+} from './processor.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu', quiet: true });
@@ -40,7 +45,9 @@ describe('farthestPointOrder', () => {
     const reversed = new Float32Array(15);
     for (let i = 0; i < 5; i++) reversed.set(line.subarray(3 * (4 - i), 3 * (5 - i)), 3 * i);
     const picked = (xyz: Float32Array) =>
-      Array.from(farthestPointOrder(xyz, 5, 3)).map((i) => xyz[3 * i]).sort();
+      Array.from(farthestPointOrder(xyz, 5, 3))
+        .map((i) => xyz[3 * i])
+        .sort();
     expect(picked(reversed)).toEqual(picked(line));
   });
 });
@@ -60,13 +67,17 @@ describe('PointsProcessor', () => {
     // First row: the point farthest from the centre (11, 0, 0): all are 1 away, the lowest index wins.
     expect(rows[0]).toEqual([-1, 0, 0, 1, 0, 0]);
     for (const row of rows) expect(Math.hypot(row[0], row[1], row[2])).toBeCloseTo(1, 5);
-    const xyzOnly = await new PointsProcessor(pointsProcessorSchema.parse({ num_points: 2, colour: false })).process(file);
+    const xyzOnly = await new PointsProcessor(
+      pointsProcessorSchema.parse({ num_points: 2, colour: false }),
+    ).process(file);
     expect(xyzOnly.tensor.shape).toEqual([2, 3]);
     tf.dispose([item.tensor, xyzOnly.tensor]);
   });
 
   it('gives mid-grey to clouds without colour, and takes bytes as well as paths', async () => {
-    const bytes = new TextEncoder().encode(plyText({ positions: new Float32Array([0, 0, 0, 1, 1, 1]), count: 2 }));
+    const bytes = new TextEncoder().encode(
+      plyText({ positions: new Float32Array([0, 0, 0, 1, 1, 1]), count: 2 }),
+    );
     const item = await new PointsProcessor(pointsProcessorSchema.parse({ num_points: 2 })).process(bytes);
     const rows = (await item.tensor.array()) as number[][];
     expect(rows.map((r) => r.slice(3))).toEqual([

@@ -19,7 +19,10 @@ export type PointsProcessorConfig = z.output<typeof pointsProcessorSchema>;
 const NO_COLOUR = 0.5;
 
 /** Centred on the mean, divided by the largest distance from it (a single point stays at the origin). */
-export function normaliseToUnitSphere(positions: Float32Array, count: number): { xyz: Float32Array; radius: number } {
+export function normaliseToUnitSphere(
+  positions: Float32Array,
+  count: number,
+): { xyz: Float32Array; radius: number } {
   const mean = [0, 0, 0];
   for (let i = 0; i < count; i++) for (let c = 0; c < 3; c++) mean[c] += positions[3 * i + c] / count;
   let radius = 0;

@@ -22,7 +22,14 @@ const COMPOSITION = {
   model_type: 'vistune',
   llm: {
     type: 'llama',
-    config: { vocab_size: 40, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 32 },
+    config: {
+      vocab_size: 40,
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      max_position_embeddings: 32,
+    },
   },
   modalities: {
     points: {
@@ -52,7 +59,14 @@ describe('register()', () => {
       .filter((e) => e.origin === 'vistune-plugin-points')
       .map((e) => `${e.kind}:${e.name}`);
     expect(entries.sort()).toEqual(
-      ['adapter:point_pool', 'encoder:point_mlp', 'media:points', 'metric:shape_accuracy', 'processor:points', 'task:points_qa'].sort(),
+      [
+        'adapter:point_pool',
+        'encoder:point_mlp',
+        'media:points',
+        'metric:shape_accuracy',
+        'processor:points',
+        'task:points_qa',
+      ].sort(),
     );
   });
 
@@ -60,20 +74,33 @@ describe('register()', () => {
     const r = registry();
     const task = r.createSync('task', { type: 'points_qa' }) as TaskFamily;
     expect(task.media).toEqual(['points']);
-    for (const config of task.metrics ?? []) expect(typeof ((await r.create('metric', config)) as AnswerMetric).score).toBe('function');
+    for (const config of task.metrics ?? [])
+      expect(typeof ((await r.create('metric', config)) as AnswerMetric).score).toBe('function');
   });
 
   it('validates configs with the schemas, naming the field', async () => {
-    await expect(registry().create('processor', { type: 'points', num_points: 0 })).rejects.toThrow(/num_points/);
-    await expect(registry().create('encoder', { type: 'point_mlp', groups: 'eight' })).rejects.toThrow(/groups/);
+    await expect(registry().create('processor', { type: 'points', num_points: 0 })).rejects.toThrow(
+      /num_points/,
+    );
+    await expect(registry().create('encoder', { type: 'point_mlp', groups: 'eight' })).rejects.toThrow(
+      /groups/,
+    );
   });
 
   it('builds a vistune composition with the points modality (inDim/outDim/seed filled in), saves it and loads it back', async () => {
     const r = registry();
     const model = await createModel(COMPOSITION, r, { seed: 1 });
     expect(model.composition?.plugins).toEqual(['vistune-plugin-points']);
-    expect(model.composition?.modalities.points.adapter).toMatchObject({ type: 'point_pool', inDim: 12, outDim: 16, pool: 2 });
-    const processor = (await r.create('processor', COMPOSITION.modalities.points.processor)) as MediaProcessor;
+    expect(model.composition?.modalities.points.adapter).toMatchObject({
+      type: 'point_pool',
+      inDim: 12,
+      outDim: 16,
+      pool: 2,
+    });
+    const processor = (await r.create(
+      'processor',
+      COMPOSITION.modalities.points.processor,
+    )) as MediaProcessor;
     const cloud = sampleObject({ shape: 'cone', colour: 'red', size: 'small' }, 50, seededRandom(1));
     const item = await processor.process(new TextEncoder().encode(plyText(cloud)));
     expect(model.slotsPerItem('points', item.tensor.shape)).toBe(2);

@@ -28,7 +28,8 @@ export function register(registry: Registry): void {
   registry.add({
     kind: 'processor',
     name: 'points',
-    about: '.ply → [num_points, 3|6]: xyz centred and scaled into the unit sphere (+ rgb), farthest-point sampled',
+    about:
+      '.ply → [num_points, 3|6]: xyz centred and scaled into the unit sphere (+ rgb), farthest-point sampled',
     schema: pointsProcessorSchema,
     create: (c) => new PointsProcessor(c),
   });
@@ -49,7 +50,8 @@ export function register(registry: Registry): void {
   registry.add({
     kind: 'metric',
     name: 'shape_accuracy',
-    about: 'The first shape word of the answer equals the reference’s (answers without a shape in the reference are not scored)',
+    about:
+      'The first shape word of the answer equals the reference’s (answers without a shape in the reference are not scored)',
     schema: shapeAccuracySchema,
     create: (c) => shapeAccuracy(c),
   });

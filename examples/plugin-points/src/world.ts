@@ -5,12 +5,14 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generatePointsWorld } from './world/generate.js';
 
-const USAGE = 'usage: vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 400]';
+const USAGE =
+  'usage: vistune-points-world --out DIR [--n 2000] [--seed 0] [--test-fraction 0.2] [--steps 400]';
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: expected an integer ≥ 0, got "${value}"\n${USAGE}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name}: expected an integer ≥ 0, got "${value}"\n${USAGE}`);
   return n;
 }
 

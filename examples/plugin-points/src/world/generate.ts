@@ -80,7 +80,9 @@ export async function generatePointsWorld(opts: PointsWorldOptions): Promise<Poi
   const testCount = Math.round(n * (opts.testFraction ?? 0.2));
   const [minPoints, maxPoints] = opts.pointsPerCloud ?? [200, 500];
   if (!(n >= 2 && testCount >= 1 && testCount < n))
-    throw new Error(`points world: n=${n} with testFraction ${opts.testFraction ?? 0.2} leaves an empty split: raise --n`);
+    throw new Error(
+      `points world: n=${n} with testFraction ${opts.testFraction ?? 0.2} leaves an empty split: raise --n`,
+    );
   if (!(minPoints >= 1 && maxPoints >= minPoints))
     throw new Error(`points world: pointsPerCloud [${minPoints}, ${maxPoints}] must be 1 ≤ min ≤ max`);
   const rand = seededRandom(opts.seed ?? 0);
@@ -89,7 +91,11 @@ export async function generatePointsWorld(opts: PointsWorldOptions): Promise<Poi
   for (let i = 0; i < n; i++) {
     const split = i < n - testCount ? 'train' : 'test';
     const id = `${split}-${String(splits[split].length).padStart(5, '0')}`;
-    const spec: ObjectSpec = { shape: pick(SHAPES, rand), colour: pick(COLOUR_NAMES, rand), size: pick(SIZE_NAMES, rand) };
+    const spec: ObjectSpec = {
+      shape: pick(SHAPES, rand),
+      colour: pick(COLOUR_NAMES, rand),
+      size: pick(SIZE_NAMES, rand),
+    };
     const count = minPoints + Math.floor(rand() * (maxPoints - minPoints + 1));
     const file = `points/${id}.ply`;
     await writeFile(join(opts.outDir, file), plyText(sampleObject(spec, count, rand)));
@@ -110,5 +116,11 @@ export async function generatePointsWorld(opts: PointsWorldOptions): Promise<Poi
   const tokenizer = await writeTokenizer(join(opts.outDir, 'tokenizer'), worldTexts());
   const recipe = join(opts.outDir, 'recipe.yaml');
   await writeFile(recipe, recipeYaml(tokenizer.vocabSize, opts.steps ?? 400));
-  return { outDir: opts.outDir, train: splits.train.length, test: splits.test.length, vocabSize: tokenizer.vocabSize, recipe };
+  return {
+    outDir: opts.outDir,
+    train: splits.train.length,
+    test: splits.test.length,
+    vocabSize: tokenizer.vocabSize,
+    recipe,
+  };
 }

@@ -2,7 +2,12 @@
 import { COLOUR_NAMES, SHAPES, SIZE_NAMES } from '../shapes.js';
 
 export const QUESTIONS = {
-  shape: ['What shape is this?', 'What shape is the object?', 'Which shape do you see?', 'Name the shape of these points.'],
+  shape: [
+    'What shape is this?',
+    'What shape is the object?',
+    'Which shape do you see?',
+    'Name the shape of these points.',
+  ],
   colour: ['What colour is this?', 'What colour is the object?', 'Which colour are the points?'],
 } as const;
 export type QuestionKind = keyof typeof QUESTIONS;

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRecipe, Tokenizer } from '@vistune/core';
@@ -39,8 +38,12 @@ describe('the points world', () => {
   it('is a function of its seed', async () => {
     const again = await mkdtemp(join(tmpdir(), 'points-world-'));
     await generatePointsWorld({ outDir: again, n: 40, seed: 3, steps: 7 });
-    expect(await readFile(join(again, 'train.json'), 'utf8')).toBe(await readFile(join(dir, 'train.json'), 'utf8'));
-    expect(await readFile(join(again, records[5].points), 'utf8')).toBe(await readFile(join(dir, records[5].points), 'utf8'));
+    expect(await readFile(join(again, 'train.json'), 'utf8')).toBe(
+      await readFile(join(dir, 'train.json'), 'utf8'),
+    );
+    expect(await readFile(join(again, records[5].points), 'utf8')).toBe(
+      await readFile(join(dir, records[5].points), 'utf8'),
+    );
   });
 
   it('has a word-level tokenizer: one token per world word, <points> at the placeholder id', async () => {
@@ -57,7 +60,15 @@ describe('the points world', () => {
   it('renders media parts and marker text to the same ids (training and generate agree)', async () => {
     const tokenizer = await Tokenizer.fromDir(join(dir, 'tokenizer'));
     const asParts = tokenizer.applyChatTemplate(
-      [{ role: 'user', content: [{ type: 'text', text: '<points>' }, { type: 'text', text: 'What shape is this?' }] }],
+      [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: '<points>' },
+            { type: 'text', text: 'What shape is this?' },
+          ],
+        },
+      ],
       { addGenerationPrompt: true },
     );
     const asText = tokenizer.applyChatTemplate(
@@ -79,6 +90,8 @@ describe('the points world', () => {
   });
 
   it('refuses a world with an empty split', async () => {
-    await expect(generatePointsWorld({ outDir: join(dir, 'x'), n: 2, testFraction: 0.01 })).rejects.toThrow(/empty split: raise --n/);
+    await expect(generatePointsWorld({ outDir: join(dir, 'x'), n: 2, testFraction: 0.01 })).rejects.toThrow(
+      /empty split: raise --n/,
+    );
   });
 });
