@@ -46,7 +46,7 @@ beforeAll(async () => {
   await mkdir(join(packageDir, '.work'), { recursive: true });
   work = await mkdtemp(join(packageDir, '.work', 'cli-'));
   world = join(work, 'world');
-  await run(process.execPath, [worldBin, '--out', world, '--n', '600', '--steps', '250', '--seed', '1'], {
+  await run(process.execPath, [worldBin, '--out', world, '--n', '600', '--steps', '200', '--seed', '1'], {
     env,
   });
   test = JSON.parse(await readFile(join(world, 'test.json'), 'utf8'));
@@ -55,7 +55,7 @@ beforeAll(async () => {
   console.log(
     `vistune train: ${summary.step} steps, last loss ${summary.finalLoss.toFixed(4)}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
-  expect(summary).toMatchObject({ status: 'completed', step: 250 });
+  expect(summary).toMatchObject({ status: 'completed', step: 200 });
   modelDir = summary.modelDir;
 }, 240_000);
 
