@@ -61,7 +61,9 @@ describe('vistune train / eval on a tiny generated world', () => {
     const first = JSON.parse(
       (await vistune('train', '--config', recipe, '--max-steps', '4', '--json')).stdout,
     );
-    expect(first).toMatchObject({ status: 'stopped', step: 4, modelDir: null });
+    // --max-steps leaves a loadable model of the weights at step 4 and a resumable checkpoint.
+    expect(first).toMatchObject({ status: 'stopped', reason: 'maxSteps', step: 4, modelStep: 4 });
+    expect(existsSync(join(first.modelDir, 'config.json'))).toBe(true);
     const second = JSON.parse(
       (await vistune('train', '--config', recipe, '--resume', 'latest', '--json')).stdout,
     );
@@ -169,6 +171,44 @@ describe('vistune train / eval on a tiny generated world', () => {
       (await vistune('train', '--config', recipe, '--overwrite', '--max-steps', '1', '--json')).stdout,
     );
     expect(again).toMatchObject({ status: 'stopped', step: 1 });
+  });
+
+  it('validates on data.val (with the shuffled-media control) and ends a --time-budget run with a saved model', async () => {
+    const recipe = join(dir, 'budget.yaml');
+    await writeFile(
+      recipe,
+      readFileSync(join(dir, 'recipe.yaml'), 'utf8')
+        .replace(
+          'data: { train: ./world/train.json,',
+          'data: { train: ./world/train.json, val: ./world/val.json,',
+        )
+        .replace(
+          /stages:\n.*\n.*\n/,
+          "stages:\n  - { name: instruct, train: ['*'], lr: 3.0e-3, steps: 1000 }\n",
+        )
+        .replace('output: ./run', 'validation: { every: 3 }\noutput: ./budget-run'),
+    );
+    const r = JSON.parse(
+      (await vistune('train', '--config', recipe, '--time-budget', '12s', '--json')).stdout,
+    );
+    expect(r).toMatchObject({ status: 'completed', reason: 'time-budget' });
+    expect(r.budget.usedSeconds).toBeLessThan(12 * 1.15);
+    expect(r.step).toBe(r.budget.steps);
+    expect(existsSync(join(r.modelDir, 'model.safetensors'))).toBe(true);
+    const metrics = readFileSync(join(dir, 'budget-run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const validated = metrics.filter((m: { val_loss?: number }) => m.val_loss !== undefined);
+    expect(validated.length).toBeGreaterThanOrEqual(1);
+    expect(validated.at(-1).step).toBe(r.step); // the last step is always validated
+    for (const m of validated) expect(Number.isFinite(m.val_loss_shuffled)).toBe(true);
+    expect(r.finalValLoss).toBe(validated.at(-1).val_loss);
+    expect(readFileSync(join(dir, 'budget-run', 'loss.html'), 'utf8')).toMatch(
+      /data-series="val_loss_shuffled"/,
+    );
+    const bad = await vistune('train', '--config', recipe, '--time-budget', 'soon').catch((e) => e);
+    expect(bad.stderr).toMatch(/--time-budget.*expected a duration such as 30s, 15m, 1h/);
   });
 
   it('a recipe error names the file and the field', async () => {

@@ -8,6 +8,7 @@ import {
   type ConversationTemplate,
   createModel,
   type HeadTargetsReader,
+  type InstructionDataFileOptions,
   InstructionDataLoader,
   type MediaProcessor,
   type MultimodalModel,
@@ -216,11 +217,58 @@ export interface StageDataOptions {
   /** Overrides data.maxSkipFraction (CLI --max-skip-fraction). */
   maxSkipFraction?: number;
   targets?: HeadTargetsReader;
+  /** Build the held-out source from data.val instead of the training data. */
+  validation?: boolean;
   /** Receives each loader (data statistics are printed from it). */
   onLoaded?: (loader: InstructionDataLoader, stage: StageRecipe) => void;
 }
 
-/** The loader of one stage: the stage's template, batch size and the recipe's data files, for every modality. */
+/** The loader options of one stage: the stage's template, batch size and the recipe's data files, for every modality. */
+function stageLoaderOptions(
+  recipe: Recipe,
+  vlm: VisionLanguageModel,
+  recipeDir: string,
+  slots: Readonly<Record<string, number>>,
+  stage: StageRecipe,
+  opts: StageDataOptions,
+): InstructionDataFileOptions {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
+  const template = vlm.registry.createSync(
+    'template',
+    {
+      type: stageTemplate(recipe, stage),
+      ...(recipe.data.systemPrompt === undefined ? {} : { systemPrompt: recipe.data.systemPrompt }),
+    },
+    { path: `stages.${stage.name}.template` },
+  ) as ConversationTemplate;
+  const { tokens, modalities } = mediaTokens(vlm, slots);
+  return {
+    files: at(recipe.data.train),
+    imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
+    tokenizer: vlm.tokenizer,
+    template,
+    mediaTokens: tokens,
+    modalities,
+    maxLength: recipe.data.maxLength,
+    batchSize: stage.batchSize ?? recipe.data.batchSize,
+    groupByLength: recipe.data.groupByLength,
+    seed: recipe.seed,
+    strict: opts.strict ?? recipe.data.strict,
+    maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,
+    targets: opts.targets,
+    loadMedia: async (kind, path) => {
+      const modality = vlm.modalities.get(modalities[kind] ?? kind);
+      if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
+      return (await modality.processor.process(path)).tensor;
+    },
+  };
+}
+
+/**
+ * The loader of one stage: the stage's template, batch size and the recipe's data files, for every modality.
+ * With `validation`, the held-out source (the trainer's validationData): data.val read the same way but in file
+ * order, batched by validation.batchSize (default the stage's).
+ */
 export function stageData(
   recipe: Recipe,
   vlm: VisionLanguageModel,
@@ -228,37 +276,18 @@ export function stageData(
   slots: Readonly<Record<string, number>>,
   opts: StageDataOptions = {},
 ) {
-  const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   return async (stage: StageRecipe): Promise<BatchSource> => {
-    const template = vlm.registry.createSync(
-      'template',
-      {
-        type: stageTemplate(recipe, stage),
-        ...(recipe.data.systemPrompt === undefined ? {} : { systemPrompt: recipe.data.systemPrompt }),
-      },
-      { path: `stages.${stage.name}.template` },
-    ) as ConversationTemplate;
-    const { tokens, modalities } = mediaTokens(vlm, slots);
-    const loader = await InstructionDataLoader.fromFiles({
-      files: at(recipe.data.train),
-      imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
-      tokenizer: vlm.tokenizer,
-      template,
-      mediaTokens: tokens,
-      modalities,
-      maxLength: recipe.data.maxLength,
-      batchSize: stage.batchSize ?? recipe.data.batchSize,
-      groupByLength: recipe.data.groupByLength,
-      seed: recipe.seed,
-      strict: opts.strict ?? recipe.data.strict,
-      maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,
-      targets: opts.targets,
-      loadMedia: async (kind, path) => {
-        const modality = vlm.modalities.get(modalities[kind] ?? kind);
-        if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
-        return (await modality.processor.process(path)).tensor;
-      },
-    });
+    const options = stageLoaderOptions(recipe, vlm, recipeDir, slots, stage, opts);
+    if (opts.validation) {
+      if (!recipe.data.val)
+        throw new CliError(
+          `${recipe.source}: validation: needs data.val (a held-out data file like data.train)`,
+        );
+      const val = isAbsolute(recipe.data.val) ? recipe.data.val : resolve(recipeDir, recipe.data.val);
+      const batchSize = recipe.validation?.batchSize ?? options.batchSize;
+      return InstructionDataLoader.validationFromFiles({ ...options, batchSize }, val);
+    }
+    const loader = await InstructionDataLoader.fromFiles(options);
     opts.onLoaded?.(loader, stage);
     return loader;
   };

@@ -31,6 +31,7 @@ interface ServeFlags extends SamplingFlags {
   shutdownGrace: number;
   playground?: string | false;
   codec?: string;
+  modelFiles: boolean;
   quiet?: boolean;
 }
 
@@ -74,6 +75,10 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--playground <dir>', 'folder of the web playground served at / (default: the bundled one)')
     .option('--no-playground', 'serve the API only')
+    .option(
+      '--no-model-files',
+      "do not serve the model folder's files at /vistune/files/ (the in-browser page loads the model from there)",
+    )
     .option('--quiet', 'no request log on stderr');
   addPluginOption(cmd);
   addSamplingOptions(cmd)
@@ -112,6 +117,7 @@ export function registerServeCommand(program: Command): void {
         maxBatch: flags.maxBatch,
         maxQueue: flags.maxQueue,
         annotators: codec ? [codec as AnswerAnnotator] : [],
+        serveModelFiles: flags.modelFiles,
         playgroundDir: flags.playground === false ? undefined : (flags.playground ?? bundledPlayground),
         log,
       });

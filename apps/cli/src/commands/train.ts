@@ -5,10 +5,13 @@ import {
   formatDataStats,
   initBackend,
   loadRecipe,
+  parseDuration,
   type StepMetrics,
   Trainer,
+  type TrainerEvent,
+  type TrainResult,
 } from '@vistune/core';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createVistuneRegistry } from '../api/registry.js';
 import {
   addAllowNonfiniteOption,
@@ -24,12 +27,89 @@ interface TrainFlags {
   config: string;
   resume?: string;
   maxSteps?: number;
+  timeBudget?: number;
   overwrite?: boolean;
   strict?: boolean;
   maxSkipFraction?: number;
   plugin?: string[];
   allowNonfinite?: boolean;
   json?: boolean;
+}
+
+/** `--time-budget 15m` → seconds. */
+function parseTimeBudget(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+const fixed = (v: number) => v.toFixed(4);
+
+/** One line for a trainer event worth printing beside the progress bar (null: nothing to print). */
+function eventLine(e: TrainerEvent): string | null {
+  switch (e.type) {
+    case 'validation': {
+      const control = e.shuffledLoss === null ? '' : `, media shuffled ${fixed(e.shuffledLoss)}`;
+      const mark = e.best ? color.green(' best') : color.dim(` (${e.sinceBest} since best)`);
+      return `step ${e.step} val loss ${fixed(e.loss)}${control}${mark} ${color.dim(`${e.seconds.toFixed(1)}s`)}`;
+    }
+    case 'early-stop':
+      return color.yellow(
+        `early stopping: stage ${e.stage} at step ${e.step}, ${e.patience} validations without improvement` +
+          (e.best ? ` (best val loss ${fixed(e.best.valLoss)} at step ${e.best.step})` : ''),
+      );
+    case 'budget-plan':
+      return color.dim(
+        e.why === 'calibrated'
+          ? `time budget: stage ${e.stage} planned at ${e.plan} steps after calibration`
+          : e.why === 'replanned'
+            ? `time budget: stage ${e.stage} re-planned to ${e.plan} steps at step ${e.step} (step time changed)`
+            : `time budget: stage ${e.stage} cut at step ${e.step} by its deadline (planned ${e.plan})`,
+      );
+    case 'checkpoint':
+      return color.dim(`checkpoint ${e.dir}${e.best ? ' (best so far, kept)' : ''}`);
+    default:
+      return null;
+  }
+}
+
+/** The end of a run in words: why it ended, the model it left, the best checkpoint, how the budget went. */
+function resultLines(result: TrainResult): string[] {
+  const last = result.metrics.at(-1);
+  const why: Record<TrainResult['reason'], string> = {
+    finished: 'the recipe plan is done',
+    'early-stopping': 'early stopping (validation.patience)',
+    'time-budget': 'the time budget',
+    maxSteps: '--max-steps',
+    abort: 'interrupted',
+  };
+  const lines = [
+    `${color.green(result.status)} at step ${result.step} (${why[result.reason]}), last loss ${last?.loss.toFixed(4) ?? '-'}`,
+  ];
+  if (result.best)
+    lines.push(
+      `best val loss ${fixed(result.best.valLoss)} at step ${result.best.step} (${result.best.checkpoint})`,
+    );
+  const b = result.budget;
+  if (b) {
+    lines.push(
+      `time budget ${b.seconds.toFixed(0)}s: used ${b.usedSeconds.toFixed(1)}s, ${b.steps} steps (up to ${b.plannedSteps} planned, ${b.replans} re-plans)`,
+    );
+    if (b.shortfall) lines.push(color.yellow(`shortfall: ${b.shortfall}`));
+  }
+  if (result.modelDir) {
+    const what =
+      result.status === 'stopped'
+        ? `the weights at step ${result.modelStep}, mid-schedule; --resume latest continues`
+        : `the weights at step ${result.modelStep}`;
+    lines.push(
+      `model: ${result.modelDir}  (${what}; try: vistune generate --model ${result.modelDir} --prompt "…")`,
+    );
+  }
+  if (result.checkpoint) lines.push(`checkpoint: ${result.checkpoint}  (resume with --resume latest)`);
+  return lines;
 }
 
 export function registerTrainCommand(program: Command): void {
@@ -39,9 +119,16 @@ export function registerTrainCommand(program: Command): void {
     .requiredOption('--config <recipe>', 'recipe file (model, data, stages, optimizer, checkpoint, output)')
     .option('--resume <checkpoint>', "resume from a checkpoint folder or 'latest'")
     .addOption(
-      new Option('--max-steps <n>', 'stop (with a checkpoint) after this many optimizer steps').argParser(
-        parsePositiveInt,
-      ),
+      new Option(
+        '--max-steps <n>',
+        'stop after this many optimizer steps with a checkpoint and a model folder of the weights at that step (resume continues the schedule)',
+      ).argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        '--time-budget <duration>',
+        'train for this long (30s, 15m, 1h, 1h30m): steps and lr schedule are planned from the measured step time; ends with a saved model (recipe budget)',
+      ).argParser(parseTimeBudget),
     )
     .option('--overwrite', 'train into an output folder that holds another run (its files are moved aside)')
     .option('--strict', 'fail on the first skipped data record instead of skipping it')
@@ -56,7 +143,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--json', 'print one JSON summary at the end instead of progress')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune train --config recipes/llava-stage1.yaml\n  $ vistune train --config recipe.yaml --resume latest\n  $ vistune train --config recipe.yaml --plugin vistune-plugin-points',
+      '\nExamples:\n  $ vistune train --config recipes/llava-stage1.yaml\n  $ vistune train --config recipe.yaml --time-budget 15m\n  $ vistune train --config recipe.yaml --resume latest\n  $ vistune train --config recipe.yaml --plugin vistune-plugin-points',
     )
     .action(async (flags: TrainFlags, command: Command) => {
       await initBackend({ backend: backendOption(command), quiet: true });
@@ -85,35 +172,55 @@ export function registerTrainCommand(program: Command): void {
           config: recipe.task ?? { type: task.name },
         });
         const slots = await slotsPerModality(vlm, recipe, dirname(recipePath));
+        const dataOptions = { strict: flags.strict, maxSkipFraction: flags.maxSkipFraction, targets };
         const data = stageData(recipe, vlm, dirname(recipePath), slots, {
-          strict: flags.strict,
-          maxSkipFraction: flags.maxSkipFraction,
-          targets,
+          ...dataOptions,
           onLoaded: (loader, stage) => {
             dataStats[stage.name] = loader.stats;
             log(`${color.bold(`data (stage ${stage.name})`)}\n${formatDataStats(loader.stats)}`);
           },
         });
+        const budget = flags.timeBudget ?? recipe.budget?.time;
+        const validationData = recipe.validation
+          ? stageData(recipe, vlm, dirname(recipePath), slots, { ...dataOptions, validation: true })
+          : undefined;
         let bar: Progress | undefined;
+        let barStage = '';
+        let barTotal = 0;
+        const startBar = (stage: string, total: number) => {
+          bar?.stop();
+          barStage = stage;
+          barTotal = total;
+          bar = flags.json ? undefined : progress(stage, total, ['loss', 'lr', 'gnorm', 'tok_s']);
+        };
         const trainer = new Trainer({
           model: vlm.model,
           recipe,
           data,
+          validationData,
           saveModel: async (_model, dir) => vlm.save(dir),
           onEvent: (e) => {
             if (e.type === 'stage-start') {
               bar?.stop();
               log(
-                `${color.bold(`stage ${e.index + 1}: ${e.stage}`)} — ${e.steps} steps, ${(e.trainableParameters / 1e6).toFixed(2)}M trainable parameters${e.resumed ? ' (resumed)' : ''}`,
+                `${color.bold(`stage ${e.index + 1}: ${e.stage}`)} — ${e.steps} steps${budget ? ' (first estimate: the time budget plans them)' : ''}, ${(e.trainableParameters / 1e6).toFixed(2)}M trainable parameters${e.resumed ? ' (resumed)' : ''}`,
               );
-              bar = flags.json ? undefined : progress(e.stage, e.steps, ['loss', 'lr', 'gnorm', 'tok_s']);
-            } else if (e.type === 'checkpoint') {
-              log(color.dim(`checkpoint ${e.dir}`));
+              startBar(e.stage, e.steps);
             } else if (e.type === 'warning') {
               bar?.stop();
               process.stderr.write(`${color.yellow('warning')} ${e.message}\n`);
             } else if (e.type === 'done') {
               bar?.stop();
+              bar = undefined;
+            } else {
+              const line = eventLine(e);
+              if (!line) return;
+              const running = bar !== undefined;
+              bar?.stop();
+              log(line);
+              // The bar restarts under the printed line, with a re-planned stage's new total.
+              if (e.type === 'budget-plan') barTotal = e.plan;
+              if (running) startBar(barStage, barTotal);
             }
           },
           onStep: (m: StepMetrics) => {
@@ -138,30 +245,27 @@ export function registerTrainCommand(program: Command): void {
             resumeFrom: flags.resume,
             signal: controller.signal,
             maxSteps: flags.maxSteps,
+            timeBudget: flags.timeBudget,
             overwrite: flags.overwrite,
           });
           bar?.stop();
           const last = result.metrics.at(-1);
           const summary = {
             status: result.status,
+            reason: result.reason,
             step: result.step,
             finalLoss: last?.loss ?? null,
+            finalValLoss: result.metrics.findLast((m) => m.val_loss !== undefined)?.val_loss ?? null,
             checkpoint: result.checkpoint,
             modelDir: result.modelDir,
+            modelStep: result.modelStep,
+            best: result.best,
+            budget: result.budget,
             output: recipe.output,
             data: Object.fromEntries(Object.entries(dataStats).map(([k, v]) => [k, dataStatsJson(v)])),
           };
           if (flags.json) printJson(summary);
-          else {
-            log(
-              `${color.green(result.status)} at step ${result.step}, last loss ${last?.loss.toFixed(4) ?? '-'}`,
-            );
-            if (result.modelDir)
-              log(
-                `model: ${result.modelDir}  (try: vistune generate --model ${result.modelDir} --prompt "…")`,
-              );
-            if (result.checkpoint) log(`checkpoint: ${result.checkpoint}  (resume with --resume latest)`);
-          }
+          else for (const line of resultLines(result)) log(line);
         } finally {
           process.off('SIGINT', onSigint);
         }

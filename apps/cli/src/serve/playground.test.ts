@@ -5,12 +5,15 @@ import { readFileSync } from 'node:fs';
 import type { AnswerAnnotator } from '@vistune/core';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type VisionLanguageModel } from '../api/model.js';
+import type { VisionLanguageModel } from '../api/model.js';
 import { chromiumArgs, findChromium } from './browser.js';
-import { createServer, type VistuneServer } from './server.js';
+import {
+  type FixtureServer,
+  fixtureDir as fixture,
+  playgroundDir as playground,
+  startFixtureServer,
+} from './testing.js';
 
-const fixture = new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url).pathname;
-const playground = new URL('../../dist/playground/', import.meta.url).pathname;
 const docs = new URL('../../../../docs/', import.meta.url).pathname;
 const browserFound = findChromium();
 const built = (() => {
@@ -40,25 +43,14 @@ const stubHead: AnswerAnnotator = {
 };
 
 let vlm: VisionLanguageModel;
-let server: VistuneServer;
+let served: FixtureServer | undefined;
 let url: string;
 let browser: Browser;
 
 beforeAll(async () => {
   if (skipReason) return;
-  vlm = await loadModel(fixture, { discover: false });
-  server = await createServer({
-    vlm,
-    id: 'tiny-llava-hf',
-    defaults: { maxNewTokens: 16, temperature: 0, eos: true },
-    media: { maxItemBytes: 1 << 20, maxItems: 4, allowDirs: [] },
-    bodyLimit: 4 << 20,
-    maxBatch: 4,
-    maxQueue: 16,
-    annotators: [stubHead],
-    playgroundDir: playground,
-  });
-  url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  served = await startFixtureServer({ annotators: [stubHead], playgroundDir: playground });
+  ({ vlm, url } = served);
   browser = await chromium.launch({
     executablePath: (browserFound as { path: string }).path,
     args: chromiumArgs,
@@ -66,8 +58,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  await server?.close(0);
-  vlm?.dispose();
+  await served?.close();
 });
 
 async function answer(page: Page, question: string): Promise<string> {

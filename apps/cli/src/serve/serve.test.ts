@@ -6,10 +6,9 @@ import { pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type VisionLanguageModel } from '../api/model.js';
-import type { SamplingFlags } from '../options.js';
-import { createServer, type ServeOptions, type VistuneServer } from './server.js';
+import type { ServeOptions, VistuneServer } from './server.js';
+import { fixtureDir as fixture, startFixtureServer } from './testing.js';
 
-const fixture = new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url).pathname;
 const bin = new URL('../../dist/bin.js', import.meta.url).pathname;
 
 interface FixtureCase {
@@ -52,24 +51,13 @@ interface VistuneFields {
   vistune: { token_ids: number[]; annotations: unknown[] };
 }
 
-const defaults: SamplingFlags = { maxNewTokens: 16, temperature: 0, eos: true };
 let vlm: VisionLanguageModel;
 const servers: VistuneServer[] = [];
 
 async function start(extra: Partial<ServeOptions> = {}): Promise<{ server: VistuneServer; url: string }> {
-  const server = await createServer({
-    vlm,
-    id: 'tiny-llava-hf',
-    defaults,
-    media: { maxItemBytes: 1 << 20, maxItems: 4, allowDirs: [] },
-    bodyLimit: 4 << 20,
-    maxBatch: 8,
-    maxQueue: 64,
-    ...extra,
-  });
-  servers.push(server);
-  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  return { server, url };
+  const served = await startFixtureServer({ vlm, ...extra });
+  servers.push(served.server);
+  return served;
 }
 
 const client = (url: string, apiKey = 'none') => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 });

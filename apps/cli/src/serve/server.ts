@@ -2,8 +2,10 @@
 // the model card and the playground's static files. Requests are validated and their media preprocessed here;
 // the Scheduler runs them on the model.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { AnswerAnnotator } from '@vistune/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -29,6 +31,8 @@ export interface ServeOptions {
   maxQueue: number;
   /** Annotators run on every answer besides the model's heads (a location codec: boxes in the answer text). */
   annotators?: readonly AnswerAnnotator[];
+  /** Serve the model folder's top-level files at /vistune/files/ (for the in-browser page). */
+  serveModelFiles?: boolean;
   /** Folder of the built playground, served at /. */
   playgroundDir?: string;
   /** One line per finished request (method, path, status, ms). */
@@ -91,7 +95,7 @@ export async function createServer(opts: ServeOptions): Promise<VistuneServer> {
     });
   }
   app.addHook('onRequest', async (req) => {
-    if (!opts.apiKey || !req.url.startsWith('/v1/')) return;
+    if (!opts.apiKey || !(req.url.startsWith('/v1/') || req.url.startsWith('/vistune/files/'))) return;
     const header = req.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
     if (!sameSecret(token, opts.apiKey))
@@ -196,6 +200,21 @@ export async function createServer(opts: ServeOptions): Promise<VistuneServer> {
     if (!raw.writableEnded) raw.end('data: [DONE]\n\n');
   });
 
+  if (opts.serveModelFiles) {
+    const root = await realpath(vlm.dir);
+    app.get<{ Params: { name: string } }>('/vistune/files/:name', async (req, reply) => {
+      const { name } = req.params;
+      const path = join(root, name);
+      // Top-level plain files of the model folder only (no dot files, no way out of it).
+      const info = /^[\w][\w.-]*$/.test(name) ? await stat(path).catch(() => undefined) : undefined;
+      if (!info?.isFile() || dirname(await realpath(path)) !== root)
+        throw new ApiError(404, `the model folder has no file '${name}'`, null, 'not_found');
+      return reply
+        .type(name.endsWith('.json') ? 'application/json' : 'application/octet-stream')
+        .header('content-length', info.size)
+        .send(createReadStream(path));
+    });
+  }
   if (opts.playgroundDir && existsSync(opts.playgroundDir))
     await app.register(fastifyStatic, { root: opts.playgroundDir, prefix: '/' });
 

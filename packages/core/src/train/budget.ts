@@ -24,8 +24,8 @@ export interface BudgetReport {
   usedSeconds: number;
   /** Optimizer steps done in all stages. */
   steps: number;
-  /** Steps planned after calibration, summed over the stages this process calibrated. */
-  calibratedSteps: number;
+  /** The largest plan made after calibration, summed over the stages this process planned. */
+  plannedSteps: number;
   /** Plans changed after calibration because steps ran slower (or faster) than measured. */
   replans: number;
   /** Fraction of the last stage's lr schedule reached (1: it ran to its end). */
@@ -36,13 +36,12 @@ export interface BudgetReport {
 
 /** Step times averaged for the plan (recent ones: a machine that becomes loaded shows within a few steps). */
 const STEP_WINDOW = 10;
-/** Drift of the projected end, as a fraction of the stage's time, tolerated before re-planning. */
-const REPLAN_TOLERANCE = 0.02;
+/** Drift of the projected end, as a fraction of the stage's time still left, tolerated before re-planning. */
+const REPLAN_TOLERANCE = 0.05;
 
 export class TimeBudgetPlanner {
   private state: BudgetState;
   private deadline = 0;
-  private allotted = 0;
   private stageName = '';
   /** Wall seconds between the last steps' ends, less the validation/checkpoint time inside them. */
   private readonly stepTimes: number[] = [];
@@ -57,8 +56,10 @@ export class TimeBudgetPlanner {
   private stepsTimed = 0;
   /** Seconds the stage's closing work (its last validation) is expected to take. */
   private endSeconds = 0;
-  /** Stages this process planned: calibrated plan vs steps done, and whether the deadline cut them. */
-  private readonly outcomes: { name: string; calibrated: number; done: number; cut: boolean }[] = [];
+  /** Stages this process planned: largest plan since calibration vs steps done, and whether the deadline cut them. */
+  private readonly outcomes: { name: string; planned: number; done: number; cut: boolean }[] = [];
+  /** The largest plan of the stage since calibration (warm-up makes the calibrated one an underestimate). */
+  private peakPlan = 0;
   private replanTotal = 0;
   private cut = false;
 
@@ -106,12 +107,12 @@ export class TimeBudgetPlanner {
     this.lastEnd = elapsed;
     this.stepsTimed = 0;
     this.cut = false;
+    this.peakPlan = this.state.calibratedPlan === null ? 0 : (this.state.plan ?? 0);
     const { baseSteps } = this.opts;
     const left = baseSteps[si] * (1 - this.progress(done));
     const later = baseSteps.slice(si + 1).reduce((a, b) => a + b, 0);
     const remaining = Math.max(0, this.opts.seconds - this.opts.reserveSeconds - elapsed);
-    this.allotted = left + later > 0 ? (remaining * left) / (left + later) : 0;
-    this.deadline = elapsed + this.allotted;
+    this.deadline = elapsed + (left + later > 0 ? (remaining * left) / (left + later) : 0);
   }
 
   /** Fraction of the stage's schedule reached after `step` of its updates. */
@@ -145,6 +146,8 @@ export class TimeBudgetPlanner {
    * Returns true when the stage must end now (its plan is done or its deadline passed).
    */
   afterStep(done: number, elapsed: number): boolean {
+    // A stage's first step also paid for warm-up (kernel compilation, first allocations): dropped once a second is timed.
+    if (this.stepsTimed === 1 && this.stepTimes.length === 1) this.stepTimes.length = 0;
     this.stepTimes.push(Math.max(0, elapsed - this.lastEnd - this.pendingOverhead));
     this.lastEnd = elapsed;
     this.largestOverhead = Math.max(this.largestOverhead, this.pendingOverhead);
@@ -156,10 +159,13 @@ export class TimeBudgetPlanner {
     const mean = (times: readonly number[]) => times.reduce((a, b) => a + b, 0) / times.length;
     const perStep = Math.max(mean(this.stepTimes), mean(this.stepTimes.slice(-3))) + overheadPerStep;
     const available = this.deadline - this.endSeconds - elapsed;
-    const fit = done + Math.max(0, Math.floor(available / perStep));
+    // One step of margin: step times scatter, and a plan that overruns is cut by the deadline mid-schedule.
+    const target = this.deadline - this.endSeconds - perStep;
+    const fit = done + Math.max(0, Math.floor((target - elapsed) / perStep));
     const s = this.state;
-    if (available <= 0) {
-      // The deadline passed (steps far slower than planned): end here, the schedule unfinished (plan kept).
+    if (available < perStep) {
+      // The next step would end past the deadline (steps far slower than planned): end here, the schedule
+      // unfinished (plan kept).
       this.cut = s.plan === null || done < s.plan;
       if (s.calibratedPlan === null) s.calibratedPlan = done;
       s.plan ??= done;
@@ -170,13 +176,15 @@ export class TimeBudgetPlanner {
       if (this.stepsTimed >= this.opts.calibrationSteps || fit <= done) s.calibratedPlan = fit;
     } else if (s.plan !== null) {
       const projected = elapsed + (s.plan - done) * perStep;
-      const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * this.allotted, this.largestOverhead);
-      if (Math.abs(projected - (this.deadline - this.endSeconds)) > tolerance && fit !== s.plan) {
+      const left = this.deadline - elapsed;
+      const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * left, this.largestOverhead);
+      if (Math.abs(projected - target) > tolerance && fit !== s.plan) {
         this.replan(done, fit);
         s.replans++;
         this.replanTotal++;
       }
     }
+    if (s.calibratedPlan !== null) this.peakPlan = Math.max(this.peakPlan, s.plan ?? 0);
     return s.plan !== null && done >= s.plan;
   }
 
@@ -190,22 +198,22 @@ export class TimeBudgetPlanner {
 
   /** Records how the stage ended (`done` of its steps; early stopping is no shortfall) for the report. */
   endStage(done: number, stoppedEarly = false): void {
-    const calibrated = stoppedEarly ? done : (this.state.calibratedPlan ?? this.state.plan ?? done);
-    this.outcomes.push({ name: this.stageName, calibrated, done, cut: this.cut });
+    const planned = stoppedEarly ? done : Math.max(this.peakPlan, done);
+    this.outcomes.push({ name: this.stageName, planned, done, cut: this.cut });
   }
 
   /** The report at the end of the run; `lastStageStep`: steps done in the last stage run. */
   report(steps: number, usedSeconds: number, lastStageStep: number): BudgetReport {
     const scheduleCompleted = this.progress(lastStageStep);
-    const calibrated = this.outcomes.reduce((n, o) => n + o.calibrated, 0);
+    const planned = this.outcomes.reduce((n, o) => n + o.planned, 0);
     const done = this.outcomes.reduce((n, o) => n + o.done, 0);
     const notes: string[] = [];
     const cut = this.outcomes.filter((o) => o.cut).map((o) => o.name);
     if (cut.length) notes.push(`the deadline cut stage ${cut.join(', ')} before its planned end`);
-    if (done < calibrated)
+    if (done < planned)
       notes.push(
-        `steps ran slower than calibrated: ${calibrated} planned after calibration, ${done} done ` +
-          `(${calibrated - done} fewer, ${(100 * (1 - done / calibrated)).toFixed(0)}%)`,
+        `steps ran slower than measured: up to ${planned} planned, ${done} done ` +
+          `(${planned - done} fewer, ${(100 * (1 - done / planned)).toFixed(0)}%)`,
       );
     if (scheduleCompleted < 1)
       notes.push(`the lr schedule ended at ${(100 * scheduleCompleted).toFixed(0)}% of its course`);
@@ -213,7 +221,7 @@ export class TimeBudgetPlanner {
       seconds: this.opts.seconds,
       usedSeconds,
       steps,
-      calibratedSteps: calibrated,
+      plannedSteps: planned,
       replans: this.replanTotal,
       scheduleCompleted,
       shortfall: notes.length ? notes.join('; ') : null,

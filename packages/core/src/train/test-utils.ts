@@ -250,3 +250,23 @@ export function toyRecipe(output: string, overrides: Record<string, unknown> = {
     { source: 'toy-recipe' },
   );
 }
+
+/** One stage fine-tuning projector and LLM on the toy captions (30 steps of 4): enough to halve the loss. */
+export function learnRecipe(output: string, overrides: Record<string, unknown> = {}): Recipe {
+  return parseRecipe({
+    model: 'unused',
+    data: { train: 'x', batchSize: 4 },
+    stages: [
+      {
+        name: 'full',
+        train: ['modalities.image.adapter.*', 'llm.*'],
+        lr: 1e-2,
+        steps: 30,
+        warmupRatio: 0.1,
+      },
+    ],
+    checkpoint: { every: 0 },
+    output,
+    ...overrides,
+  });
+}

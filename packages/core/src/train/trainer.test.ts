@@ -9,7 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { loadSafetensors } from '../io/safetensors-read.js';
 import { parseRecipe } from './recipe.js';
-import { ToyBatchSource, tinyMultimodalModel, toyBatch, toyRecipe, toySamples } from './test-utils.js';
+import {
+  learnRecipe,
+  ToyBatchSource,
+  tinyMultimodalModel,
+  toyBatch,
+  toyRecipe,
+  toySamples,
+} from './test-utils.js';
 import { NonFiniteLossError, type StepMetrics, Trainer, type TrainerEvent } from './trainer.js';
 
 let root: string;
@@ -132,21 +139,7 @@ describe('Trainer', () => {
   }, 30_000);
 
   it('learns: fine-tuning projector and LLM on the toy captions halves the loss in 30 steps', async () => {
-    const recipe = parseRecipe({
-      model: 'unused',
-      data: { train: 'x', batchSize: 4 },
-      stages: [
-        {
-          name: 'full',
-          train: ['modalities.image.adapter.*', 'llm.*'],
-          lr: 1e-2,
-          steps: 30,
-          warmupRatio: 0.1,
-        },
-      ],
-      checkpoint: { every: 0 },
-      output: join(root, 'learn'),
-    });
+    const recipe = learnRecipe(join(root, 'learn'));
     const model = tinyMultimodalModel(1);
     const losses: number[] = [];
     await new Trainer({

@@ -26,8 +26,8 @@ import {
 } from '../nn/lora.js';
 import type { Module } from '../nn/module.js';
 import { GradientAccumulator } from '../optim/accumulate.js';
-import { clipByGlobalNorm, disposeGradients, globalNorm } from '../optim/clip.js';
-import { computeGradients } from '../optim/gradients.js';
+import { clipByGlobalNormAsync, disposeGradients, globalNormAsync } from '../optim/clip.js';
+import { computeGradientsAsync } from '../optim/gradients.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LrSchedule } from '../optim/schedule.js';
 import { type BudgetReport, TimeBudgetPlanner } from './budget.js';
@@ -245,11 +245,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Σp + Σp² per parameter: cheap evidence that a resumed run starts from the same untrained weights. */
-function parameterSums(model: Module): Map<string, number> {
+async function parameterSums(model: Module): Promise<Map<string, number>> {
   const sums = new Map<string, number>();
   for (const [name, p] of model.namedParameters()) {
     const s = tf.tidy(() => tf.add(tf.sum(p), tf.sum(tf.square(p))));
-    sums.set(name, s.dataSync()[0]);
+    sums.set(name, (await s.data())[0]); // awaited: webgpu has no sync read
     s.dispose();
   }
   return sums;
@@ -364,7 +364,7 @@ class TrainingRun {
     await removeStaleTempCheckpoints(this.checkpointRoot);
     for (const [i, stage] of recipe.stages.entries()) this.sources.push(await this.opts.data(stage, i));
     this.plan = recipe.stages.map((s, i) => stageSteps(recipe, s, this.sources[i]));
-    this.startSums = parameterSums(this.model);
+    this.startSums = await parameterSums(this.model);
     let loaded: LoadedCheckpoint | null = null;
     this.state = this.initialState();
     if (this.runOpts.resumeFrom) {
@@ -776,7 +776,7 @@ class TrainingRun {
           tokens += batchTokens(batch);
           const weight = supervisedTokens(batch) ?? 1;
           if (weight === 0) continue; // nothing supervised: no gradient to add
-          const { loss, grads } = computeGradients(() => {
+          const { loss, grads } = await computeGradientsAsync(() => {
             const out = model.forward(batch, { logits: false });
             if (!out.loss)
               throw new Error(
@@ -807,10 +807,10 @@ class TrainingRun {
       try {
         const clip = recipe.optimizer.clip;
         if (clip !== null) {
-          const clipped = clipByGlobalNorm(mean, clip);
+          const clipped = await clipByGlobalNormAsync(mean, clip);
           gradNorm = clipped.norm;
           grads = clipped.grads;
-        } else gradNorm = globalNorm(mean);
+        } else gradNorm = await globalNormAsync(mean);
         if (!Number.isFinite(gradNorm))
           throw new NonFiniteLossError(stepNumber, stage.name, `the gradient norm (${gradNorm})`);
         optimizer.step(grads);

@@ -96,7 +96,10 @@ function withPartnerMedia(
 }
 
 /** LM loss of one batch (the model's lmLoss when it reports heads' losses apart) and its supervised tokens. */
-function batchLoss(model: TrainableModel, batch: MultimodalBatch): { loss: number; tokens: number } {
+async function batchLoss(
+  model: TrainableModel,
+  batch: MultimodalBatch,
+): Promise<{ loss: number; tokens: number }> {
   const tokens = supervisedTokens(batch) ?? 0;
   if (tokens === 0) return { loss: 0, tokens: 0 };
   const value = tf.tidy(() => {
@@ -106,7 +109,7 @@ function batchLoss(model: TrainableModel, batch: MultimodalBatch): { loss: numbe
       throw new Error('validation: the model returned no loss (does the validation data carry labels?)');
     return loss;
   });
-  const loss = value.dataSync()[0];
+  const loss = (await value.data())[0]; // awaited: webgpu has no sync read
   value.dispose();
   return { loss, tokens };
 }
@@ -140,7 +143,7 @@ export class Validator {
             sums.batches++;
           }
           if (window.length === 0) break;
-          this.score(model, window, sums);
+          await this.score(model, window, sums);
         } finally {
           for (const batch of window) disposeMultimodalBatch(batch);
         }
@@ -164,13 +167,13 @@ export class Validator {
     };
   }
 
-  private score(
+  private async score(
     model: TrainableModel,
     window: readonly MultimodalBatch[],
     sums: { loss: number; shuffled: number; tokens: number; samples: number; shuffledSamples: number },
-  ): void {
+  ): Promise<void> {
     for (const batch of window) {
-      const { loss, tokens } = batchLoss(model, batch);
+      const { loss, tokens } = await batchLoss(model, batch);
       sums.loss += loss * tokens;
       sums.tokens += tokens;
       sums.samples += batch.inputIds.shape[0];
@@ -179,7 +182,7 @@ export class Validator {
     const partner = mediaPermutation(window, this.opts.seed);
     sums.shuffledSamples += partner.size;
     for (let b = 0; b < window.length; b++) {
-      const { loss, tokens } = batchLoss(model, withPartnerMedia(window, b, partner));
+      const { loss, tokens } = await batchLoss(model, withPartnerMedia(window, b, partner));
       sums.shuffled += loss * tokens;
     }
   }
