@@ -53,17 +53,9 @@ function additiveMask(
   S: number,
   opts: AttentionOptions,
 ): tf.Tensor | null {
-  let mask: tf.Tensor | null = opts.causal ? causalMask(rep, T, S, opts.queryOffset ?? S - T) : null;
-  if (opts.keyMask) {
-    if (opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== S) {
-      throw new Error(
-        `attention: keyMask shape [${opts.keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`,
-      );
-    }
-    const padding = tf.reshape(tf.mul(tf.sub(1, tf.cast(opts.keyMask, 'float32')), MASKED), [B, 1, 1, S]);
-    mask = mask ? tf.add(mask, padding) : padding;
-  }
-  return mask;
+  const causal = opts.causal ? causalMask(rep, T, S, opts.queryOffset ?? S - T) : null;
+  const padding = paddingMask(B, S, opts.keyMask);
+  return causal && padding ? tf.add(causal, padding) : (causal ?? padding);
 }
 
 /**
@@ -150,6 +142,182 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
     };
   });
 
+/** Additive key padding [B, 1, 1, S] (0 = attend, MASKED = padding), or null without a keyMask. */
+function paddingMask(B: number, S: number, keyMask: tf.Tensor2D | undefined): tf.Tensor | null {
+  if (!keyMask) return null;
+  if (keyMask.shape[0] !== B || keyMask.shape[1] !== S) {
+    throw new Error(
+      `attention: keyMask shape [${keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`,
+    );
+  }
+  return tf.reshape(tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), MASKED), [B, 1, 1, S]);
+}
+
+/** What one chunked call needs to know about its shapes and masks. */
+interface ChunkPlan {
+  scale: number;
+  B: number;
+  rep: number;
+  T: number;
+  S: number;
+  /** Absolute position of query 0 (causal only). */
+  offset: number;
+  causal: boolean;
+  block: number;
+}
+
+/** [start, length] of every block of `block` positions in [0, n). */
+function blocks(n: number, block: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let start = 0; start < n; start += block) out.push([start, Math.min(block, n - start)]);
+  return out;
+}
+
+/** Rows t0 … t0+len of every query head in the grouped layout: [N, rep·T, W] → [N, rep·len, W]. */
+function queryRows(x: tf.Tensor, plan: ChunkPlan, t0: number, len: number): tf.Tensor {
+  const [N, , W] = x.shape as [number, number, number];
+  const rows = tf.slice(tf.reshape(x, [N, plan.rep, plan.T, W]), [0, 0, t0, 0], [N, plan.rep, len, W]);
+  return tf.reshape(rows, [N, plan.rep * len, W]);
+}
+
+/** Inverse of queryRows over all blocks: per-block [N, rep·len, W] pieces → [N, rep·T, W]. */
+function joinQueryRows(pieces: tf.Tensor[], plan: ChunkPlan): tf.Tensor {
+  const [N, , W] = pieces[0].shape as [number, number, number];
+  const byHead = pieces.map((p) => tf.reshape(p, [N, plan.rep, -1, W]));
+  return tf.reshape(tf.concat(byHead, 2), [N, plan.rep * plan.T, W]);
+}
+
+/**
+ * False when the causal mask hides key block s0… from every query of block t0…t0+tLen (never the first key
+ * block, so a row that sees no key stays defined, uniform as in the unchunked softmax).
+ */
+function blockVisible(plan: ChunkPlan, [t0, tLen]: [number, number], [s0]: [number, number]): boolean {
+  return !plan.causal || s0 === 0 || s0 <= plan.offset + t0 + tLen - 1;
+}
+
+/** Scores of query block (t0, tLen) against key block (s0, sLen), masked: [N, rep·tLen, sLen]. */
+function blockScores(
+  plan: ChunkPlan,
+  qScaled: tf.Tensor,
+  k: tf.Tensor,
+  padding: tf.Tensor | null,
+  [t0, tLen]: [number, number],
+  [s0, sLen]: [number, number],
+): tf.Tensor {
+  const [N, , D] = k.shape as [number, number, number];
+  let scores = rawMatmul(qScaled, tf.slice(k, [0, s0, 0], [N, sLen, D]), false, true);
+  const needsCausal = plan.causal && s0 + sLen - 1 > plan.offset + t0; // some key lies after some query
+  if (!needsCausal && !padding) return scores;
+  const R = plan.rep * tLen;
+  let mask = needsCausal ? causalMask(plan.rep, tLen, sLen, plan.offset + t0 - s0) : null;
+  if (padding) {
+    const keys = tf.slice(padding, [0, 0, 0, s0], [plan.B, 1, 1, sLen]);
+    mask = mask ? tf.add(mask, keys) : keys;
+  }
+  scores = tf.add(tf.reshape(scores, [plan.B, N / plan.B, R, sLen]), mask as tf.Tensor);
+  return tf.reshape(scores, [N, R, sLen]);
+}
+
+/** acc + next, freeing acc (accumulators carried across tidy scopes). */
+function accumulate(acc: tf.Tensor | null, next: tf.Tensor): tf.Tensor {
+  if (!acc) return next;
+  const sum = tf.add(acc, next);
+  tf.dispose([acc, next]);
+  return sum;
+}
+
+/**
+ * The grouped attention one query block × key block at a time, never holding more than one block's scores:
+ * the forward keeps a running row max m, normaliser l and output (online softmax) and saves only O and
+ * L = m + log l; the backward recomputes each block's P = exp(S − L) and applies the same formulas as
+ * groupedAttention, accumulating dQ per query block and dK, dV per key block.
+ */
+const chunkedAttention = (plan: ChunkPlan, keyMask: tf.Tensor2D | undefined) =>
+  customGrad(([q, k, v]: [tf.Tensor, tf.Tensor, tf.Tensor], save) => {
+    const [N, , D] = q.shape as [number, number, number];
+    const padding = paddingMask(plan.B, plan.S, keyMask);
+    const queryBlocks = blocks(plan.T, plan.block);
+    const keyBlocks = blocks(plan.S, plan.block);
+    const outputs: tf.Tensor[] = [];
+    const logSumExps: tf.Tensor[] = [];
+    for (const qb of queryBlocks) {
+      const qScaled = tf.tidy(() => tf.mul(queryRows(q, plan, qb[0], qb[1]), plan.scale));
+      let m: tf.Tensor | null = null; // running row max [N, R, 1]
+      let l: tf.Tensor | null = null; // running Σ exp(s − m)
+      let acc: tf.Tensor | null = null; // running Σ exp(s − m)·V
+      for (const kb of keyBlocks.filter((kb) => blockVisible(plan, qb, kb))) {
+        const next = tf.tidy(() => {
+          const scores = blockScores(plan, qScaled, k, padding, qb, kb);
+          const vBlock = tf.slice(v, [0, kb[0], 0], [N, kb[1], D]);
+          const blockMax = tf.max(scores, -1, true);
+          const mNew = m ? tf.maximum(m, blockMax) : blockMax;
+          const p = tf.exp(tf.sub(scores, mNew));
+          const pv = rawMatmul(p, vBlock);
+          const rowSum = tf.sum(p, -1, true);
+          if (!m || !l || !acc) return [mNew, rowSum, pv];
+          const rescale = tf.exp(tf.sub(m, mNew)); // earlier blocks were summed against the old max
+          return [mNew, tf.add(tf.mul(l, rescale), rowSum), tf.add(tf.mul(acc, rescale), pv)];
+        });
+        tf.dispose([m, l, acc].filter((t): t is tf.Tensor => t !== null));
+        [m, l, acc] = next;
+      }
+      const [mm, ll, aa] = [m, l, acc] as [tf.Tensor, tf.Tensor, tf.Tensor];
+      outputs.push(tf.div(aa, ll));
+      logSumExps.push(tf.add(mm, tf.log(ll)));
+      tf.dispose([qScaled, mm, ll, aa]);
+    }
+    const o = joinQueryRows(outputs, plan);
+    const lse = joinQueryRows(logSumExps, plan);
+    save(padding ? [q, k, v, o, lse, padding] : [q, k, v, o, lse]);
+    return {
+      value: o,
+      gradFunc: (dO, [sq, sk, sv, so, sLse, sPadding]) => {
+        const keyGrads: Array<{ dK: tf.Tensor | null; dV: tf.Tensor | null }> = keyBlocks.map(() => ({
+          dK: null,
+          dV: null,
+        }));
+        const queryGrads: tf.Tensor[] = [];
+        for (const qb of queryBlocks) {
+          const [qScaled, dOBlock, lseBlock, delta] = tf.tidy(() => {
+            const dOb = queryRows(dO, plan, qb[0], qb[1]);
+            return [
+              tf.mul(queryRows(sq, plan, qb[0], qb[1]), plan.scale),
+              dOb,
+              queryRows(sLse, plan, qb[0], qb[1]),
+              tf.sum(tf.mul(dOb, queryRows(so, plan, qb[0], qb[1])), -1, true), // rowsum(dO ⊙ O)
+            ];
+          });
+          let dQ: tf.Tensor | null = null;
+          for (const [j, kb] of keyBlocks.entries()) {
+            if (!blockVisible(plan, qb, kb)) continue;
+            const next = tf.tidy(() => {
+              const scores = blockScores(plan, qScaled, sk, sPadding ?? null, qb, kb);
+              const kBlock = tf.slice(sk, [0, kb[0], 0], [N, kb[1], D]);
+              const vBlock = tf.slice(sv, [0, kb[0], 0], [N, kb[1], D]);
+              const p = tf.exp(tf.sub(scores, lseBlock));
+              const dS = tf.mul(p, tf.sub(rawMatmul(dOBlock, vBlock, false, true), delta));
+              return {
+                dV: rawMatmul(p, dOBlock, true, false),
+                dQ: rawMatmul(dS, kBlock),
+                dK: rawMatmul(dS, qScaled, true, false),
+              };
+            });
+            dQ = accumulate(dQ, next.dQ);
+            keyGrads[j].dK = accumulate(keyGrads[j].dK, next.dK);
+            keyGrads[j].dV = accumulate(keyGrads[j].dV, next.dV);
+          }
+          queryGrads.push(tf.mul(dQ as tf.Tensor, plan.scale));
+          tf.dispose([qScaled, dOBlock, lseBlock, delta, dQ as tf.Tensor]);
+        }
+        // a key block no query block reached (causal, query rows before it) has zero gradient
+        const zeros = (len: number) => tf.zeros([N, len, D]);
+        const dK = tf.concat(keyGrads.map((g, j) => g.dK ?? zeros(keyBlocks[j][1])), 1);
+        const dV = tf.concat(keyGrads.map((g, j) => g.dV ?? zeros(keyBlocks[j][1])), 1);
+        return [joinQueryRows(queryGrads, plan), dK, dV];
+      },
+    };
+  });
+
 /** Scaled dot-product attention. q: [B, H, T, D], k/v: [B, Hkv, S, D] with H % Hkv == 0 (GQA) → [B, H, T, D]. */
 export function attention(
   q: tf.Tensor4D,
@@ -165,14 +333,31 @@ export function attention(
     );
   }
   const rep = H / Hkv;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const policy = opPolicy();
   // [B, H, T, D] = [B, Hkv, rep, T, D] → [B·Hkv, rep·T, D]: head h uses kv head floor(h / rep), as HF's repeat_kv.
-  const perBlock =
-    opPolicy().explicitTranspose && rep * T * D * S >= opPolicy().perSliceMinWork && B * Hkv > 1;
-  const core = perBlock ? groupedAttentionPerBlock : groupedAttention;
-  const out = core(opts.scale ?? 1 / Math.sqrt(D), B, () => additiveMask(B, rep, T, S, opts))(
+  const grouped = [
     reshape(q, [B * Hkv, rep * T, D]),
     reshape(k, [B * Hkv, S, D]),
     reshape(v, [B * Hkv, S, D]),
-  );
+  ] as const;
+  let out: tf.Tensor;
+  if (B * Hkv * rep * T * S >= policy.chunkedAttentionMinScores) {
+    const plan: ChunkPlan = {
+      scale,
+      B,
+      rep,
+      T,
+      S,
+      offset: opts.queryOffset ?? S - T,
+      causal: opts.causal ?? false,
+      block: policy.attentionBlock,
+    };
+    out = chunkedAttention(plan, opts.keyMask)(...grouped);
+  } else {
+    const perBlock = policy.explicitTranspose && rep * T * D * S >= policy.perSliceMinWork && B * Hkv > 1;
+    const core = perBlock ? groupedAttentionPerBlock : groupedAttention;
+    out = core(scale, B, () => additiveMask(B, rep, T, S, opts))(...grouped);
+  }
   return reshape(out, [B, H, T, D]) as tf.Tensor4D;
 }

@@ -30,7 +30,17 @@ export interface OpPolicy {
    * packs the right operand of every product, and Wᵀ of a 49152 × 576 head costs a 0.7 s transpose.
    */
   wideLinear: boolean;
+  /**
+   * Attention whose scores [B·Hkv, rep·T, S] would hold at least this many elements runs chunked (attention.ts:
+   * query × key blocks with an online softmax; memory linear in S instead of the saved S² probabilities).
+   */
+  chunkedAttentionMinScores: number;
+  /** Query and key block length of the chunked attention. */
+  attentionBlock: number;
 }
+
+/** Chunked attention from 2²⁴ scores (64 MB per layer in float32), in blocks of 512: see docs/performance.md. */
+const CHUNKED_ATTENTION = { chunkedAttentionMinScores: 2 ** 24, attentionBlock: 512 };
 
 const NATIVE: OpPolicy = {
   explicitTranspose: false,
@@ -38,6 +48,7 @@ const NATIVE: OpPolicy = {
   cacheTransposedWeights: false,
   jsKernels: false,
   wideLinear: false,
+  ...CHUNKED_ATTENTION,
 };
 
 const DEFAULTS: Record<string, OpPolicy> = {
@@ -47,6 +58,7 @@ const DEFAULTS: Record<string, OpPolicy> = {
     cacheTransposedWeights: true,
     jsKernels: true,
     wideLinear: true,
+    ...CHUNKED_ATTENTION,
   },
   // cpu's JS matMul reads transposed operands by stride: flags measured as fast as explicit transposes, or faster
   cpu: {
@@ -55,6 +67,7 @@ const DEFAULTS: Record<string, OpPolicy> = {
     cacheTransposedWeights: false,
     jsKernels: true,
     wideLinear: false,
+    ...CHUNKED_ATTENTION,
   },
 };
 
