@@ -165,21 +165,41 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
               ask();
               continue;
             }
+            // The answer must fit beside the prompt: a long last message leaves fewer new tokens.
+            const room = vlm.contextLength - prepared.inputIds.length;
+            if (room < 1) {
+              for (const list of Object.values(prepared.media)) for (const t of list.flat()) t.dispose();
+              process.stdout.write(
+                `${color.red('error')} your message is ${prepared.inputIds.length} tokens with its media; the model's context is ${vlm.contextLength}: shorten it\n`,
+              );
+              ask();
+              continue;
+            }
+            const maxNewTokens = Math.min(opts.maxNewTokens ?? 128, room);
+            if (maxNewTokens < (opts.maxNewTokens ?? 128))
+              process.stdout.write(
+                color.yellow(`(answer limited to ${maxNewTokens} tokens by the context)\n`),
+              );
             process.stdout.write(color.bold('assistant> '));
-            const stream = vlm.stream(prepared, opts);
-            let next = await stream.next();
-            for (; !next.done; next = await stream.next())
-              if (next.value.text) process.stdout.write(next.value.text);
-            process.stdout.write('\n');
-            for (const a of next.value.annotations)
-              for (const l of a.lines) process.stdout.write(color.dim(`${l}\n`));
-            turns = [
-              ...candidate,
-              {
-                message: { role: 'assistant', content: [{ type: 'text', text: next.value.text.trim() }] },
-                media: {},
-              },
-            ];
+            try {
+              const stream = vlm.stream(prepared, { ...opts, maxNewTokens });
+              let next = await stream.next();
+              for (; !next.done; next = await stream.next())
+                if (next.value.text) process.stdout.write(next.value.text);
+              process.stdout.write('\n');
+              for (const a of next.value.annotations)
+                for (const l of a.lines) process.stdout.write(color.dim(`${l}\n`));
+              turns = [
+                ...candidate,
+                {
+                  message: { role: 'assistant', content: [{ type: 'text', text: next.value.text.trim() }] },
+                  media: {},
+                },
+              ];
+            } catch (err) {
+              // The session survives a failed answer: the question is dropped, the history kept.
+              process.stdout.write(`\n${color.red('error')} ${(err as Error).message}\n`);
+            }
             ask();
           }
         } finally {

@@ -79,7 +79,7 @@ describe('data files fuzz', () => {
       const file = join(dir, `case-${i}.${ext}`);
       await writeFile(file, mutate(base, random));
       try {
-        for await (const result of readSamples(file, { imageFolder: dir, checkMedia: false })) {
+        for await (const result of readSamples(file, { imageFolder: dir })) {
           if (!result.ok) expect(result.reason).toMatch(/^[a-z0-9_]+$/);
         }
       } catch (err) {

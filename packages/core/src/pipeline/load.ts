@@ -4,7 +4,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { readJsonFile } from '../io/json.js';
 import type { MultimodalModel } from '../multimodal/model.js';
-import { type LoadedPlugin, loadPlugins } from '../registry/plugins.js';
+import { type LoadedPlugin, loadPlugins, resolvePlugin } from '../registry/plugins.js';
 import type { Registry } from '../registry/types.js';
 import { type CreateModelOptions, type ModelFamily, modelFamily } from './family.js';
 
@@ -33,14 +33,33 @@ function isLoaded(registry: Registry, spec: string, from: string): boolean {
   return origins.has(path);
 }
 
-/** Loads the plugins of a saved model (config.json `vistune_plugins`) that are not in the registry yet. */
+/** Where a saved model's plugin resolves: from the model's folder, else from the working directory. */
+async function pluginBase(spec: string, from: string): Promise<string> {
+  if (
+    await resolvePlugin(spec, from).then(
+      () => true,
+      () => false,
+    )
+  )
+    return from;
+  return process.cwd();
+}
+
+/**
+ * Loads the plugins of a saved model (config.json `vistune_plugins`) that are not in the registry yet, resolved
+ * from the model's folder or, for a model copied out of its project, from the working directory.
+ */
 export async function loadModelPlugins(
   registry: Registry,
   plugins: readonly string[],
   from: string,
 ): Promise<LoadedPlugin[]> {
-  const missing = plugins.filter((spec) => !isLoaded(registry, spec, from));
-  return missing.length ? loadPlugins(registry, missing, { from }) : [];
+  const loaded: LoadedPlugin[] = [];
+  for (const spec of plugins) {
+    if (isLoaded(registry, spec, from)) continue;
+    loaded.push(...(await loadPlugins(registry, [spec], { from: await pluginBase(spec, from) })));
+  }
+  return loaded;
 }
 
 function configObject(json: unknown, source: string): Record<string, unknown> {

@@ -141,12 +141,31 @@ async function resolveBare(spec: string, from: string): Promise<string> {
   }
 }
 
-async function resolvePlugin(spec: string, from: string): Promise<{ resolved: string; origin: string }> {
+/**
+ * The package a plugin file is the declared entry of (nearest package.json whose `vistune.plugin` is this file),
+ * so `--plugin ./node_modules/x/dist/register.js` and `--plugin x` record the same origin.
+ */
+async function packageDeclaring(file: string): Promise<string | null> {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const text = await readFile(join(dir, 'package.json'), 'utf8').catch(() => null);
+    if (text !== null) {
+      const pkg = JSON.parse(text) as Record<string, unknown>;
+      const entry = declaredPluginEntry(pkg);
+      return entry && typeof pkg.name === 'string' && resolve(dir, entry) === file ? pkg.name : null;
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+export async function resolvePlugin(
+  spec: string,
+  from: string,
+): Promise<{ resolved: string; origin: string }> {
   if (!isPathSpecifier(spec)) return { resolved: await resolveBare(spec, from), origin: packageNameOf(spec) };
   const resolved = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(from, spec);
   if (!(await stat(resolved).catch(() => null))?.isFile())
     throw new Error(`plugin file not found: ${resolved}`);
-  return { resolved, origin: resolved };
+  return { resolved, origin: (await packageDeclaring(resolved).catch(() => null)) ?? resolved };
 }
 
 /** Import each plugin and call its `register` with a registry view that records the plugin as origin. */

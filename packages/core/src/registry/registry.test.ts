@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { withTempDir } from '../io/test-utils.js';
-import { createRegistry, loadPlugins, type Registry } from './index.js';
+import { createRegistry, discoverPlugins, loadPlugins, type Registry } from './index.js';
 
 interface TestWidget {
   width: number;
@@ -256,6 +256,45 @@ export function register(registry) {
       await expect(loadPlugins(registry, ['./exact-match.mjs'], { from: dir })).rejects.toThrow(
         `plugin './exact-match.mjs' (${join(dir, 'exact-match.mjs')}) failed to register: registry: metric 'exact' is already registered`,
       );
+    });
+  });
+
+  it('finds installed plugins by their package.json "vistune.plugin" field; a path to that entry records the package', async () => {
+    await withTempDir(async (dir) => {
+      await mkdir(join(dir, 'node_modules'));
+      await symlink(zodPackageDir, join(dir, 'node_modules', 'zod'), 'dir');
+      const pkgDir = join(dir, 'node_modules', 'vistune-plugin-demo');
+      await mkdir(join(pkgDir, 'dist'), { recursive: true });
+      await writeFile(
+        join(pkgDir, 'package.json'),
+        JSON.stringify({
+          name: 'vistune-plugin-demo',
+          type: 'module',
+          main: './dist/index.mjs',
+          vistune: { plugin: './dist/register.mjs' },
+        }),
+      );
+      await writeFile(join(pkgDir, 'dist', 'index.mjs'), 'export const notThePlugin = true;\n');
+      await writeFile(join(pkgDir, 'dist', 'register.mjs'), pluginSource('declared'));
+      await mkdir(join(dir, 'node_modules', 'lodash-like'));
+      await writeFile(
+        join(dir, 'node_modules', 'lodash-like', 'package.json'),
+        JSON.stringify({ name: 'lodash-like' }),
+      );
+      await writeFile(
+        join(dir, 'package.json'),
+        JSON.stringify({ dependencies: { 'vistune-plugin-demo': '^1.0.0', 'lodash-like': '^1.0.0' } }),
+      );
+      expect(await discoverPlugins(join(dir))).toEqual(['vistune-plugin-demo']);
+      const byName = createRegistry();
+      const [loaded] = await loadPlugins(byName, ['vistune-plugin-demo'], { from: dir });
+      expect(loaded.resolved).toBe(join(pkgDir, 'dist', 'register.mjs'));
+      const byPath = createRegistry();
+      const [fromPath] = await loadPlugins(byPath, ['./node_modules/vistune-plugin-demo/dist/register.mjs'], {
+        from: dir,
+      });
+      expect(fromPath.origin).toBe('vistune-plugin-demo');
+      expect(byPath.list('metric').map((e) => e.origin)).toEqual(['vistune-plugin-demo']);
     });
   });
 
