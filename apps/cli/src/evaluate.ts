@@ -130,7 +130,7 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
         const ids = promptIds(built.example.inputIds, built.example.labels);
         if (!ids) continue;
         const input = tf.tensor2d([ids], [1, ids.length], 'int32');
-        const result = vlm.model.generate(input, media, vlm.generateOptions(opts.generate));
+        const result = await vlm.model.generateAsync(input, media, vlm.generateOptions(opts.generate));
         input.dispose();
         const prediction = vlm.tokenizer.decode(result.ids[0], { skipSpecialTokens: true }).trim();
         const reference = sample.turns[k].text.trim();

@@ -125,7 +125,7 @@ export async function generateAnswers(
       );
       const images = await Promise.all(batch.map((p) => opts.loadImage(p.image)));
       try {
-        const result = model.generate(
+        const result = await model.generateAsync(
           ids,
           { image: images.map((image) => [image]) },
           { attentionMask: mask, maxNewTokens: first.maxNewTokens, eosTokenIds: eos, padTokenId: pad },

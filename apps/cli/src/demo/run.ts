@@ -5,7 +5,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  computeGradients,
+  computeGradientsAsync,
   createModel,
   disposeGradients,
   disposeMultimodalBatch,
@@ -104,7 +104,7 @@ async function timePasses(model: MultimodalModel, loader: InstructionDataLoader)
   for (const [i, batch] of batches.entries()) {
     try {
       const started = performance.now();
-      const { grads } = computeGradients(() => {
+      const { grads } = await computeGradientsAsync(() => {
         const out = model.forward(batch, { logits: false });
         if (!out.loss) throw new Error('vistune demo: the calibration batch has no labels');
         return out.loss;

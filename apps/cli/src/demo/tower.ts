@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AdamW,
-  computeGradients,
+  computeGradientsAsync,
   disposeGradients,
   encodeAndSelect,
   type MultimodalModel,
@@ -186,7 +186,7 @@ export async function pretrainVisionTower(
         [boxes.shape[0], 1],
         'float32',
       );
-      const { loss, grads } = computeGradients(() => {
+      const { loss, grads } = await computeGradientsAsync(() => {
         const out = readout(pixels);
         let offset = 0;
         const terms = ATTRIBUTES.map((attr, a) => {
@@ -229,7 +229,7 @@ async function measure(
   for (let i = 0; i < scenes.length; i += 64) {
     const { pixels, targets } = await batchOf(scenes.slice(i, i + 64));
     const out = tf.tidy(() => readout(pixels));
-    const values = out.arraySync();
+    const values = await out.array();
     tf.dispose([pixels, out]);
     const flat = targets.flatMap((t) =>
       t.classes.map((c, k) => ({ c, box: t.boxes[k], occupied: t.occupied[k] })),

@@ -9,6 +9,7 @@ export {
   initBackend,
   probeBackends,
 } from './init.js';
+export { hostRows, hostValues } from './host-values.js';
 export { registerKernelShims, WASM_SHIMMED_KERNELS } from './kernel-shims.js';
 export {
   describeNativeMatmul,

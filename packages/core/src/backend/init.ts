@@ -1,10 +1,10 @@
-// Backend selection. Order, when nothing is asked for: tfjs-node-gpu → tfjs-node → wasm → cpu, i.e. a GPU first
-// when one is usable. webgpu runs only when asked for: tfjs-webgpu cannot read tensors synchronously in Node,
-// and training and generation do (docs/gpu.md), so choosing it silently would break them.
+// Backend selection. Order, when nothing is asked for: tfjs-node-gpu → webgpu (a hardware adapter only) →
+// tfjs-node → wasm → cpu, i.e. a GPU first when one is usable. tfjs-webgpu has no synchronous read in Node, so
+// training, generation and bench await theirs (docs/gpu.md).
 import * as tf from '@tensorflow/tfjs-core';
 import { registerAllGradients } from './gradients.js';
 import { describeNativeMatmul, disableNativeMatmul, enableNativeMatmul } from './native.js';
-import { PROVIDERS, type ProviderSpec, providersFor } from './providers.js';
+import { AUTOMATIC_ORDER, PROVIDERS, type ProviderSpec, providersFor } from './providers.js';
 import type { BackendInfo, BackendName, BackendProvider, BackendStatus } from './types.js';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -49,11 +49,11 @@ let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
 
 async function select(request: BackendName | 'auto'): Promise<BackendInfo> {
-  const candidates: ProviderSpec[] =
-    request === 'auto' ? PROVIDERS.filter((p) => p.backend !== 'webgpu') : providersFor(request);
+  const automatic = request === 'auto';
+  const candidates: readonly ProviderSpec[] = automatic ? AUTOMATIC_ORDER : providersFor(request);
   const skipped: BackendInfo['skipped'] = [];
   for (const spec of candidates) {
-    const result = await spec.load();
+    const result = await spec.load({ automatic });
     if (result.ok)
       return { name: spec.backend, provider: spec.provider, gpu: result.gpu, detail: result.detail, skipped };
     skipped.push({ provider: spec.provider, reason: result.reason });

@@ -1,6 +1,9 @@
 // Loading each backend provider. Optional ones are loaded with `await import()` inside try/catch:
 // tfjs-node(-gpu) registers and activates 'tensorflow' as an import side effect and throws at load
 // when its native binding is missing, so a static import would crash every user without it.
+import { createRequire } from 'node:module';
+import { join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerKernelShims } from './kernel-shims.js';
 import type { BackendName, BackendProvider } from './types.js';
@@ -12,12 +15,33 @@ export interface ProviderSpec {
   backend: BackendName;
   packageName: string;
   howToGet: string;
-  /** Registers the backend with tfjs (importing its package) and makes it the active backend. */
-  load(): Promise<LoadResult>;
+  /**
+   * Registers the backend with tfjs (importing its package) and makes it the active backend. `automatic`:
+   * chosen without being asked for, where a provider may decline what it would do when asked (webgpu on a
+   * software adapter).
+   */
+  load(opts?: { automatic?: boolean }): Promise<LoadResult>;
 }
 
-/** A specifier held in a variable so TypeScript and bundlers leave the optional import alone. */
+/** A node_modules folder searched first for the optional backend packages (installed outside the project). */
+export const OPTIONAL_MODULES_ENV_VAR = 'VISTUNE_OPTIONAL_MODULES';
+
+/**
+ * A specifier held in a variable so TypeScript and bundlers leave the optional import alone. With
+ * VISTUNE_OPTIONAL_MODULES set, the package is resolved from that folder when it is there (its own
+ * @tensorflow/tfjs-core must then be the project's: a link, since tfjs keeps one engine per module copy).
+ */
 async function importOptional(specifier: string): Promise<unknown> {
+  const folder = globalThis.process?.env[OPTIONAL_MODULES_ENV_VAR];
+  if (folder) {
+    let resolved: string | null = null;
+    try {
+      resolved = createRequire(join(resolvePath(folder), 'vistune-optional.js')).resolve(specifier);
+    } catch {
+      // not in that folder: the project's own resolution below
+    }
+    if (resolved) return import(/* @vite-ignore */ pathToFileURL(resolved).href);
+  }
   return import(/* @vite-ignore */ specifier);
 }
 
@@ -110,7 +134,13 @@ interface GpuDeviceDescriptorLike {
   requiredLimits?: Record<string, number>;
 }
 interface GpuAdapterLike {
-  info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  info?: {
+    vendor?: string;
+    architecture?: string;
+    device?: string;
+    description?: string;
+    isFallbackAdapter?: boolean;
+  };
   limits?: { maxStorageBuffersPerShaderStage?: number };
   requestDevice?(descriptor?: GpuDeviceDescriptorLike): Promise<unknown>;
 }
@@ -149,7 +179,7 @@ const webgpuProvider: ProviderSpec = {
   packageName: '@tensorflow/tfjs-backend-webgpu + webgpu',
   howToGet:
     'npm i @tensorflow/tfjs-backend-webgpu@4.22.0 webgpu@0.6.2 (dawn.node, prebuilt) and a Vulkan driver: libvulkan1 plus a GPU ICD (the NVIDIA driver ships one)',
-  async load() {
+  async load({ automatic = false } = {}) {
     if (tf.findBackendFactory('webgpu') == null) {
       let dawn: WebGpuModule;
       try {
@@ -165,6 +195,13 @@ const webgpuProvider: ProviderSpec = {
           ok: false,
           reason: 'dawn (webgpu package) found no GPU adapter: no Vulkan driver or no GPU',
         };
+      if (automatic && (adapter.info?.isFallbackAdapter || adapter.info?.architecture === 'software')) {
+        // A software Vulkan driver (lavapipe, SwiftShader) is ~20× slower than wasm: used only when asked for.
+        return {
+          ok: false,
+          reason: `the only WebGPU adapter is a software one (${adapter.info?.description ?? adapter.info?.vendor}): not chosen automatically; ask for it with VISTUNE_BACKEND=webgpu`,
+        };
+      }
       Object.assign(globalThis, dawn.globals);
       g.navigator ??= {};
       raiseStorageBufferLimit(gpu);
@@ -236,6 +273,18 @@ export const PROVIDERS: readonly ProviderSpec[] = [
   tensorflowProvider(true),
   tensorflowProvider(false),
   webgpuProvider,
+  wasmProvider,
+  cpuProvider,
+];
+
+/**
+ * Automatic selection: a GPU first (tfjs-node-gpu, then webgpu on a hardware adapter, which every main command
+ * can run on since their reads are awaited), then tfjs-node, wasm and cpu.
+ */
+export const AUTOMATIC_ORDER: readonly ProviderSpec[] = [
+  PROVIDERS[0],
+  webgpuProvider,
+  PROVIDERS[1],
   wasmProvider,
   cpuProvider,
 ];

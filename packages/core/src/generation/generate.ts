@@ -1,6 +1,8 @@
 // Autoregressive generation over any CausalLM: one prefill pass over the prompt fills the KV cache, then one
 // token per step. Batched prompts are left-padded; the attention mask hides the padding and position ids
 // count only real tokens (cumsum(mask) - 1), as transformers does.
+// Every device read has a sync and an async form: `generate` reads with dataSync (cpu, wasm, tfjs-node);
+// `generateAsync` and `generateStream` await data(), which is the only read tfjs-webgpu offers in Node.
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, KVCache } from '../llm/types.js';
 import { buildLogitsProcessors, type LogitsProcessorList } from './logits.js';
@@ -86,12 +88,14 @@ class GenerationRun {
   private prefilled = false;
   private lastTokens: number[];
 
+  /** `maskValues`: the values of input.attentionMask, read by the caller (sync or async), when one is given. */
   constructor(
     private readonly model: CausalLM,
     private readonly input: GenerateInput,
     private readonly opts: GenerateOptions,
+    maskValues: number[][] | undefined,
   ) {
-    const { masks, promptIds } = this.promptLayout();
+    const { masks, promptIds } = this.promptLayout(maskValues);
     this.batch = masks.length;
     const lengths = masks.map((m) => m.reduce((s, x) => s + x, 0));
     if (lengths.some((n) => n === 0))
@@ -132,7 +136,7 @@ class GenerationRun {
   }
 
   /** Masks [B, T] and unpadded prompt ids per row, from either input form. */
-  private promptLayout(): { masks: number[][]; promptIds: number[][] } {
+  private promptLayout(maskValues: number[][] | undefined): { masks: number[][]; promptIds: number[][] } {
     const input = this.input;
     if ('inputIds' in input) {
       const rows = input.inputIds;
@@ -162,8 +166,8 @@ class GenerationRun {
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== T)) {
       throw new Error(`generate: attentionMask is [${mask.shape}], expected [${B}, ${T}] like inputsEmbeds`);
     }
-    const masks = mask
-      ? (mask.arraySync() as number[][]).map((r) => r.map((m) => (m ? 1 : 0)))
+    const masks = maskValues
+      ? maskValues.map((r) => r.map((m) => (m ? 1 : 0)))
       : Array.from({ length: B }, () => new Array<number>(T).fill(1));
     if (input.promptIds && input.promptIds.length !== B) {
       throw new Error(`generate: promptIds has ${input.promptIds.length} rows, inputsEmbeds ${B}`);
@@ -175,14 +179,13 @@ class GenerationRun {
     return this.reasons.every((r) => r !== null);
   }
 
-  /** Next-token logits [B × vocab] after feeding `embeds` ([B, T, hidden]) through the model. */
+  /** Next-token logits [B, vocab] (a tensor the caller reads and disposes) after feeding `embeds` ([B, T, hidden]). */
   private logits(
     embeds: () => tf.Tensor3D,
     masks: number[][] | null,
     positions: number[][] | null,
-  ): Float32Array {
-    let values!: Float32Array;
-    tf.tidy(() => {
+  ): tf.Tensor {
+    return tf.tidy(() => {
       const x = embeds();
       const attentionMask = masks ? tf.tensor2d(masks, undefined, 'int32') : undefined;
       const positionIds = positions ? tf.tensor2d(positions, undefined, 'int32') : undefined;
@@ -193,12 +196,12 @@ class GenerationRun {
         cache: this.cache,
       });
       const T = hidden.shape[1];
-      values = this.model.lmHead(tf.slice(hidden, [0, T - 1, 0], [-1, 1, -1])).dataSync() as Float32Array;
+      return this.model.lmHead(tf.slice(hidden, [0, T - 1, 0], [-1, 1, -1]));
     });
-    return values;
   }
 
-  private forwardStep(): Float32Array {
+  /** Queues the next model call (prefill first) and returns its logits tensor, not yet read. */
+  private forwardStep(): tf.Tensor {
     const masks = this.maskRows;
     if (!this.prefilled) {
       this.prefilled = true;
@@ -221,9 +224,28 @@ class GenerationRun {
     return rows.map((r) => [...new Array<number>(T - r.length).fill(0), ...r]);
   }
 
-  /** One model call and one token per unfinished row. */
+  /** One model call and one token per unfinished row, reading the logits synchronously. */
   step(): GeneratedToken[] {
-    const all = this.forwardStep();
+    const logits = this.forwardStep();
+    try {
+      return this.chooseTokens(logits.dataSync() as Float32Array);
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /** step() with an awaited read: the same tokens, and the only form tfjs-webgpu can run in Node. */
+  async stepAsync(): Promise<GeneratedToken[]> {
+    const logits = this.forwardStep();
+    try {
+      return this.chooseTokens((await logits.data()) as Float32Array);
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /** Processors, choice and stopping per unfinished row, on the read logits [B × vocab]. */
+  private chooseTokens(all: Float32Array): GeneratedToken[] {
     const V = this.model.vocabSize;
     const out: GeneratedToken[] = [];
     for (let row = 0; row < this.batch; row++) {
@@ -264,9 +286,17 @@ function nextMacrotask(): Promise<void> {
   );
 }
 
-/** Generate until every row hits EOS, a stop string or maxNewTokens. */
+function maskValuesSync(input: GenerateInput): number[][] | undefined {
+  return 'inputsEmbeds' in input ? (input.attentionMask?.arraySync() as number[][] | undefined) : undefined;
+}
+
+async function maskValuesAsync(input: GenerateInput): Promise<number[][] | undefined> {
+  return 'inputsEmbeds' in input ? (input.attentionMask?.array() as Promise<number[][]> | undefined) : undefined;
+}
+
+/** Generate until every row hits EOS, a stop string or maxNewTokens (synchronous reads: cpu, wasm, tfjs-node). */
 export function generate(model: CausalLM, input: GenerateInput, opts: GenerateOptions = {}): GenerateResult {
-  const run = new GenerationRun(model, input, opts);
+  const run = new GenerationRun(model, input, opts, maskValuesSync(input));
   try {
     while (!run.done) run.step();
     return run.result();
@@ -275,19 +305,35 @@ export function generate(model: CausalLM, input: GenerateInput, opts: GenerateOp
   }
 }
 
+/** generate() with every device read awaited: the same ids on every backend, and it runs on webgpu. */
+export async function generateAsync(
+  model: CausalLM,
+  input: GenerateInput,
+  opts: GenerateOptions = {},
+): Promise<GenerateResult> {
+  const run = new GenerationRun(model, input, opts, await maskValuesAsync(input));
+  try {
+    while (!run.done) await run.stepAsync();
+    return run.result();
+  } finally {
+    run.dispose();
+  }
+}
+
 /**
  * Streaming generate: yields every new token (with its text when `decode` is given) as soon as it is chosen,
- * and returns the full result. Breaking out of the loop stops generation and frees the cache.
+ * and returns the full result. Breaking out of the loop stops generation and frees the cache. Reads are
+ * awaited, so it runs on webgpu too.
  */
 export async function* generateStream(
   model: CausalLM,
   input: GenerateInput,
   opts: GenerateOptions = {},
 ): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
-  const run = new GenerationRun(model, input, opts);
+  const run = new GenerationRun(model, input, opts, await maskValuesAsync(input));
   try {
     while (!run.done) {
-      yield* run.step();
+      yield* await run.stepAsync();
       await nextMacrotask(); // let consumers and I/O run between steps
     }
     return run.result();

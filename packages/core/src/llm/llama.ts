@@ -1,6 +1,7 @@
 // LLaMA-family decoder (LLaMA, Qwen2, Mistral), the same maths and parameter names as transformers'
 // LlamaForCausalLM: token embedding → N × [RMSNorm → GQA attention with RoPE → residual, RMSNorm → SwiGLU MLP
 // → residual] → RMSNorm → lm_head.
+import { hostValues } from '../backend/host-values.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   BlockWrappableLM,
@@ -391,10 +392,9 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
   }
 }
 
-/** Largest position id (one small read; explicit positions come from masks, so this bounds the RoPE table). */
+/** Largest position id, read on the host (position ids come from JS arrays; webgpu has no sync read). */
 function maxPosition(positionIds: tf.Tensor2D): number {
-  const m = tf.tidy(() => tf.max(positionIds));
-  const value = m.dataSync()[0];
-  m.dispose();
-  return value;
+  let max = 0;
+  for (const p of hostValues(positionIds)) if (p > max) max = p;
+  return max;
 }

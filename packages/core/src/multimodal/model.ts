@@ -1,7 +1,14 @@
 // MultimodalModel: an LLM plus named modalities (encoder → select → adapter → splice) plus output heads.
 // Parameter names: `llm.*`, `modalities.<name>.encoder.*`, `modalities.<name>.adapter.*`, `heads.<name>.*`.
 import * as tf from '@tensorflow/tfjs-core';
-import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
+import { hostRows, hostValues } from '../backend/host-values.js';
+import {
+  type GenerateInput,
+  type GenerateOptions,
+  type GenerateResult,
+  generate,
+  generateAsync,
+} from '../generation/generate.js';
 import type { CausalLM, DecoderInputs } from '../llm/types.js';
 import { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/index.js';
@@ -183,6 +190,9 @@ export class MultimodalModel extends Module {
 
   /** Training/eval forward: logits and the HF-shifted next-token loss (+ head losses). */
   forward(batch: MultimodalBatch, opts: MultimodalForwardOptions = {}): MultimodalOutput {
+    // Host copies before any kernel uploads them (backend/host-values.ts).
+    const ids = hostValues(batch.inputIds) as Int32Array;
+    const labelValues = batch.labels ? (hostValues(batch.labels) as Int32Array) : undefined;
     return tf.tidy(() => {
       const { embeds, placed } = this.embedWithPlacement(
         batch.inputIds,
@@ -195,8 +205,7 @@ export class MultimodalModel extends Module {
       this.setBlockMedia(new Map()); // the slots die with this scope
       const out: MultimodalOutput = { heads: {} };
       if (opts.logits ?? true) out.logits = this.llm.lmHead(hidden);
-      const ids = batch.inputIds.dataSync() as Int32Array;
-      if (batch.labels) out.lmLoss = this.lmLoss(hidden, ids, batch.labels);
+      if (labelValues) out.lmLoss = this.lmLoss(hidden, ids, labelValues);
       let loss = out.lmLoss;
       for (const head of this.heads) {
         const result = this.runHead(head, hidden, ids, batch);
@@ -234,22 +243,48 @@ export class MultimodalModel extends Module {
   /**
    * Generates from prompts with media: splices once (prefill), then decodes with the LLM's KV cache.
    * Rows of inputIds may be left-padded (attentionMask 0); each row's real ids feed the repetition penalty.
+   * Reads synchronously (cpu, wasm, tfjs-node); generateAsync gives the same ids and runs on webgpu.
    */
   generate(
     inputIds: tf.Tensor2D,
     media: MediaInputs = {},
     opts: GenerateOptions & { attentionMask?: tf.Tensor2D } = {},
   ): GenerateResult {
+    return this.withGenerationInput(inputIds, media, opts, (input, rest) => generate(this.llm, input, rest));
+  }
+
+  /** generate() with every device read awaited. */
+  async generateAsync(
+    inputIds: tf.Tensor2D,
+    media: MediaInputs = {},
+    opts: GenerateOptions & { attentionMask?: tf.Tensor2D } = {},
+  ): Promise<GenerateResult> {
+    return this.withGenerationInput(inputIds, media, opts, (input, rest) => generateAsync(this.llm, input, rest));
+  }
+
+  /** Prefill input (prompt ids read on the host first) for `run`; frees it when run's result settles. */
+  private withGenerationInput<R>(
+    inputIds: tf.Tensor2D,
+    media: MediaInputs,
+    opts: GenerateOptions & { attentionMask?: tf.Tensor2D },
+    run: (input: GenerateInput, opts: GenerateOptions) => R,
+  ): R {
     const { attentionMask: mask, ...generateOpts } = opts;
+    const ids = hostRows(inputIds);
+    const keep = mask ? hostRows(mask) : null;
+    const promptIds = ids.map((row, b) => row.filter((_, t) => keep === null || keep[b][t] !== 0));
     const { inputsEmbeds, attentionMask } = this.prepareGeneration(inputIds, media, mask);
+    const free = () => tf.dispose([inputsEmbeds, attentionMask]);
+    let result: R;
     try {
-      const ids = inputIds.arraySync();
-      const keep = attentionMask.arraySync();
-      const promptIds = ids.map((row, b) => row.filter((_, t) => keep[b][t] !== 0));
-      return generate(this.llm, { inputsEmbeds, attentionMask, promptIds }, generateOpts);
-    } finally {
-      tf.dispose([inputsEmbeds, attentionMask]);
+      result = run({ inputsEmbeds, attentionMask, promptIds }, generateOpts);
+    } catch (e) {
+      free();
+      throw e;
     }
+    if (result instanceof Promise) return result.finally(free) as R;
+    free();
+    return result;
   }
 
   override dispose(): void {
@@ -278,7 +313,7 @@ export class MultimodalModel extends Module {
     labels?: tf.Tensor2D,
   ) {
     const [B, T] = inputIds.shape;
-    const ids = inputIds.dataSync() as Int32Array;
+    const ids = hostValues(inputIds) as Int32Array;
     for (const name of Object.keys(media)) {
       this.modality(name);
       if (media[name].length !== B) {
@@ -383,9 +418,8 @@ export class MultimodalModel extends Module {
   }
 
   /** HF loss: logits at t predict labels at t+1; placeholder positions are never targets. */
-  private lmLoss(hidden: tf.Tensor3D, ids: Int32Array, labels: tf.Tensor2D): tf.Scalar {
+  private lmLoss(hidden: tf.Tensor3D, ids: Int32Array, labelValues: Int32Array): tf.Scalar {
     const [B, T, H] = hidden.shape;
-    const labelValues = labels.dataSync() as Int32Array;
     const slotIds = new Set([...this.modalities.values()].map((s) => s.placeholderTokenId));
     const rows: number[] = [];
     const targets: number[] = [];
