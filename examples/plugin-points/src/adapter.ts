@@ -12,7 +12,7 @@ import {
   Module,
   tf,
 } from '@vistune/core';
-import { z } from 'zod';
+import { z } from '@vistune/core';
 
 export const pointPoolSchema = z.strictObject({
   /** Encoder width after FeatureSelect (the pipeline fills it in). */

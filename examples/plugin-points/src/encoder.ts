@@ -14,7 +14,7 @@ import {
   Module,
   tf,
 } from '@vistune/core';
-import { z } from 'zod';
+import { z } from '@vistune/core';
 
 export const pointMlpSchema = z.strictObject({
   /** Channels per point: 3 (xyz) or 6 (xyz + rgb), as the `points` processor makes them. */

@@ -2,7 +2,7 @@
 // word is the truth; the prediction's first shape word must equal it ("It is a cube." scores 1 against
 // "cube"). Answers whose reference names no shape (colour questions) are not scored: score() → undefined.
 import { type AnswerMetric, normaliseAnswer, type ScoredAnswer } from '@vistune/core';
-import { z } from 'zod';
+import { z } from '@vistune/core';
 import { SHAPES } from './shapes.js';
 
 export const shapeAccuracySchema = z.strictObject({

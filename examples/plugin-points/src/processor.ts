@@ -4,7 +4,7 @@
 // order; C = 3 (xyz) or 6 (xyz + rgb in [0, 1]).
 import { readFile } from 'node:fs/promises';
 import { type ComponentConfig, type MediaProcessor, type ProcessedMedia, tf } from '@vistune/core';
-import { z } from 'zod';
+import { z } from '@vistune/core';
 import { readPly } from './ply.js';
 
 export const pointsProcessorSchema = z.strictObject({

@@ -2,7 +2,7 @@
 // its registry, whose `add` records this package as the origin of every entry, so a saved model names it in
 // config.json `vistune_plugins` and loads it again by itself.
 import type { MediaKind, Registry } from '@vistune/core';
-import { z } from 'zod';
+import { z } from '@vistune/core';
 import { PointPoolAdapter, pointPoolSchema } from './adapter.js';
 import { PointMlpEncoder, pointMlpSchema } from './encoder.js';
 import { shapeAccuracy, shapeAccuracySchema } from './metric.js';
