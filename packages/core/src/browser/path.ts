@@ -22,15 +22,24 @@ export const resolve = (...parts: string[]): string => {
   return normalize(isAbsolute(out) ? out : `/${out}`);
 };
 
+/** The path without trailing slashes (the root stays '/'). */
+function trimmed(path: string): string {
+  const out = path.replace(/\/+$/, '');
+  return out || (path.startsWith('/') ? '/' : '');
+}
+
+// dirname / basename / extname do not normalize, as node:path does not.
 export function dirname(path: string): string {
-  const p = normalize(path);
+  const p = trimmed(path);
   const cut = p.lastIndexOf('/');
-  return cut < 0 ? '.' : cut === 0 ? '/' : p.slice(0, cut);
+  if (cut < 0) return '.';
+  return cut === 0 ? '/' : p.slice(0, cut);
 }
 
 export function basename(path: string, ext?: string): string {
-  const base = normalize(path).split('/').pop() ?? '';
-  return ext && base.endsWith(ext) ? base.slice(0, -ext.length) : base;
+  const p = trimmed(path);
+  const base = p === '/' ? '' : p.slice(p.lastIndexOf('/') + 1);
+  return ext && base.endsWith(ext) && base !== ext ? base.slice(0, -ext.length) : base;
 }
 
 export function extname(path: string): string {
