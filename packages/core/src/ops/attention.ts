@@ -195,17 +195,17 @@ function blockVisible(plan: ChunkPlan, [t0, tLen]: [number, number], [s0]: [numb
   return !plan.causal || s0 === 0 || s0 <= plan.offset + t0 + tLen - 1;
 }
 
-/** Scores of query block (t0, tLen) against key block (s0, sLen), masked: [N, rep·tLen, sLen]. */
+/** Scores of query block (t0, tLen) against key block (s0, sLen) given kBlock [N, sLen, D], masked: [N, rep·tLen, sLen]. */
 function blockScores(
   plan: ChunkPlan,
   qScaled: tf.Tensor,
-  k: tf.Tensor,
+  kBlock: tf.Tensor,
   padding: tf.Tensor | null,
   [t0, tLen]: [number, number],
   [s0, sLen]: [number, number],
 ): tf.Tensor {
-  const [N, , D] = k.shape as [number, number, number];
-  let scores = rawMatmul(qScaled, tf.slice(k, [0, s0, 0], [N, sLen, D]), false, true);
+  const N = kBlock.shape[0];
+  let scores = rawMatmul(qScaled, kBlock, false, true);
   const needsCausal = plan.causal && s0 + sLen - 1 > plan.offset + t0; // some key lies after some query
   if (!needsCausal && !padding) return scores;
   const R = plan.rep * tLen;
@@ -218,6 +218,28 @@ function blockScores(
   return tf.reshape(scores, [N, R, sLen]);
 }
 
+/**
+ * softmax over one block's keys and the block's log-sum-exp [N, R, 1]. The backend's Softmax kernel is used
+ * because wasm's Exp runs ~35 ns/element (XNNPACK's softmax is vectorised); log Σ exp(s) is recovered without
+ * another pass as max(s) − log(max p), and max p ≥ 1/keys keeps that exact to float rounding.
+ */
+function blockSoftmax(scores: tf.Tensor): { p: tf.Tensor; lse: tf.Tensor } {
+  const p = tf.softmax(scores);
+  return { p, lse: tf.sub(tf.max(scores, -1, true), tf.log(tf.max(p, -1, true))) };
+}
+
+/** log(exp a + exp b), elementwise and stable. */
+function logAddExp(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const top = tf.maximum(a, b);
+  return tf.add(top, tf.log(tf.add(tf.exp(tf.sub(a, top)), tf.exp(tf.sub(b, top)))));
+}
+
+/** Key blocks of k and v: [N, S, D] → [N, len, D] per block (sliced once per call, not per query block). */
+function keySlices(x: tf.Tensor, keyBlocks: Array<[number, number]>): tf.Tensor[] {
+  const [N, , D] = x.shape as [number, number, number];
+  return keyBlocks.map(([s0, len]) => tf.slice(x, [0, s0, 0], [N, len, D]));
+}
+
 /** acc + next, freeing acc (accumulators carried across tidy scopes). */
 function accumulate(acc: tf.Tensor | null, next: tf.Tensor): tf.Tensor {
   if (!acc) return next;
@@ -228,54 +250,50 @@ function accumulate(acc: tf.Tensor | null, next: tf.Tensor): tf.Tensor {
 
 /**
  * The grouped attention one query block × key block at a time, never holding more than one block's scores:
- * the forward keeps a running row max m, normaliser l and output (online softmax) and saves only O and
- * L = m + log l; the backward recomputes each block's P = exp(S − L) and applies the same formulas as
- * groupedAttention, accumulating dQ per query block and dK, dV per key block.
+ * the forward keeps each query block's running log-sum-exp L and normalised output O (online softmax: a new
+ * key block's softmax·V enters with weight exp(L_block − L_new), the old output with exp(L_old − L_new)) and
+ * saves only O and L; the backward recomputes each block's P = exp(S − L) = softmax_block(S)·exp(L_block − L)
+ * and applies groupedAttention's formulas, accumulating dQ per query block and dK, dV per key block.
  */
 const chunkedAttention = (plan: ChunkPlan, keyMask: tf.Tensor2D | undefined) =>
   customGrad(([q, k, v]: [tf.Tensor, tf.Tensor, tf.Tensor], save) => {
-    const [N, , D] = q.shape as [number, number, number];
     const padding = paddingMask(plan.B, plan.S, keyMask);
     const queryBlocks = blocks(plan.T, plan.block);
     const keyBlocks = blocks(plan.S, plan.block);
+    const [kBlocks, vBlocks] = [keySlices(k, keyBlocks), keySlices(v, keyBlocks)];
     const outputs: tf.Tensor[] = [];
     const logSumExps: tf.Tensor[] = [];
     for (const qb of queryBlocks) {
       const qScaled = tf.tidy(() => tf.mul(queryRows(q, plan, qb[0], qb[1]), plan.scale));
-      let m: tf.Tensor | null = null; // running row max [N, R, 1]
-      let l: tf.Tensor | null = null; // running Σ exp(s − m)
-      let acc: tf.Tensor | null = null; // running Σ exp(s − m)·V
-      for (const kb of keyBlocks.filter((kb) => blockVisible(plan, qb, kb))) {
-        const next = tf.tidy(() => {
-          const scores = blockScores(plan, qScaled, k, padding, qb, kb);
-          const vBlock = tf.slice(v, [0, kb[0], 0], [N, kb[1], D]);
-          const blockMax = tf.max(scores, -1, true);
-          const mNew = m ? tf.maximum(m, blockMax) : blockMax;
-          const p = tf.exp(tf.sub(scores, mNew));
-          const pv = rawMatmul(p, vBlock);
-          const rowSum = tf.sum(p, -1, true);
-          if (!m || !l || !acc) return [mNew, rowSum, pv];
-          const rescale = tf.exp(tf.sub(m, mNew)); // earlier blocks were summed against the old max
-          return [mNew, tf.add(tf.mul(l, rescale), rowSum), tf.add(tf.mul(acc, rescale), pv)];
+      let lse: tf.Tensor | null = null; // running log Σ exp(s) [N, R, 1]
+      let out: tf.Tensor | null = null; // running softmax·V over the key blocks so far [N, R, D]
+      for (const [j, kb] of keyBlocks.entries()) {
+        if (!blockVisible(plan, qb, kb)) continue;
+        const next: tf.Tensor[] = tf.tidy(() => {
+          const block = blockSoftmax(blockScores(plan, qScaled, kBlocks[j], padding, qb, kb));
+          const pv = rawMatmul(block.p, vBlocks[j]);
+          if (!lse || !out) return [block.lse, pv];
+          const lseNew = logAddExp(lse, block.lse);
+          const kept = tf.mul(out, tf.exp(tf.sub(lse, lseNew)));
+          return [lseNew, tf.add(kept, tf.mul(pv, tf.exp(tf.sub(block.lse, lseNew))))];
         });
-        tf.dispose([m, l, acc].filter((t): t is tf.Tensor => t !== null));
-        [m, l, acc] = next;
+        tf.dispose([lse, out].filter((t): t is tf.Tensor => t !== null));
+        [lse, out] = next;
       }
-      const [mm, ll, aa] = [m, l, acc] as [tf.Tensor, tf.Tensor, tf.Tensor];
-      outputs.push(tf.div(aa, ll));
-      logSumExps.push(tf.add(mm, tf.log(ll)));
-      tf.dispose([qScaled, mm, ll, aa]);
+      outputs.push(out as tf.Tensor);
+      logSumExps.push(lse as tf.Tensor);
+      qScaled.dispose();
     }
     const o = joinQueryRows(outputs, plan);
     const lse = joinQueryRows(logSumExps, plan);
+    tf.dispose([...outputs, ...logSumExps, ...kBlocks, ...vBlocks]);
     save(padding ? [q, k, v, o, lse, padding] : [q, k, v, o, lse]);
     return {
       value: o,
       gradFunc: (dO, [sq, sk, sv, so, sLse, sPadding]) => {
-        const keyGrads: Array<{ dK: tf.Tensor | null; dV: tf.Tensor | null }> = keyBlocks.map(() => ({
-          dK: null,
-          dV: null,
-        }));
+        const [ks, vs] = [keySlices(sk, keyBlocks), keySlices(sv, keyBlocks)];
+        const dKs: Array<tf.Tensor | null> = keyBlocks.map(() => null);
+        const dVs: Array<tf.Tensor | null> = keyBlocks.map(() => null);
         const queryGrads: tf.Tensor[] = [];
         for (const qb of queryBlocks) {
           const [qScaled, dOBlock, lseBlock, delta] = tf.tidy(() => {
@@ -291,28 +309,26 @@ const chunkedAttention = (plan: ChunkPlan, keyMask: tf.Tensor2D | undefined) =>
           for (const [j, kb] of keyBlocks.entries()) {
             if (!blockVisible(plan, qb, kb)) continue;
             const next = tf.tidy(() => {
-              const scores = blockScores(plan, qScaled, sk, sPadding ?? null, qb, kb);
-              const kBlock = tf.slice(sk, [0, kb[0], 0], [N, kb[1], D]);
-              const vBlock = tf.slice(sv, [0, kb[0], 0], [N, kb[1], D]);
-              const p = tf.exp(tf.sub(scores, lseBlock));
-              const dS = tf.mul(p, tf.sub(rawMatmul(dOBlock, vBlock, false, true), delta));
+              const block = blockSoftmax(blockScores(plan, qScaled, ks[j], sPadding ?? null, qb, kb));
+              const p = tf.mul(block.p, tf.exp(tf.sub(block.lse, lseBlock)));
+              const dS = tf.mul(p, tf.sub(rawMatmul(dOBlock, vs[j], false, true), delta));
               return {
                 dV: rawMatmul(p, dOBlock, true, false),
-                dQ: rawMatmul(dS, kBlock),
+                dQ: rawMatmul(dS, ks[j]),
                 dK: rawMatmul(dS, qScaled, true, false),
               };
             });
             dQ = accumulate(dQ, next.dQ);
-            keyGrads[j].dK = accumulate(keyGrads[j].dK, next.dK);
-            keyGrads[j].dV = accumulate(keyGrads[j].dV, next.dV);
+            dKs[j] = accumulate(dKs[j], next.dK);
+            dVs[j] = accumulate(dVs[j], next.dV);
           }
           queryGrads.push(tf.mul(dQ as tf.Tensor, plan.scale));
           tf.dispose([qScaled, dOBlock, lseBlock, delta, dQ as tf.Tensor]);
         }
-        // a key block no query block reached (causal, query rows before it) has zero gradient
-        const zeros = (len: number) => tf.zeros([N, len, D]);
-        const dK = tf.concat(keyGrads.map((g, j) => g.dK ?? zeros(keyBlocks[j][1])), 1);
-        const dV = tf.concat(keyGrads.map((g, j) => g.dV ?? zeros(keyBlocks[j][1])), 1);
+        // a key block no query block reached (causal, queries before it) has zero gradient
+        const orZeros = (g: tf.Tensor | null, j: number) => g ?? tf.zerosLike(ks[j]);
+        const dK = tf.concat(dKs.map(orZeros), 1);
+        const dV = tf.concat(dVs.map(orZeros), 1);
         return [joinQueryRows(queryGrads, plan), dK, dV];
       },
     };
