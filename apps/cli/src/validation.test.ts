@@ -70,6 +70,25 @@ describe('model folders that are wrong say how', () => {
   });
 });
 
+describe('system prompts', () => {
+  it('render through a multimodal HF template (string contents become text parts)', async () => {
+    const { stdout } = await run(process.execPath, [
+      bin,
+      'generate',
+      '--model',
+      fixture,
+      '--system-prompt',
+      'Be brief.',
+      '--prompt',
+      'hi',
+      '--max-new-tokens',
+      '1',
+      '--json',
+    ]);
+    expect((JSON.parse(stdout) as { prompt: string }).prompt).toBe('Be brief. USER: hi ASSISTANT:');
+  });
+});
+
 describe('NaN/Inf weights', () => {
   it('are refused at load naming the tensor; --allow-nonfinite loads them (an unused tensor here: greedy ids unchanged)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vistune-nan-'));

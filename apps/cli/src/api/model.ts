@@ -143,9 +143,16 @@ export class VisionLanguageModel {
       this.chat.systemPrompt && !messages.some((m) => m.role === 'system')
         ? [{ role: 'system', content: this.chat.systemPrompt }, ...messages]
         : messages;
+    // Multimodal HF templates iterate content parts: string contents become one text part there.
+    const asParts = this.modalities.size > 0;
     const chat: ChatMessage[] = withSystem.map((m) => ({
       role: m.role,
-      content: typeof m.content === 'string' ? m.content : m.content.map((part) => this.templatePart(part)),
+      content:
+        typeof m.content === 'string'
+          ? asParts
+            ? [{ type: 'text', text: m.content }]
+            : m.content
+          : m.content.map((part) => this.templatePart(part)),
     }));
     return this.tokenizer.applyChatTemplate(chat, { addGenerationPrompt: true });
   }
