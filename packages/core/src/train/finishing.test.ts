@@ -13,7 +13,7 @@ import { loadSafetensors } from '../io/safetensors-read.js';
 import type { MultimodalModel } from '../multimodal/model.js';
 import { parseRecipe } from './recipe.js';
 import { ToyBatchSource, tinyMultimodalModel, toyBatch, toyRecipe, toySamples } from './test-utils.js';
-import { type StepMetrics, Trainer, type TrainerEvent } from './trainer.js';
+import { type RunOptions, type StepMetrics, Trainer, type TrainerEvent } from './trainer.js';
 
 let root: string;
 beforeAll(async () => {
@@ -88,7 +88,12 @@ describe('time budget', () => {
       checkpoint: { every: 25, keep: 2 },
       output,
     });
-  const train = async (output: string, seconds: number, onStep?: (m: StepMetrics) => void) => {
+  const train = async (
+    output: string,
+    seconds: number | undefined,
+    onStep?: (m: StepMetrics) => void,
+    run: RunOptions = {},
+  ) => {
     const model = tinyMultimodalModel(1);
     const events: TrainerEvent[] = [];
     try {
@@ -99,7 +104,7 @@ describe('time budget', () => {
         validationData: () => new ToyBatchSource(toySamples(4), 4, 2),
         onEvent: (e) => events.push(e),
         onStep,
-      }).run({ timeBudget: seconds });
+      }).run({ timeBudget: seconds, ...run });
       return { result, events };
     } finally {
       model.dispose();
@@ -140,6 +145,21 @@ describe('time budget', () => {
     expect(events.some((e) => e.type === 'budget-plan' && e.why === 'replanned')).toBe(true);
     expect(budget.steps).toBeLessThan(budget.plannedSteps);
     expect(budget.shortfall).toMatch(/slower than measured: up to \d+ planned, \d+ done/);
+    expect(existsSync(join(result.modelDir!, 'model.safetensors'))).toBe(true);
+  }, 30_000);
+
+  it('a budgeted run stopped by maxSteps resumes with what is left of its budget', async () => {
+    const output = join(root, 'budget-resume');
+    const first = await train(output, 4, undefined, { maxSteps: 5 });
+    expect(first.result).toMatchObject({ status: 'stopped', reason: 'maxSteps', step: 5 });
+    // Resumed without a budget option: the checkpoint's budget (4 s, minus the time already used) applies.
+    const { result } = await train(output, undefined, undefined, { resumeFrom: 'latest' });
+    expect(result).toMatchObject({ status: 'completed', reason: 'time-budget' });
+    expect(result.step).toBeGreaterThan(5);
+    expect(result.budget!.seconds).toBe(4);
+    expect(result.budget!.usedSeconds).toBeLessThan(4 * 1.15);
+    const elapsed = result.metrics.map((m) => m.elapsed as number);
+    expect(elapsed.every((e, i) => i === 0 || e > elapsed[i - 1])).toBe(true); // the clock continued
     expect(existsSync(join(result.modelDir!, 'model.safetensors'))).toBe(true);
   }, 30_000);
 });
