@@ -1,6 +1,7 @@
 // Backends: choosing, probing and checking tfjs backends, and the kernel shims that make wasm trainable.
 
 export { type CheckBackendOptions, checkBackend, OP_FAMILIES } from './check.js';
+export { hostRows, hostValues } from './host-values.js';
 export {
   BACKEND_ENV_VAR,
   BACKEND_NAMES,
@@ -9,7 +10,6 @@ export {
   initBackend,
   probeBackends,
 } from './init.js';
-export { hostRows, hostValues } from './host-values.js';
 export { registerKernelShims, WASM_SHIMMED_KERNELS } from './kernel-shims.js';
 export {
   describeNativeMatmul,

@@ -8,7 +8,13 @@ import { initBackend } from '../backend/index.js';
 import type { LlamaForCausalLM } from '../llm/llama.js';
 import { loadCausalLM } from '../llm/weights.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { type GeneratedToken, generate, generateStream } from './generate.js';
+import {
+  type GeneratedToken,
+  type GenerateOptions,
+  generate,
+  generateAsync,
+  generateStream,
+} from './generate.js';
 import { applyRepetitionPenalty } from './logits.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../fixtures/tiny-llava-hf/', import.meta.url));
@@ -173,5 +179,46 @@ describe('generate on tiny-llava-hf', () => {
     expect(() =>
       generate(model, { inputIds: [caseA.input_ids] }, { maxNewTokens: model.maxPositions }),
     ).toThrow(/exceeds the model's 512 positions/);
+  });
+
+  it('generateAsync (awaited reads, as on webgpu) gives the same ids as generate: fixture, padded batch, penalty, sampling', async () => {
+    const T = caseA.input_ids.length;
+    const pad = T - caseB.input_ids.length;
+    const mask = tf.tensor2d(
+      [
+        new Array<number>(T).fill(1),
+        [...new Array<number>(pad).fill(0), ...new Array<number>(T - pad).fill(1)],
+      ],
+      undefined,
+      'int32',
+    );
+    const embeds = tf.tidy(() =>
+      model.embed(
+        tf.tensor2d(
+          [caseA.input_ids, [...new Array<number>(pad).fill(0), ...caseB.input_ids]],
+          undefined,
+          'int32',
+        ),
+      ),
+    );
+    const requests: [Parameters<typeof generate>[1], GenerateOptions][] = [
+      [{ inputIds: [caseA.input_ids, caseB.input_ids] }, { maxNewTokens: 12 }],
+      [{ inputsEmbeds: embeds, attentionMask: mask }, { maxNewTokens: 12 }],
+      [{ inputIds: [caseB.input_ids] }, { maxNewTokens: 6, repetitionPenalty: 0.3 }],
+      [{ inputIds: [caseA.input_ids] }, { maxNewTokens: 8, doSample: true, temperature: 1.5, seed: 1 }],
+    ];
+    const before = tf.memory().numTensors;
+    for (const [input, opts] of requests) {
+      const awaited = await generateAsync(model, input, { ...opts, decode });
+      expect(awaited).toEqual(generate(model, input, { ...opts, decode }));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    const fixture = await generateAsync(
+      model,
+      { inputIds: [caseA.input_ids, caseB.input_ids] },
+      { maxNewTokens: 12 },
+    );
+    expect(fixture.ids).toEqual([caseA.expected.greedy_ids, caseB.expected.greedy_ids]);
+    tf.dispose([embeds, mask]);
   });
 });

@@ -291,7 +291,9 @@ function maskValuesSync(input: GenerateInput): number[][] | undefined {
 }
 
 async function maskValuesAsync(input: GenerateInput): Promise<number[][] | undefined> {
-  return 'inputsEmbeds' in input ? (input.attentionMask?.array() as Promise<number[][]> | undefined) : undefined;
+  return 'inputsEmbeds' in input
+    ? (input.attentionMask?.array() as Promise<number[][]> | undefined)
+    : undefined;
 }
 
 /** Generate until every row hits EOS, a stop string or maxNewTokens (synchronous reads: cpu, wasm, tfjs-node). */

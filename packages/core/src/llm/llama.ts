@@ -1,8 +1,9 @@
 // LLaMA-family decoder (LLaMA, Qwen2, Mistral), the same maths and parameter names as transformers'
 // LlamaForCausalLM: token embedding → N × [RMSNorm → GQA attention with RoPE → residual, RMSNorm → SwiGLU MLP
 // → residual] → RMSNorm → lm_head.
-import { hostValues } from '../backend/host-values.js';
+
 import * as tf from '@tensorflow/tfjs-core';
+import { hostValues } from '../backend/host-values.js';
 import type {
   BlockWrappableLM,
   DecoderAttentionParts,
@@ -187,7 +188,9 @@ export class LlamaMLP extends Module {
   /** `hooks` may replace gate_proj / up_proj / down_proj (absent: the plain feed-forward). */
   forward(x: tf.Tensor3D, hooks?: LayerHooks): tf.Tensor3D {
     if (!hooks)
-      return this.downProj.forward(siluTimes(this.gateProj.forward(x), this.upProj.forward(x))) as tf.Tensor3D;
+      return this.downProj.forward(
+        siluTimes(this.gateProj.forward(x), this.upProj.forward(x)),
+      ) as tf.Tensor3D;
     const gate = hookedLinear(hooks, 'gate_proj', this.gateProj, x);
     const inner = siluTimes(gate, hookedLinear(hooks, 'up_proj', this.upProj, x)) as tf.Tensor3D;
     return hookedLinear(hooks, 'down_proj', this.downProj, inner);

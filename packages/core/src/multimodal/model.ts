@@ -259,7 +259,9 @@ export class MultimodalModel extends Module {
     media: MediaInputs = {},
     opts: GenerateOptions & { attentionMask?: tf.Tensor2D } = {},
   ): Promise<GenerateResult> {
-    return this.withGenerationInput(inputIds, media, opts, (input, rest) => generateAsync(this.llm, input, rest));
+    return this.withGenerationInput(inputIds, media, opts, (input, rest) =>
+      generateAsync(this.llm, input, rest),
+    );
   }
 
   /** Prefill input (prompt ids read on the host first) for `run`; frees it when run's result settles. */

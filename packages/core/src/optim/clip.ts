@@ -34,7 +34,11 @@ function checkMaxNorm(maxNorm: number): void {
   if (!(maxNorm > 0)) throw new Error(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
 }
 
-function scaleToNorm(grads: ReadonlyMap<string, tf.Tensor>, norm: number, maxNorm: number): Map<string, tf.Tensor> {
+function scaleToNorm(
+  grads: ReadonlyMap<string, tf.Tensor>,
+  norm: number,
+  maxNorm: number,
+): Map<string, tf.Tensor> {
   const coef = Math.min(1, maxNorm / (norm + 1e-6));
   const out = new Map<string, tf.Tensor>();
   // Below the threshold torch multiplies by exactly 1: a clone is the same values without the pass.
