@@ -178,7 +178,8 @@ export class TimeBudgetPlanner {
       const projected = elapsed + (s.plan - done) * perStep;
       const left = this.deadline - elapsed;
       const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * left, this.largestOverhead);
-      if (Math.abs(projected - target) > tolerance && fit !== s.plan) {
+      // A one-step change is left to the plan's margin step and the deadline check.
+      if (Math.abs(projected - target) > tolerance && Math.abs(fit - s.plan) > 1) {
         this.replan(done, fit);
         s.replans++;
         this.replanTotal++;
