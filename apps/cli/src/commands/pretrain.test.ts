@@ -67,18 +67,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** bin, the command and its data flags. */
+const dataArgs = () => [
+  bin,
+  'pretrain',
+  '--data',
+  join(dir, 'train.json'),
+  '--val',
+  join(dir, 'val.json'),
+  '--preprocessor',
+  join(dir, 'preprocessor_config.json'),
+];
+
 describe('vistune pretrain', () => {
   it('trains a cnn_vision tower, prints evidence with its control and writes a loadable tower folder', async () => {
     const out = join(dir, 'tower');
     const { stdout } = await run(process.execPath, [
-      bin,
-      'pretrain',
-      '--data',
-      join(dir, 'train.json'),
-      '--val',
-      join(dir, 'val.json'),
-      '--preprocessor',
-      join(dir, 'preprocessor_config.json'),
+      ...dataArgs(),
       '--encoder',
       '{"type":"cnn_vision","hidden_sizes":[8,8,8],"patch_size":8,"hidden_size":8}',
       '--steps',
@@ -104,18 +109,9 @@ describe('vistune pretrain', () => {
   });
 
   it('names the missing tower flag', async () => {
-    const failure = await run(process.execPath, [
-      bin,
-      'pretrain',
-      '--data',
-      join(dir, 'train.json'),
-      '--val',
-      join(dir, 'val.json'),
-      '--preprocessor',
-      join(dir, 'preprocessor_config.json'),
-      '--out',
-      join(dir, 'none'),
-    ]).catch((err: { stderr: string; code: number }) => err);
+    const failure = await run(process.execPath, [...dataArgs(), '--out', join(dir, 'none')]).catch(
+      (err: { stderr: string; code: number }) => err,
+    );
     expect((failure as { stderr: string }).stderr).toMatch(/--encoder .* or --from DIR/);
   });
 });
