@@ -11,6 +11,7 @@ import {
 } from '@vistune/core';
 import { type Command, Option } from 'commander';
 import { benchConnectors, connectorsTable, formatConnectorsSummary } from '../bench/connectors.js';
+import { addSweepOptions, runSweepCommand } from '../bench/sweep.js';
 import { addPluginOption, backendOption, commandRegistry, parsePositive, parsePositiveInt } from '../options.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
@@ -45,12 +46,14 @@ export function registerBenchCommand(program: Command): void {
       '\nExamples:\n  $ vistune bench --config configs/tiny.json --json\n  $ vistune --backend wasm bench --config configs/small.json --skip-generate',
     )
     .action(async (flags: ConfigBenchFlags, cmd: Command) => {
+      if (cmd.opts<{ sweep?: boolean }>().sweep) return runSweepCommand(cmd);
       if (!flags.config) {
         cmd.help({ error: true });
         return;
       }
       await runConfigBench(flags.config, flags, cmd);
     });
+  addSweepOptions(bench);
   bench
     .command('ops')
     .description(

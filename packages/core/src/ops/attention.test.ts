@@ -198,7 +198,10 @@ describe.each(['wasm', 'cpu'] as const)('chunked attention on %s', (backend) => 
       const x = inputs(c);
       const weights = tf.tidy(() => {
         const probe = tf.zeros([c.B, c.H, c.T, 4]);
-        return tf.grad((y: tf.Tensor) => weighted(y))(probe).dataSync().slice() as Float32Array;
+        return tf
+          .grad((y: tf.Tensor) => weighted(y))(probe)
+          .dataSync()
+          .slice() as Float32Array;
       });
       const want = float64Reference(c, x, weights);
       for (const policy of [UNCHUNKED, chunkedIn(3)]) {

@@ -146,9 +146,7 @@ const groupedAttentionPerBlock = (scale: number, B: number, makeMask: () => tf.T
 function paddingMask(B: number, S: number, keyMask: tf.Tensor2D | undefined): tf.Tensor | null {
   if (!keyMask) return null;
   if (keyMask.shape[0] !== B || keyMask.shape[1] !== S) {
-    throw new Error(
-      `attention: keyMask shape [${keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`,
-    );
+    throw new Error(`attention: keyMask shape [${keyMask.shape}] must be [batch, keyLength] = [${B}, ${S}]`);
   }
   return tf.reshape(tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), MASKED), [B, 1, 1, S]);
 }
