@@ -34,18 +34,21 @@ describe('bench connectors', () => {
     expect(mlpRow?.llm).toBe('trained');
     for (const r of report.rows) {
       expect(r.heldOut.map((h) => h.step)).toEqual([0, 1, 2]);
-      for (const v of [r.vqaExactMatch, r.countAccuracy, r.groundingAcc50]) expect(v).toBeGreaterThanOrEqual(0);
+      for (const v of [r.vqaExactMatch, r.countAccuracy, r.groundingAcc50])
+        expect(v).toBeGreaterThanOrEqual(0);
       expect(r.msPerStep).toBeGreaterThan(0);
     }
     const table = connectorsTable(report);
-    expect(table.split('\n')).toHaveLength(4);
+    expect(table.split('\n')).toHaveLength(5);
+    expect(table).toContain('| *no image* (warmed-up LLM, slots zeroed) |');
+    expect(report.blind.vqaExactMatch).toBeGreaterThanOrEqual(0);
     expect(table).toContain('| llava-mlp2x-gelu | `mlp2x_gelu` | trained | 720,000 | 16 |');
     expect(await readFile(report.paths.table, 'utf8')).toBe(`${table}\n`);
     const svg = await readFile(report.paths.svg, 'utf8');
     expect(svg.match(/<polyline/g)).toHaveLength(2);
     expect(JSON.parse(await readFile(report.paths.report, 'utf8')).rows).toHaveLength(2);
-    await expect(benchConnectors(await createVistuneRegistry({ plugins: [] }), { out, seed: 3, connectors: ['nope'] })).rejects.toThrow(
-      /no recipe nope/,
-    );
+    await expect(
+      benchConnectors(await createVistuneRegistry({ plugins: [] }), { out, seed: 3, connectors: ['nope'] }),
+    ).rejects.toThrow(/no recipe nope/);
   }, 240_000);
 });

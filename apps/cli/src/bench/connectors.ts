@@ -63,8 +63,15 @@ export interface ConnectorBenchOptions {
   onLog?: (line: string) => void;
 }
 
+/** The demo's three headline figures on the held-out images. */
+export interface Scores {
+  vqaExactMatch: number;
+  countAccuracy: number;
+  groundingAcc50: number;
+}
+
 /** One connector's measurements. */
-export interface ConnectorRow {
+export interface ConnectorRow extends Scores {
   /** Recipe name. */
   name: string;
   /** Registered adapter type. */
@@ -77,9 +84,6 @@ export interface ConnectorRow {
   msPerStep: number;
   /** Held-out loss before training (step 0) and every evalEvery steps. */
   heldOut: { step: number; loss: number }[];
-  vqaExactMatch: number;
-  countAccuracy: number;
-  groundingAcc50: number;
   seconds: number;
 }
 
@@ -99,6 +103,8 @@ export interface ConnectorBenchReport {
   };
   tower: TowerPretrainResult;
   llmWarmup: { first: number; last: number };
+  /** The warmed-up LLM with every image slot zero: what answering from the text alone scores. */
+  blind: Scores;
   rows: ConnectorRow[];
   seconds: number;
   paths: { report: string; table: string; svg: string; html: string };
@@ -251,12 +257,16 @@ export async function benchConnectors(
     .sort();
   const unknown = (opts.connectors ?? []).filter((n) => !names.includes(n));
   if (unknown.length)
-    throw new Error(`--connectors: no recipe ${unknown.join(', ')} in ${recipesDir} (there: ${names.join(', ')})`);
+    throw new Error(
+      `--connectors: no recipe ${unknown.join(', ')} in ${recipesDir} (there: ${names.join(', ')})`,
+    );
   const chosen = opts.connectors?.length ? names.filter((n) => opts.connectors?.includes(n)) : names;
 
   // The demo's world: 64 px scenes of up to 4 shapes in a 2×2 layout, 4 questions per image.
   const grid = model.imageSize / demo.model.patchSize;
-  log(`world: ${sizes.images.train} training images, ${sizes.images.val} for held-out loss, ${sizes.images.test} for scoring`);
+  log(
+    `world: ${sizes.images.train} training images, ${sizes.images.val} for held-out loss, ${sizes.images.test} for scoring`,
+  );
   await generateWorld({
     outDir: worldDir,
     seed: opts.seed,
@@ -270,7 +280,8 @@ export async function benchConnectors(
   const preprocessorPath = join(worldDir, 'preprocessor_config.json');
   await writeFile(preprocessorPath, `${JSON.stringify(demoPreprocessorConfig(model.imageSize), null, 2)}\n`);
   const imageTokenId = tokenizer.tokenToId('<image>');
-  if (imageTokenId === undefined) throw new Error('vistune bench connectors: the world tokenizer has no <image> token');
+  if (imageTokenId === undefined)
+    throw new Error('vistune bench connectors: the world tokenizer has no <image> token');
   const processor = (await registry.create('processor', {
     type: 'clip',
     pretrained: preprocessorPath,
@@ -296,8 +307,22 @@ export async function benchConnectors(
   let tower: TowerPretrainResult;
   let llmWarmup: ConnectorBenchReport['llmWarmup'];
   let shared: Map<string, tf.Tensor>;
+  let blind: Scores;
+  const test = await loadWorldSplit(join(worldDir, 'test.json'));
+  /** The demo's held-out scoring: greedy answers to every turn of the test split. */
+  const score = async (m: MultimodalModel, slots: number): Promise<Scores> => {
+    const prompts = evalPrompts(test, tokenizer, { tokenId: imageTokenId, slots });
+    const predictions = await generateAnswers(m, prompts, {
+      tokenizer,
+      loadImage: (path) => loadImage(join(worldDir, path)),
+    });
+    const { vqaExactMatch, countAccuracy, groundingAcc50 } = demoMetrics(test, predictions);
+    return { vqaExactMatch, countAccuracy, groundingAcc50 };
+  };
   try {
-    log(`stage 0: pretraining the ${model.visionHidden}-d ViT (${model.patchSize} px patches) for ${sizes.towerSteps} steps`);
+    log(
+      `stage 0: pretraining the ${model.visionHidden}-d ViT (${model.patchSize} px patches) for ${sizes.towerSteps} steps`,
+    );
     tower = await pretrainVisionTower(base, {
       worldDir,
       cellSize: model.patchSize,
@@ -319,6 +344,11 @@ export async function benchConnectors(
     }
     llmWarmup = { first: losses[0] ?? Number.NaN, last: losses[losses.length - 1] ?? Number.NaN };
     shared = new Map([...snapshot(base, 'modalities.image.encoder.'), ...snapshot(base, 'llm.')]);
+    // The floor every connector starts from: the warmed-up LLM answering with all image slots zero.
+    for (const [name, p] of base.namedParameters())
+      if (name.startsWith('modalities.image.adapter.')) p.assign(tf.zerosLike(p));
+    blind = await score(base, base.imageSeqLength);
+    log(`no image (the warmed-up LLM, image slots zeroed): ${formatScores(blind)}`);
   } finally {
     base.dispose();
   }
@@ -326,16 +356,57 @@ export async function benchConnectors(
   const { model_type: _towerType, ...towerFields } = hf.vision_config;
   const towerConfig = { type: 'clip_vision', ...towerFields };
 
-  const test = await loadWorldSplit(join(worldDir, 'test.json'));
   const rows: ConnectorRow[] = [];
   const records: StepRecord[] = [];
+  const paths = {
+    report: join(out, 'report.json'),
+    table: join(out, 'connectors.md'),
+    svg: join(out, 'learning-curve.svg'),
+    html: join(out, 'learning-curve.html'),
+  };
+  const title = `Held-out loss per connector (${steps} steps, batch ${batchSize})`;
+  /** The report so far, written after every connector so that a stopped sweep keeps what it measured. */
+  const writeReport = async (): Promise<ConnectorBenchReport> => {
+    const report: ConnectorBenchReport = {
+      date: new Date().toISOString(),
+      machine: `${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores)`,
+      backend: tf.getBackend(),
+      plan: {
+        images: sizes.images,
+        patchSize: model.patchSize,
+        towerSteps: sizes.towerSteps,
+        llmWarmupSteps: sizes.llmWarmupSteps,
+        steps,
+        evalEvery,
+        batchSize,
+        lr,
+      },
+      tower,
+      llmWarmup,
+      blind,
+      rows,
+      seconds: (performance.now() - started) / 1000,
+      paths,
+    };
+    await writeFile(paths.report, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(paths.table, `${connectorsTable(report)}\n`);
+    await writeFile(paths.svg, `${lossCurveSvg(records, title)}\n`);
+    await writeFile(paths.html, lossCurveHtml(records, title));
+    return report;
+  };
   try {
     for (const [index, name] of chosen.entries()) {
       const connectorStart = performance.now();
       const recipe = await loadRecipe(join(recipesDir, `${name}.yaml`));
       if (recipe.model.kind !== 'config')
-        throw new Error(`${recipe.source}: model must be an inline composition (model_type: vistune) to be benchmarked`);
-      const { tokenizer: _t, preprocessor: _p, ...config } = recipe.model.config as Record<string, unknown> & {
+        throw new Error(
+          `${recipe.source}: model must be an inline composition (model_type: vistune) to be benchmarked`,
+        );
+      const {
+        tokenizer: _t,
+        preprocessor: _p,
+        ...config
+      } = recipe.model.config as Record<string, unknown> & {
         modalities: { image: { encoder: { type: string } } };
       };
       const image = config.modalities.image;
@@ -357,7 +428,9 @@ export async function benchConnectors(
         const slots = m.slotsPerItem('image', [3, model.imageSize, model.imageSize]);
         const trainable = m.numParameters({ trainableOnly: true });
         const adapter = String(m.composition?.modalities.image?.adapter.type ?? '?');
-        log(`[${index + 1}/${chosen.length}] ${name} (${adapter}): ${trainable} trainable parameters, ${slots} image slots`);
+        log(
+          `[${index + 1}/${chosen.length}] ${name} (${adapter}): ${trainable} trainable parameters, ${slots} image slots`,
+        );
         const train = await loader(join(worldDir, 'train.json'), slots, batchSize);
         const valLoader = await loader(join(worldDir, 'val.json'), slots, 32, false);
         const val: MultimodalBatch[] = [];
@@ -376,12 +449,6 @@ export async function benchConnectors(
           train.dispose();
           for (const b of val) disposeMultimodalBatch(b);
         }
-        const prompts = evalPrompts(test, tokenizer, { tokenId: imageTokenId, slots });
-        const predictions = await generateAnswers(m, prompts, {
-          tokenizer,
-          loadImage: (path) => loadImage(join(worldDir, path)),
-        });
-        const metrics = demoMetrics(test, predictions);
         const row: ConnectorRow = {
           name,
           adapter,
@@ -390,15 +457,24 @@ export async function benchConnectors(
           slots,
           msPerStep: median(runner.times),
           heldOut,
-          vqaExactMatch: metrics.vqaExactMatch,
-          countAccuracy: metrics.countAccuracy,
-          groundingAcc50: metrics.groundingAcc50,
+          ...(await score(m, slots)),
           seconds: (performance.now() - connectorStart) / 1000,
         };
         rows.push(row);
         log(`    ${formatRowSummary(row)}`);
         for (const h of heldOut)
-          records.push({ step: h.step, stage: name, stageIndex: index, stageStep: h.step, epoch: 0, loss: h.loss, lr, gradNorm: 0, tokens: 0 });
+          records.push({
+            step: h.step,
+            stage: name,
+            stageIndex: index,
+            stageStep: h.step,
+            epoch: 0,
+            loss: h.loss,
+            lr,
+            gradNorm: 0,
+            tokens: 0,
+          });
+        await writeReport();
       } finally {
         m.dispose();
       }
@@ -407,48 +483,19 @@ export async function benchConnectors(
     tf.dispose([...shared.values()]);
   }
 
-  const report: ConnectorBenchReport = {
-    date: new Date().toISOString(),
-    machine: `${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores)`,
-    backend: tf.getBackend(),
-    plan: {
-      images: sizes.images,
-      patchSize: model.patchSize,
-      towerSteps: sizes.towerSteps,
-      llmWarmupSteps: sizes.llmWarmupSteps,
-      steps,
-      evalEvery,
-      batchSize,
-      lr,
-    },
-    tower,
-    llmWarmup,
-    rows,
-    seconds: (performance.now() - started) / 1000,
-    paths: {
-      report: join(out, 'report.json'),
-      table: join(out, 'connectors.md'),
-      svg: join(out, 'learning-curve.svg'),
-      html: join(out, 'learning-curve.html'),
-    },
-  };
-  const title = `Held-out loss per connector (${steps} steps, batch ${batchSize})`;
-  await writeFile(report.paths.report, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(report.paths.table, `${connectorsTable(report)}\n`);
-  await writeFile(report.paths.svg, `${lossCurveSvg(records, title)}\n`);
-  await writeFile(report.paths.html, lossCurveHtml(records, title));
-  return report;
+  return writeReport();
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
 
+function formatScores(s: Scores): string {
+  return `VQA ${pct(s.vqaExactMatch)}, counting ${pct(s.countAccuracy)}, Acc@0.5 ${pct(s.groundingAcc50)}`;
+}
+
 function formatRowSummary(r: ConnectorRow): string {
   const first = r.heldOut[0]?.loss ?? Number.NaN;
   const last = r.heldOut[r.heldOut.length - 1]?.loss ?? Number.NaN;
-  return (
-    `${r.msPerStep.toFixed(0)} ms/step, held-out loss ${first.toFixed(3)} → ${last.toFixed(3)}, ` +
-    `VQA ${pct(r.vqaExactMatch)}, counting ${pct(r.countAccuracy)}, Acc@0.5 ${pct(r.groundingAcc50)} (${r.seconds.toFixed(0)} s)`
-  );
+  return `${r.msPerStep.toFixed(0)} ms/step, held-out loss ${first.toFixed(3)} → ${last.toFixed(3)}, ${formatScores(r)} (${r.seconds.toFixed(0)} s)`;
 }
 
 /** Held-out loss at the eval point nearest to `fraction` of the run. */
@@ -469,7 +516,9 @@ export function connectorsTable(report: ConnectorBenchReport): string {
     const curve = [0, 0.25, 0.5, 1].map((f) => lossAt(r, f).toFixed(3)).join(' → ');
     return `| ${r.name} | \`${r.adapter}\` | ${r.llm} | ${r.trainableParameters.toLocaleString('en-US')} | ${r.slots} | ${r.msPerStep.toFixed(0)} | ${curve} | ${pct(r.vqaExactMatch)} | ${pct(r.countAccuracy)} | ${pct(r.groundingAcc50)} |`;
   });
-  return [...header, ...lines].join('\n');
+  const b = report.blind;
+  const floor = `| *no image* (warmed-up LLM, slots zeroed) | — | — | — | — | — | — | ${pct(b.vqaExactMatch)} | ${pct(b.countAccuracy)} | ${pct(b.groundingAcc50)} |`;
+  return [...header, floor, ...lines].join('\n');
 }
 
 /** Short console summary: one line per connector. */
