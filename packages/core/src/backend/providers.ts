@@ -173,6 +173,17 @@ interface WebGpuModule {
   globals: Record<string, unknown>;
 }
 
+/** The description of dawn's adapter when it is a software one (lavapipe, SwiftShader), once found. */
+let softwareAdapter: string | null = null;
+
+/** A software Vulkan driver is ~20× slower than wasm: webgpu on one runs only when asked for. */
+function declineSoftwareAdapter(description: string): LoadResult {
+  return {
+    ok: false,
+    reason: `the only WebGPU adapter is a software one (${description}): not chosen automatically; ask for it with VISTUNE_BACKEND=webgpu`,
+  };
+}
+
 const webgpuProvider: ProviderSpec = {
   provider: 'webgpu',
   backend: 'webgpu',
@@ -195,13 +206,11 @@ const webgpuProvider: ProviderSpec = {
           ok: false,
           reason: 'dawn (webgpu package) found no GPU adapter: no Vulkan driver or no GPU',
         };
-      if (automatic && (adapter.info?.isFallbackAdapter || adapter.info?.architecture === 'software')) {
-        // A software Vulkan driver (lavapipe, SwiftShader) is ~20× slower than wasm: used only when asked for.
-        return {
-          ok: false,
-          reason: `the only WebGPU adapter is a software one (${adapter.info?.description ?? adapter.info?.vendor}): not chosen automatically; ask for it with VISTUNE_BACKEND=webgpu`,
-        };
-      }
+      softwareAdapter =
+        adapter.info?.isFallbackAdapter || adapter.info?.architecture === 'software'
+          ? (adapter.info?.description ?? adapter.info?.vendor ?? 'unnamed')
+          : null;
+      if (automatic && softwareAdapter) return declineSoftwareAdapter(softwareAdapter);
       Object.assign(globalThis, dawn.globals);
       g.navigator ??= {};
       raiseStorageBufferLimit(gpu);
@@ -211,7 +220,7 @@ const webgpuProvider: ProviderSpec = {
       } catch (e) {
         return { ok: false, reason: importFailure('@tensorflow/tfjs-backend-webgpu', e) };
       }
-    }
+    } else if (automatic && softwareAdapter) return declineSoftwareAdapter(softwareAdapter);
     const failure = await activate('webgpu');
     if (failure) return { ok: false, reason: failure };
     const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } })
