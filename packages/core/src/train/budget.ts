@@ -34,8 +34,9 @@ export interface BudgetReport {
   shortfall: string | null;
 }
 
-/** Step times averaged for the plan (recent ones: a machine that becomes loaded shows within a few steps). */
+/** Recent step times kept: the plan uses their mean. */
 const STEP_WINDOW = 10;
+
 /** Drift of the projected end, as a fraction of the stage's time still left, tolerated before re-planning. */
 const REPLAN_TOLERANCE = 0.05;
 
@@ -58,7 +59,7 @@ export class TimeBudgetPlanner {
   private endSeconds = 0;
   /** Stages this process planned: largest plan since calibration vs steps done, and whether the deadline cut them. */
   private readonly outcomes: { name: string; planned: number; done: number; cut: boolean }[] = [];
-  /** The largest plan of the stage since calibration (warm-up makes the calibrated one an underestimate). */
+  /** The largest plan of the stage once its step window was full (warm-up makes the calibrated one an underestimate). */
   private peakPlan = 0;
   private replanTotal = 0;
   private cut = false;
@@ -155,15 +156,21 @@ export class TimeBudgetPlanner {
     if (this.stepTimes.length > STEP_WINDOW) this.stepTimes.shift();
     this.stepsTimed++;
     const overheadPerStep = this.stepsAtOverhead > 0 ? this.overheadSeconds / this.stepsAtOverhead : 0;
-    // The recent steps count when slower than the window's mean: a machine that became loaded shows at once.
-    const mean = (times: readonly number[]) => times.reduce((a, b) => a + b, 0) / times.length;
-    const perStep = Math.max(mean(this.stepTimes), mean(this.stepTimes.slice(-3))) + overheadPerStep;
+    // The recent steps' mean plans; whether one more step fits is judged by the slower of it and the last step.
+    const n = this.stepTimes.length;
+    const stepMean = this.stepTimes.reduce((a, b) => a + b, 0) / n;
+    const perStep = stepMean + overheadPerStep;
+    // Standard error of that mean: how far the projection of the remaining steps can be off by noise alone.
+    const stepError = Math.sqrt(
+      this.stepTimes.reduce((a, t) => a + (t - stepMean) ** 2, 0) / Math.max(1, n - 1) / n,
+    );
+    const nextStep = Math.max(perStep, (this.stepTimes.at(-1) ?? 0) + overheadPerStep);
     const available = this.deadline - this.endSeconds - elapsed;
     // One step of margin: step times scatter, and a plan that overruns is cut by the deadline mid-schedule.
     const target = this.deadline - this.endSeconds - perStep;
     const fit = done + Math.max(0, Math.floor((target - elapsed) / perStep));
     const s = this.state;
-    if (available < perStep) {
+    if (available < nextStep) {
       // The next step would end past the deadline (steps far slower than planned): end here, the schedule
       // unfinished (plan kept).
       this.cut = s.plan === null || done < s.plan;
@@ -177,7 +184,9 @@ export class TimeBudgetPlanner {
     } else if (s.plan !== null) {
       const projected = elapsed + (s.plan - done) * perStep;
       const left = this.deadline - elapsed;
-      const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * left, this.largestOverhead);
+      // Capped: a real slowdown (which also widens the spread) must still re-plan at once.
+      const noise = Math.min(2 * stepError * (s.plan - done), 2 * REPLAN_TOLERANCE * left);
+      const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * left, this.largestOverhead, noise);
       // A one-step change is left to the plan's margin step and the deadline check.
       if (Math.abs(projected - target) > tolerance && Math.abs(fit - s.plan) > 1) {
         this.replan(done, fit);
@@ -185,7 +194,9 @@ export class TimeBudgetPlanner {
         this.replanTotal++;
       }
     }
-    if (s.calibratedPlan !== null) this.peakPlan = Math.max(this.peakPlan, s.plan ?? 0);
+    // Plans count for the shortfall once the step window is full (earlier ones still see warm-up and no pauses).
+    if (s.calibratedPlan !== null && this.stepsTimed >= STEP_WINDOW)
+      this.peakPlan = Math.max(this.peakPlan, s.plan ?? 0);
     return s.plan !== null && done >= s.plan;
   }
 

@@ -157,7 +157,7 @@ describe('time budget', () => {
     expect(result).toMatchObject({ status: 'completed', reason: 'time-budget' });
     expect(result.step).toBeGreaterThan(5);
     expect(result.budget!.seconds).toBe(4);
-    expect(result.budget!.usedSeconds).toBeLessThan(4 * 1.15);
+    expect(result.budget!.usedSeconds).toBeLessThan(4 * 1.25);
     const elapsed = result.metrics.map((m) => m.elapsed as number);
     expect(elapsed.every((e, i) => i === 0 || e > elapsed[i - 1])).toBe(true); // the clock continued
     expect(existsSync(join(result.modelDir!, 'model.safetensors'))).toBe(true);
