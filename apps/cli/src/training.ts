@@ -79,7 +79,7 @@ export async function modelForRecipe(
     const tokenizer = await Tokenizer.fromDir(at(tokDir));
     const sized = withTokenizerVocabSize(config, tokenizer.vocabSize, join(at(tokDir), 'tokenizer.json'));
     if (sized.note) opts.onNote?.(sized.note);
-    const model = await createModel(sized.value, registry, {
+    const model = await createModel(withRecipePaths(sized.value, at), registry, {
       seed: recipe.seed,
       source: `${recipe.source}: model`,
       from: recipeDir,
@@ -139,6 +139,33 @@ export async function modelForRecipe(
     vlm.dispose();
     throw err;
   }
+}
+
+/** A part's `pretrained` folder or an llm's `path` in an inline composition is relative to the recipe. */
+export function withRecipePaths(
+  config: Record<string, unknown>,
+  at: (p: string) => string,
+): Record<string, unknown> {
+  const fix = (part: unknown, key: 'pretrained' | 'path') => {
+    if (typeof part !== 'object' || part === null) return part;
+    const value = (part as Record<string, unknown>)[key];
+    return typeof value === 'string' ? { ...part, [key]: at(value) } : part;
+  };
+  const modalities = config.modalities as Record<string, Record<string, unknown>> | undefined;
+  return {
+    ...config,
+    ...(config.llm ? { llm: fix(config.llm, 'path') } : {}),
+    ...(modalities
+      ? {
+          modalities: Object.fromEntries(
+            Object.entries(modalities).map(([name, m]) => [
+              name,
+              { ...m, encoder: fix(m.encoder, 'pretrained'), processor: fix(m.processor, 'pretrained') },
+            ]),
+          ),
+        }
+      : {}),
+  };
 }
 
 function processorsOf(vlm: VisionLanguageModel): Record<string, MediaProcessor> {
