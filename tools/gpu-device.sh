@@ -15,7 +15,7 @@ node="$kit/node"
 xz -dc "$kit/node.xz" >"$node" && chmod +x "$node"
 icd=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
   /etc/vulkan/icd.d/nvidia_icd.json 2>/dev/null | head -1)
-export VK_DRIVER_FILES=$icd
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-$icd} # a preset one wins (e.g. lavapipe to try the script)
 export LD_LIBRARY_PATH="$kit/vulkan/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export VISTUNE_BACKEND=webgpu NO_COLOR=1
 step() { # name, limit in s, command…: one line per step in summary.txt (exit status and wall seconds)
