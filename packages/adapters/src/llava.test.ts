@@ -15,6 +15,7 @@ import {
   loadSafetensors,
   type MediaInputs,
   readSafetensorsHeader,
+  register as registerCore,
   saveLlava,
   tf,
 } from '@vistune/core';
@@ -33,6 +34,7 @@ interface FixtureCase {
 
 function registry() {
   const r = createRegistry();
+  registerCore(r);
   registerEncoders(r);
   registerAdapters(r);
   return r;
