@@ -159,7 +159,7 @@ describe('metric registry entries', () => {
   it('creates fresh accumulators by config', async () => {
     const registry = createRegistry();
     registerMetrics(registry);
-    expect(registry.list('metric').map((e) => e.name)).toEqual(['detection_map', 'mask_iou', 'rec_accuracy']);
+    expect(registry.list('metric').map((e) => e.name)).toEqual(['box_accuracy', 'box_iou', 'detection_map', 'mask_iou', 'rec_accuracy']);
     const rec = (await registry.create('metric', { type: 'rec_accuracy', comparison: '>' })) as RecAccuracy;
     expect(rec.comparison).toBe('>');
     const map = registry.createSync('metric', { type: 'detection_map', classAgnostic: true }) as DetectionMap;
