@@ -12,7 +12,13 @@ import {
 import { type Command, Option } from 'commander';
 import { benchConnectors, connectorsTable, formatConnectorsSummary } from '../bench/connectors.js';
 import { addSweepOptions, runSweepCommand } from '../bench/sweep.js';
-import { addPluginOption, backendOption, commandRegistry, parsePositive, parsePositiveInt } from '../options.js';
+import {
+  addPluginOption,
+  backendOption,
+  commandRegistry,
+  parsePositive,
+  parsePositiveInt,
+} from '../options.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
 interface ConfigBenchFlags {
@@ -99,16 +105,35 @@ function registerConnectorsBench(bench: Command): void {
     .description(
       'every connector recipe (packages/adapters/recipes) on the demo world with one budget: the same pretrained tower, the same warmed-up LLM, steps and batches; trainable parameters, ms/step, held-out loss curve, VQA exact match, counting, Acc@0.5',
     )
-    .option('--out <dir>', 'run folder: world/, report.json, connectors.md, learning-curve.svg/.html', 'runs/bench-connectors')
+    .option(
+      '--out <dir>',
+      'run folder: world/, report.json, connectors.md, learning-curve.svg/.html',
+      'runs/bench-connectors',
+    )
     .addOption(new Option('--seed <n>', 'world and init seed').argParser(parsePositiveInt).default(1))
     .option('--quick', 'a small world and 80 steps a connector (a few minutes)')
-    .addOption(new Option('--steps <n>', 'training steps per connector (default 300, --quick 80)').argParser(parsePositiveInt))
-    .addOption(new Option('--eval-every <n>', 'held-out loss every n steps (default steps / 10)').argParser(parsePositiveInt))
+    .addOption(
+      new Option('--steps <n>', 'training steps per connector (default 300, --quick 80)').argParser(
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      new Option('--eval-every <n>', 'held-out loss every n steps (default steps / 10)').argParser(
+        parsePositiveInt,
+      ),
+    )
     .option('--connectors <names>', 'comma-separated recipe names (default: all), e.g. llava-mlp2x-gelu,ldp')
     .option('--recipes <dir>', 'folder of connector recipes (default: the ones @vistune/adapters ships)')
-    .addOption(new Option('--lr <lr>', 'peak learning rate of every connector (default 1e-3)').argParser(parsePositive))
+    .addOption(
+      new Option('--lr <lr>', 'peak learning rate of every connector (default 1e-3)').argParser(
+        parsePositive,
+      ),
+    )
     .option('--json', 'print the JSON report')
-    .addHelpText('after', '\nExamples:\n  $ vistune bench connectors\n  $ vistune bench connectors --quick --connectors llava-mlp2x-gelu,c-abstractor')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ vistune bench connectors\n  $ vistune bench connectors --quick --connectors llava-mlp2x-gelu,c-abstractor',
+    )
     .action(async (flags: ConnectorsBenchFlags, cmd: Command) => {
       const json = flags.json || cmd.optsWithGlobals<{ json?: boolean }>().json;
       await initBackend({ backend: backendOption(cmd), quiet: true });
@@ -118,14 +143,19 @@ function registerConnectorsBench(bench: Command): void {
         quick: flags.quick,
         steps: flags.steps,
         evalEvery: flags.evalEvery,
-        connectors: flags.connectors?.split(',').map((c) => c.trim()).filter(Boolean),
+        connectors: flags.connectors
+          ?.split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
         recipesDir: flags.recipes,
         lr: flags.lr,
         onLog: json ? undefined : (m) => process.stderr.write(`${color.dim(m)}\n`),
       });
       if (json) return printJson(report);
       process.stdout.write(`${formatConnectorsSummary(report)}\n\n${connectorsTable(report)}\n\n`);
-      process.stdout.write(`report ${report.paths.report}, learning curves ${report.paths.html} (${report.seconds.toFixed(0)} s)\n`);
+      process.stdout.write(
+        `report ${report.paths.report}, learning curves ${report.paths.html} (${report.seconds.toFixed(0)} s)\n`,
+      );
     });
 }
 
