@@ -15,14 +15,13 @@ import {
   mediaOf,
   type Recipe,
   type Registry,
-  readJsonFile,
   readSamples,
   type StageRecipe,
   stageTemplate,
   type TaskFamily,
   Tokenizer,
 } from '@vistune/core';
-import { loadModel, type VisionLanguageModel, wrapModel } from './api/model.js';
+import { imageProcessorFromFile, loadModel, type VisionLanguageModel, wrapModel } from './api/model.js';
 import { derivePreprocessor, withTokenizerVocabSize } from './recipe-defaults.js';
 import { CliError } from './ui.js';
 
@@ -32,15 +31,9 @@ export function recipeTask(recipe: Recipe, registry: Registry): TaskFamily | und
   return registry.createSync('task', recipe.task, { path: 'task' }) as TaskFamily;
 }
 
-/** An image processor from a preprocessor_config.json (its image_processor_type picks the registry entry). */
-export async function imageProcessorFrom(path: string, registry: Registry): Promise<MediaProcessor> {
-  const file = path.endsWith('.json') ? path : join(path, 'preprocessor_config.json');
-  const hf = (await readJsonFile(file, 'image processor config')) as Record<string, unknown>;
-  const type = String(hf.image_processor_type ?? 'CLIPImageProcessor');
-  const entry = registry.findHf('processor', type);
-  if (!entry)
-    throw new CliError(`${file}: image_processor_type '${type}' is read by no registered processor`);
-  return (await registry.create('processor', { type: entry.name, pretrained: file })) as MediaProcessor;
+/** An image processor from a recipe's preprocessor_config.json (CLIP when the file names no type). */
+export function imageProcessorFrom(path: string, registry: Registry): Promise<MediaProcessor> {
+  return imageProcessorFromFile(path, registry, 'CLIPImageProcessor');
 }
 
 /**

@@ -303,6 +303,28 @@ export class VisionLanguageModel {
   }
 }
 
+/**
+ * An image processor from a preprocessor_config.json (file or folder): its image_processor_type picks the
+ * registry entry (`defaultType` when the file names none).
+ */
+export async function imageProcessorFromFile(
+  path: string,
+  registry: Registry,
+  defaultType = '',
+): Promise<MediaProcessor> {
+  const file = path.endsWith('.json') ? path : join(path, 'preprocessor_config.json');
+  const hf = (await readJsonFile(file, 'image processor config')) as Record<string, unknown>;
+  const type = String(hf.image_processor_type ?? hf.feature_extractor_type ?? defaultType);
+  const entry = registry.findHf('processor', type);
+  if (!entry) {
+    const known = registry.list('processor').flatMap((e) => e.hfTypes ?? []);
+    throw new Error(
+      `${file}: image_processor_type '${type || '(missing)'}' is read by no registered processor (known: ${known.join(', ')}); load the plugin that registers it`,
+    );
+  }
+  return (await registry.create('processor', { type: entry.name, pretrained: file })) as MediaProcessor;
+}
+
 /** The processor of each modality: the config the model names, else (images) the folder's preprocessor_config.json. */
 async function processorFor(
   registry: Registry,
@@ -313,16 +335,7 @@ async function processorFor(
   if (config) return (await registry.create('processor', config)) as MediaProcessor;
   const path = join(dir, 'preprocessor_config.json');
   if (kind.name !== 'image' || !existsSync(path)) return undefined;
-  const hf = (await readJsonFile(path, 'image processor config')) as Record<string, unknown>;
-  const type = String(hf.image_processor_type ?? hf.feature_extractor_type ?? '');
-  const entry = registry.findHf('processor', type);
-  if (!entry) {
-    const known = registry.list('processor').flatMap((e) => e.hfTypes ?? []);
-    throw new Error(
-      `${path}: image_processor_type '${type || '(missing)'}' is read by no registered processor (known: ${known.join(', ')}); load the plugin that registers it`,
-    );
-  }
-  return (await registry.create('processor', { type: entry.name, pretrained: dir })) as MediaProcessor;
+  return imageProcessorFromFile(path, registry);
 }
 
 /** Tokenizer, processors and modality runtimes around a model (loaded, or built from a recipe). */
