@@ -12,7 +12,12 @@ import { type LlamaConfig, llamaConfigToHf } from '../llm/config.js';
 import { LlamaForCausalLM } from '../llm/llama.js';
 import { decoderConfigFromJson } from '../llm/weights.js';
 import type { Module } from '../nn/module.js';
-import { acceptedFields, type ModelFamily, type SaveModelOptions } from '../pipeline/family.js';
+import {
+  acceptedFields,
+  checkComponent,
+  type ModelFamily,
+  type SaveModelOptions,
+} from '../pipeline/family.js';
 import {
   chatFromJson,
   chatSettingsSchema,
@@ -145,13 +150,6 @@ export interface CreateLlavaOptions {
   seed?: number;
   /** Names the config in errors. */
   source?: string;
-}
-
-function checkComponent<T>(value: unknown, methods: readonly string[], what: string): T {
-  const v = value as Record<string, unknown> | null;
-  const lacking = methods.filter((m) => typeof v?.[m] !== 'function');
-  if (lacking.length) throw new Error(`registry ${what} is not usable here: it lacks ${lacking.join(', ')}`);
-  return value as T;
 }
 
 /** The encoder entry that reads vision_config.model_type (registered by @vistune/encoders or a plugin). */

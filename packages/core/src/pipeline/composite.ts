@@ -18,7 +18,7 @@ import type { Adapter, Head, ModalityEncoder } from '../multimodal/types.js';
 import type { Module } from '../nn/module.js';
 import type { ComponentConfig, Registry } from '../registry/types.js';
 import { formatZodIssues } from '../registry/zod-issues.js';
-import { acceptedFields, type CreateModelOptions, type ModelFamily } from './family.js';
+import { acceptedFields, type CreateModelOptions, checkComponent, type ModelFamily } from './family.js';
 import { chatFromJson, chatSettingsSchema, chatToJson, pluginsUsed } from './saved.js';
 import type { CompositionConfig, ModalityConfig } from './types.js';
 
@@ -108,13 +108,6 @@ export function compositionToJson(composition: CompositionConfig, llm: CausalLM)
     // What HF-side tools look for first: the decoder's own config.
     text_config: llm instanceof LlamaForCausalLM ? llamaConfigToHf(llm.config) : undefined,
   };
-}
-
-function checkComponent<T>(value: unknown, methods: readonly string[], what: string): T {
-  const v = value as Record<string, unknown> | null;
-  const lacking = methods.filter((m) => typeof v?.[m] !== 'function');
-  if (lacking.length) throw new Error(`${what} is not usable here: it lacks ${lacking.join(', ')}`);
-  return value as T;
 }
 
 /** A part that can state the registry config recreating its architecture (a tower built from `pretrained`). */

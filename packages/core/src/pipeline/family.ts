@@ -77,3 +77,11 @@ export function acceptedFields(
   if (!(entry.schema instanceof z.ZodObject)) return { ...fields };
   return Object.fromEntries(Object.entries(fields).filter(([k]) => schemaAccepts(entry, k)));
 }
+
+/** A registry product checked for the methods the pipeline calls; the error names the part and what it lacks. */
+export function checkComponent<T>(value: unknown, methods: readonly string[], what: string): T {
+  const v = value as Record<string, unknown> | null;
+  const lacking = methods.filter((m) => typeof v?.[m] !== 'function');
+  if (lacking.length) throw new Error(`registry ${what} is not usable here: it lacks ${lacking.join(', ')}`);
+  return value as T;
+}
