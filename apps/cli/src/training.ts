@@ -7,6 +7,7 @@ import {
   type BatchSource,
   type ConversationTemplate,
   createModel,
+  dataFileList,
   type HeadTargetsReader,
   type InstructionDataFileOptions,
   InstructionDataLoader,
@@ -192,19 +193,21 @@ function mediaTokens(vlm: VisionLanguageModel, slots: Readonly<Record<string, nu
   return { tokens, modalities };
 }
 
-/** The first item of each media kind in a data file (to measure its slot count). */
+/** The first item of each media kind in the data files, in order (a text-only file may come first). */
 async function firstItems(
-  file: string,
+  files: readonly string[],
   imageFolder: string | undefined,
   vlm: VisionLanguageModel,
 ): Promise<Record<string, string>> {
   const kinds = [...vlm.modalities.values()].map((m) => ({ name: m.kind.name, marker: m.kind.marker }));
   const found: Record<string, string> = {};
-  for await (const result of readSamples(file, { imageFolder, mediaKinds: kinds })) {
-    if (!result.ok) continue;
-    for (const [kind, paths] of Object.entries(mediaOf(result.sample)))
-      if (paths[0] && !(kind in found) && existsSync(paths[0])) found[kind] = paths[0];
-    if (kinds.every((k) => k.name in found)) break;
+  for (const file of files) {
+    for await (const result of readSamples(file, { imageFolder, mediaKinds: kinds })) {
+      if (!result.ok) continue;
+      for (const [kind, paths] of Object.entries(mediaOf(result.sample)))
+        if (paths[0] && !(kind in found) && existsSync(paths[0])) found[kind] = paths[0];
+      if (kinds.every((k) => k.name in found)) return found;
+    }
   }
   return found;
 }
@@ -216,7 +219,11 @@ export async function slotsPerModality(
   recipeDir: string,
 ): Promise<Record<string, number>> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
-  const first = await firstItems(at(recipe.data.train), recipe.data.images && at(recipe.data.images), vlm);
+  const first = await firstItems(
+    dataFileList(recipe.data.train).map(at),
+    recipe.data.images && at(recipe.data.images),
+    vlm,
+  );
   const slots: Record<string, number> = {};
   for (const m of vlm.modalities.values()) {
     const path = first[m.kind.name];
@@ -263,7 +270,7 @@ function stageLoaderOptions(
   ) as ConversationTemplate;
   const { tokens, modalities } = mediaTokens(vlm, slots);
   return {
-    files: at(recipe.data.train),
+    files: dataFileList(recipe.data.train).map(at),
     imageFolder: recipe.data.images ? at(recipe.data.images) : undefined,
     tokenizer: vlm.tokenizer,
     template,
@@ -303,7 +310,7 @@ export function stageData(
         throw new CliError(
           `${recipe.source}: validation: needs data.val (a held-out data file like data.train)`,
         );
-      const val = isAbsolute(recipe.data.val) ? recipe.data.val : resolve(recipeDir, recipe.data.val);
+      const val = dataFileList(recipe.data.val).map((p) => (isAbsolute(p) ? p : resolve(recipeDir, p)));
       const batchSize = recipe.validation?.batchSize ?? options.batchSize;
       return InstructionDataLoader.validationFromFiles({ ...options, batchSize }, val);
     }

@@ -52,6 +52,45 @@ describe('MM-Adapter (LaVIN, mm_adapter)', () => {
     a.dispose();
   });
 
+  it('a mixed batch routes its text-only sample with the text modality token, as a text-only call does', () => {
+    const a = new MMAdapter(MMAdapterConfigSchema.parse(tiny));
+    randomizeParameters(a, 4);
+    const { model } = tinyComposition(a);
+    const layer = a.layers[0]!.attn;
+    const seen: number[][][] = [];
+    const route = layer.route.bind(layer);
+    layer.route = (tokens) => {
+      const w = route(tokens);
+      seen.push(w.arraySync());
+      return w;
+    };
+    const expected = tf.tidy(() => layer.route(a.modality_embedding).arraySync()); // [text, image-text]
+    seen.length = 0;
+    // Sample 0 holds an image; sample 1 is text-only (no placeholder, no item), same length: no padding.
+    const withImage = promptWithImage([1, 4], 3, [6, 8]);
+    const textOnly = [1, 4, 9, 10, 11, 6, 8];
+    const features = det([3, 6], 1);
+    const ids = tf.tensor2d([withImage, textOnly], undefined, 'int32');
+    const mixed = tf.tidy(
+      () =>
+        model
+          .forward({ inputIds: ids, media: { image: [[features], []] } })
+          .logits?.arraySync() as number[][][],
+    );
+    expect(relativeError(expected[0]!, expected[1]!)).toBeGreaterThan(1e-4); // the two experts' mix differs
+    expect(seen).toHaveLength(1); // one call of the layer's attention-input adapter
+    expect(relativeError(seen[0]![0]!, expected[1]!)).toBeLessThan(1e-6);
+    expect(relativeError(seen[0]![1]!, expected[0]!)).toBeLessThan(1e-6);
+    // The text-only sample's logits are those of a call without any media (router on the text token).
+    const alone = tf.tidy(() => {
+      const one = tf.tensor2d([textOnly], undefined, 'int32');
+      return model.forward({ inputIds: one }).logits?.arraySync() as number[][][];
+    });
+    expect(relativeError(mixed[1]!.flat(), alone[0]!.flat())).toBeLessThan(1e-5);
+    tf.dispose([ids, features]);
+    model.dispose();
+  });
+
   it('trains on wasm through the LLM (only the adapter): gradients match finite differences', () => {
     const a = new MMAdapter(MMAdapterConfigSchema.parse(tiny));
     randomizeParameters(a, 5);

@@ -132,8 +132,11 @@ const SIZES: Record<'default' | 'quick', BenchSizes> = {
 /** The demo model with 16 px patches: a 4×4 grid of 16 image tokens, so token reducers have a grid to reduce. */
 const BENCH_MODEL = (base: DemoModelSize): DemoModelSize => ({ ...base, patchSize: 16 });
 
-/** Records of a world split without their images: the text the LLM warms up on. */
-async function writeTextOnly(worldDir: string): Promise<string> {
+/**
+ * Records of a world split without their images, as world/train-text.json: the text the LLM warms up on, and
+ * the text-only half of the LaVIN recipe's mixture-of-modality data.
+ */
+export async function writeTextOnly(worldDir: string): Promise<string> {
   const records = JSON.parse(await readFile(join(worldDir, 'train.json'), 'utf8')) as {
     id: string;
     conversations: { from: string; value: string }[];

@@ -31,6 +31,11 @@ import {
 } from './templates.js';
 import type { HeadTargetsReader } from './types.js';
 
+/** The data files as a list: one path (a recipe's `data.train: a.json`) or several (`[a.json, b.json]`). */
+export function dataFileList(files: string | readonly string[]): string[] {
+  return typeof files === 'string' ? [files] : [...files];
+}
+
 /** The skip fraction loadInstructionData tolerates unless told otherwise. */
 export const DEFAULT_MAX_SKIP_FRACTION = 0.2;
 
@@ -100,7 +105,7 @@ export async function loadInstructionData(options: LoadInstructionDataOptions): 
       : options.template;
   const build = createExampleBuilder({ ...options, template });
   const mediaKinds = mediaKindsOf(resolveMediaTokens(options));
-  const files = typeof options.files === 'string' ? [options.files] : options.files;
+  const files = dataFileList(options.files);
   const checkMedia = options.checkMedia ?? options.checkImages ?? true;
   const maxSkipFraction = checkSkipFraction(options.maxSkipFraction ?? DEFAULT_MAX_SKIP_FRACTION);
   const limit = options.limit ?? Number.POSITIVE_INFINITY;

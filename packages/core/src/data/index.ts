@@ -2,6 +2,7 @@
 // example building (image expansion, truncation), and the batch loader the trainer pulls from.
 export {
   DEFAULT_MAX_SKIP_FRACTION,
+  dataFileList,
   type InstructionData,
   type LoadInstructionDataOptions,
   loadInstructionData,

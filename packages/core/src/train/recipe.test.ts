@@ -96,6 +96,18 @@ describe('loadRecipe', () => {
     expect({ ...(await loadRecipe(yamlPath)), source: '' }).toEqual({ ...r, source: '' });
   });
 
+  it('data.train and data.val take a list of files (a mixture), each resolved against the recipe folder', () => {
+    const data = {
+      train: ['./world/train.json', 'world/train-text.json', '/abs/extra.jsonl'],
+      val: ['./world/val.json'],
+    };
+    const r = parseRecipe({ ...minimal, data }, { baseDir: '/r' });
+    expect(r.data.train).toEqual(['/r/world/train.json', '/r/world/train-text.json', '/abs/extra.jsonl']);
+    expect(r.data.val).toEqual(['/r/world/val.json']);
+    // One path stays one path.
+    expect(parseRecipe(minimal, { baseDir: '/r' }).data.train).toBe('/r/train.json');
+  });
+
   it('an inline model config is kept as data', () => {
     const r = parseRecipe({ ...minimal, model: { llm: { type: 'llama' } } });
     expect(r.model).toEqual({ kind: 'config', config: { llm: { type: 'llama' } } });
@@ -154,6 +166,21 @@ describe('recipe errors', () => {
     expect(parse([{ ...stage, steps: 1 }], { model: 3 })).toThrow(
       /model: expected a model file\/folder path/,
     );
+  });
+
+  it('a data file list entry that is not a path names data.train[i] / data.val[i]', () => {
+    const parse = (data: unknown) => () => parseRecipe({ ...minimal, data }, { source: 'r.yaml' });
+    expect(parse({ train: ['a.json', 3, 'c.json'] })).toThrow(
+      /r\.yaml: data\.train\[1\]: expected a data file path \(a non-empty string\), got number 3/,
+    );
+    expect(parse({ train: 'a.json', val: ['v.json', { file: 'w.json' }] })).toThrow(
+      /r\.yaml: data\.val\[1\]: expected a data file path \(a non-empty string\), got an object/,
+    );
+    expect(parse({ train: [] })).toThrow(
+      /data\.train: expected a data file path or a non-empty list of them, got an empty list/,
+    );
+    expect(parse({ train: '' })).toThrow(/data\.train: expected a data file path .*got an empty string/);
+    expect(parse({})).toThrow(/data\.train: missing \(expected a data file path or a list of them\)/);
   });
 
   it('a YAML syntax error names the file; a missing file says so', async () => {

@@ -68,12 +68,49 @@ const stageSchema = z
       });
   });
 
+/** What the recipe held, for error messages: `number 3`, `an empty string`, `an object`, `null`. */
+function received(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return value.length ? 'a list' : 'an empty list';
+  if (value === '') return 'an empty string';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * One data file, or a list read in order into one data set (e.g. image-text and text-only records for
+ * mixture-of-modality training). Hand-written rather than a zod union so the error names the bad entry.
+ */
+const dataFilesSchema = z.unknown().transform((value, ctx): string | string[] => {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (Array.isArray(value) && value.length > 0) {
+    const bad = value.flatMap((entry: unknown, i) =>
+      typeof entry === 'string' && entry.length > 0 ? [] : [i],
+    );
+    for (const i of bad)
+      ctx.addIssue({
+        code: 'custom',
+        path: [i],
+        message: `expected a data file path (a non-empty string), got ${received(value[i])}`,
+      });
+    return bad.length ? z.NEVER : (value as string[]);
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      value === undefined
+        ? 'missing (expected a data file path or a list of them)'
+        : `expected a data file path or a non-empty list of them, got ${received(value)}`,
+  });
+  return z.NEVER;
+});
+
 const dataSchema = z.strictObject({
-  /** LLaVA-format JSON (list of {id, image, conversations}). */
-  train: z.string().min(1),
+  /** LLaVA-format JSON / JSONL (list of {id, image, conversations}); a list of files is read as one data set. */
+  train: dataFilesSchema,
   /** Folder the samples' image paths are relative to. */
   images: z.string().min(1).optional(),
-  val: z.string().min(1).optional(),
+  /** Held-out data, one file or a list like `train`. */
+  val: dataFilesSchema.optional(),
   template: z.string().min(1).default('vicuna_v1'),
   /** Replaces the template's default system prompt ('' = none), e.g. for a small vocabulary without its words. */
   systemPrompt: z.string().optional(),
@@ -293,6 +330,7 @@ export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Reci
   }
   const r = parsed.data;
   const at = (p: string) => (opts.baseDir && !isAbsolute(p) ? resolve(opts.baseDir, p) : p);
+  const atEach = (files: string | string[]) => (typeof files === 'string' ? at(files) : files.map(at));
   const model: RecipeModel =
     r.model.kind === 'path'
       ? { kind: 'path', path: at(r.model.path) }
@@ -309,9 +347,9 @@ export function parseRecipe(value: unknown, opts: ParseRecipeOptions = {}): Reci
     plugins: r.plugins.map(plugin),
     data: {
       ...r.data,
-      train: at(r.data.train),
+      train: atEach(r.data.train),
       images: r.data.images && at(r.data.images),
-      val: r.data.val && at(r.data.val),
+      val: r.data.val && atEach(r.data.val),
     },
     checkpoint: {
       ...r.checkpoint,

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   createModel,
+  dataFileList,
   disposeMultimodalBatch,
   getTemplate,
   type MultimodalModel,
@@ -175,7 +176,14 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
       source: file,
     });
   };
-  const train = await examples(recipe.data.train, recipe.data.images);
+  // data.train may list several files: their examples are read in order into one set.
+  const trainFiles = dataFileList(recipe.data.train);
+  const train = { examples: [] as SegmentationExample[], skipped: [] as string[] };
+  for (const file of trainFiles) {
+    const part = await examples(file, recipe.data.images);
+    train.examples.push(...part.examples);
+    train.skipped.push(...part.skipped);
+  }
   const padTokenId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
   const batches = (examples: SegmentationExample[]) =>
     new SegmentationBatchSource(examples, {
@@ -188,7 +196,7 @@ export async function prepareLisaRun(recipe: Recipe, registry: Registry): Promis
   const textExamples = train.examples.filter((e) => e.masks.length === 0);
   if (textStages.length && textExamples.length === 0)
     throw new Error(
-      `${recipe.source}: model.textStages is set but ${recipe.data.train} has no record without masks`,
+      `${recipe.source}: model.textStages is set but ${trainFiles.join(', ')} has no record without masks`,
     );
   return {
     model,
