@@ -16,7 +16,25 @@ export class GradientAccumulator {
 
   /** Adds weight · grads; the grads are read, not disposed. */
   add(grads: ReadonlyMap<string, tf.Tensor>, weight = 1): void {
-    if (!(weight > 0)) throw new Error(`GradientAccumulator.add: weight must be > 0, got ${weight}`);
+    this.addSums(grads, weight, weight, 1);
+  }
+
+  /**
+   * Adds sums already weighted elsewhere (Σ wᵢ·gradsᵢ of `microBatches` micro-batches whose weights add up
+   * to `totalWeight`), e.g. a data-parallel worker's share of a step; the sums are read, not disposed.
+   */
+  addWeightedSum(sums: ReadonlyMap<string, tf.Tensor>, totalWeight: number, microBatches: number): void {
+    this.addSums(sums, 1, totalWeight, microBatches);
+  }
+
+  private addSums(
+    grads: ReadonlyMap<string, tf.Tensor>,
+    weight: number,
+    totalWeight: number,
+    microBatches: number,
+  ): void {
+    if (!(totalWeight > 0))
+      throw new Error(`GradientAccumulator.add: weight must be > 0, got ${totalWeight}`);
     if (this.micro > 0) {
       const missing = [...this.sums.keys()].filter((k) => !grads.has(k));
       const extra = [...grads.keys()].filter((k) => !this.sums.has(k));
@@ -35,8 +53,8 @@ export class GradientAccumulator {
       prev?.dispose();
       this.sums.set(name, next);
     }
-    this.totalWeight += weight;
-    this.micro++;
+    this.totalWeight += totalWeight;
+    this.micro += microBatches;
   }
 
   /** The weighted mean as new tensors (caller disposes); resets the accumulator. */
@@ -51,6 +69,14 @@ export class GradientAccumulator {
       );
     this.reset();
     return out;
+  }
+
+  /** Hands over the unnormalised sums Σ wᵢ·gradsᵢ with their total weight (the caller disposes them); resets. */
+  takeSums(): { sums: Map<string, tf.Tensor>; totalWeight: number; microBatches: number } {
+    const taken = { sums: new Map(this.sums), totalWeight: this.totalWeight, microBatches: this.micro };
+    this.sums.clear();
+    this.reset();
+    return taken;
   }
 
   /** Drops the running sums (e.g. after a skipped step). */

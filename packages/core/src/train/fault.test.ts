@@ -4,12 +4,9 @@
 // loadable, and the finished run must equal an uninterrupted one: the same model bytes, metrics.jsonl with
 // each step once, loss.html, model/, no lock or temp files.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
@@ -17,51 +14,13 @@ import { Rng } from '../nn/rng.js';
 import { listCheckpoints, loadCheckpoint } from './checkpoint.js';
 import { FAULT_ENV_VAR, type FaultPoint } from './fault.js';
 import { RUN_LOCK_FILE } from './run-folder.js';
+import { bundleForNode, testBundlePath } from './test-bundle.js';
 
-const packageDir = fileURLToPath(new URL('../../', import.meta.url));
-// Inside the package's node_modules, so the bundle's external imports resolve as the package's own.
-const childScript = join(packageDir, 'node_modules', '.cache', 'vistune-fault', 'child.mjs');
-
-/** The part of esbuild's API used here (esbuild is tsup's dependency, not the package's: no typings). */
-interface EsbuildPlugin {
-  name: string;
-  setup(build: {
-    onResolve(opts: { filter: RegExp }, cb: (args: { path: string }) => { external: true } | undefined): void;
-  }): void;
-}
-interface Esbuild {
-  build(options: Record<string, unknown> & { plugins: EsbuildPlugin[] }): Promise<unknown>;
-}
+const childScript = testBundlePath('vistune-fault', 'child.mjs');
 
 /** Bundles fault-child.ts (Node cannot run TypeScript) with the package's dependencies left external. */
-async function bundleChild(): Promise<void> {
-  const require = createRequire(join(packageDir, 'package.json'));
-  // esbuild comes with tsup, the repository's build tool.
-  const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
-  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as Record<string, object>;
-  const deps = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies });
-  // tfjs-core's gradient registrations must be bundled, as tsup.config.ts does for dist.
-  const external = (path: string) =>
-    !path.includes('register_all_gradients') && deps.some((d) => path === d || path.startsWith(`${d}/`));
-  await esbuild.build({
-    entryPoints: [join(packageDir, 'src', 'train', 'fault-child.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: childScript,
-    logLevel: 'warning',
-    plugins: [
-      {
-        name: 'package-dependencies-external',
-        setup: (build) => {
-          build.onResolve({ filter: /^[^./]/ }, (args) =>
-            external(args.path) ? { external: true } : undefined,
-          );
-        },
-      },
-    ],
-  });
+function bundleChild(): Promise<void> {
+  return bundleForNode(childScript, { entry: 'src/train/fault-child.ts' });
 }
 
 interface ChildOutcome {

@@ -2,6 +2,7 @@
 // validation and time budgets.
 export * from './budget.js';
 export * from './checkpoint.js';
+export { dataParallelRecipe, type ReplicaSpec } from './parallel.js';
 export * from './plot.js';
 export * from './publish.js';
 export * from './recipe.js';

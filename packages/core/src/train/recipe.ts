@@ -168,6 +168,14 @@ const validationSchema = z.strictObject({
   minDelta: z.number().min(0).default(0),
 });
 
+const parallelSchema = z.strictObject({
+  /**
+   * Model replicas training each step's micro-batches side by side, one per core (this process's thread and
+   * workers − 1 worker_threads); 1 trains in one thread. Needs the wasm or cpu backend and lora.dropout 0.
+   */
+  workers: z.number().int().positive().default(1),
+});
+
 const DURATION = /^(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?$/;
 
 /**
@@ -257,6 +265,8 @@ export const recipeSchema = z
     stages: z.array(stageSchema).min(1),
     optimizer: optimizerSchema.prefault({}),
     checkpoint: checkpointSchema.prefault({}),
+    /** Data parallelism over worker threads (train/parallel.ts). */
+    parallel: parallelSchema.prefault({}),
     seed: z.number().int().min(0).default(42),
     /** Plugins (package names, or paths relative to the recipe) whose registry entries the recipe uses. */
     plugins: z.array(z.string().min(1)).default([]),

@@ -43,6 +43,7 @@ import {
   type ValidationState,
 } from './checkpoint.js';
 import { faultPoint } from './fault.js';
+import { checkDataParallel, dataParallelRecipe, ReplicaGroup, type ReplicaSpec } from './parallel.js';
 import { lossCurveHtml } from './plot.js';
 import { publishModelFolder } from './publish.js';
 import type { Recipe, StageRecipe } from './recipe.js';
@@ -52,6 +53,7 @@ import {
   buildStageOptimizer,
   setStageTrainable,
   stageAccumulate,
+  stageBatchSize,
   stageSchedule,
   stageSteps,
   supervisedTokens,
@@ -134,6 +136,12 @@ export interface TrainerOptions {
    * `validation`; built once per stage when the stage starts and rewound before each validation.
    */
   validationData?: (stage: StageRecipe, index: number) => BatchSource | Promise<BatchSource>;
+  /**
+   * How a worker thread builds a replica of `model`: needed when recipe parallel.workers > 1 (data
+   * parallelism, train/parallel.ts). With fewer micro-batches per step than workers, `data` is asked for the
+   * stage with a smaller batchSize (and a larger accumulate): build the source with the stage's batchSize.
+   */
+  replica?: ReplicaSpec;
 }
 
 export interface RunOptions {
@@ -259,7 +267,7 @@ export class Trainer {
   constructor(readonly opts: TrainerOptions) {}
 
   /** Runs the recipe's stages (from a checkpoint when asked) until done or stopped. */
-  run(opts: RunOptions = {}): Promise<TrainResult> {
+  async run(opts: RunOptions = {}): Promise<TrainResult> {
     return new TrainingRun(this.opts, opts).execute();
   }
 }
@@ -291,12 +299,18 @@ class TrainingRun {
   /** How the last stage run ended (early stopping, its time budget, or its plan). */
   private stageEnd: 'planned' | 'early-stopping' | 'time-budget' = 'planned';
   private lastStageDone = 0;
+  /** The worker replicas of a data-parallel run (null: this thread computes every micro-batch). */
+  private replicas: ReplicaGroup | null = null;
+  /** Stages whose batches parallel.workers split into more, smaller micro-batches. */
+  private readonly splitStages: ReadonlySet<number>;
 
   constructor(
     private readonly opts: TrainerOptions,
     private readonly runOpts: RunOptions,
   ) {
-    this.recipe = opts.recipe;
+    const parallel = dataParallelRecipe(opts.recipe);
+    this.recipe = parallel.recipe;
+    this.splitStages = parallel.splitStages;
     this.model = opts.model;
     this.checkpointRoot = this.recipe.checkpoint.dir ?? join(this.recipe.output, 'checkpoints');
     this.metricsPath = join(this.recipe.output, 'metrics.jsonl');
@@ -336,6 +350,8 @@ class TrainingRun {
     try {
       return await this.executeLocked();
     } finally {
+      await this.replicas?.close();
+      this.replicas = null;
       await lock.release();
     }
   }
@@ -359,6 +375,7 @@ class TrainingRun {
 
   private async executeLocked(): Promise<TrainResult> {
     const { recipe } = this;
+    checkDataParallel(recipe, tf.getBackend(), this.opts.replica);
     if (!this.runOpts.resumeFrom) await this.claimRunFolder();
     await ensureDir(this.checkpointRoot, 'checkpoint');
     await removeStaleTempCheckpoints(this.checkpointRoot);
@@ -394,6 +411,7 @@ class TrainingRun {
         return this.result('completed', 'finished', modelDir);
       }
       this.model.train();
+      await this.startReplicas();
       for (let si = this.state.stage; si < recipe.stages.length; si++) {
         const stopped = await this.runStage(si, si === loaded?.state.stage ? loaded : null);
         if (stopped) {
@@ -418,6 +436,13 @@ class TrainingRun {
         this.warn(`loss.html not written: ${(err as Error).message}`);
       });
     }
+  }
+
+  /** Starts the worker replicas of a recipe with parallel.workers > 1 (after refusing what they cannot do). */
+  private async startReplicas(): Promise<void> {
+    const workers = this.recipe.parallel.workers;
+    if (workers <= 1 || !this.opts.replica) return;
+    this.replicas = await ReplicaGroup.start(this.opts.replica, workers, tf.getBackend(), this.model);
   }
 
   /** The run's time budget (run option, else recipe budget, else the one a resumed checkpoint recorded). */
@@ -511,6 +536,7 @@ class TrainingRun {
     const params = model.trainableParameters();
     for (const [name] of params) this.trained.add(name);
     if (loaded) this.restore(loaded, si);
+    await this.replicas?.syncStage(model, stage, where, recipe.seed + si);
     if (state.validation?.stage !== si) state.validation = { stage: si, best: null, sinceBest: 0 };
     const baseSchedule = stageSchedule(stage, this.plan[si]);
     const schedule = this.budget ? this.budget.schedule(baseSchedule, this.plan[si]) : baseSchedule;
@@ -753,51 +779,105 @@ class TrainingRun {
     return batch;
   }
 
+  /** Adds one micro-batch's weighted gradients to the step's accumulator and its loss to the step's sums. */
+  private async accumulateMicroBatch(
+    batch: MultimodalBatch,
+    accumulator: GradientAccumulator,
+    sums: { loss: number; weight: number },
+    stage: StageRecipe,
+    stepNumber: number,
+  ): Promise<void> {
+    const weight = supervisedTokens(batch) ?? 1;
+    if (weight === 0) return; // nothing supervised: no gradient to add
+    const { loss, grads } = await computeGradientsAsync(() => {
+      const out = this.model.forward(batch, { logits: false });
+      if (!out.loss)
+        throw new Error(`stage "${stage.name}": the model returned no loss (does the batch carry labels?)`);
+      return out.loss;
+    }, this.model.namedParameters());
+    try {
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(stepNumber, stage.name, `the loss (${loss})`);
+      accumulator.add(grads, weight);
+    } finally {
+      disposeGradients(grads);
+    }
+    sums.loss += loss * weight;
+    sums.weight += weight;
+  }
+
+  /**
+   * The step's micro-batches on every replica at once: this thread takes every size-th one, the workers the
+   * rest; their gradient sums join this thread's accumulator.
+   */
+  private async accumulateOnReplicas(
+    replicas: ReplicaGroup,
+    si: number,
+    accumulator: GradientAccumulator,
+    sums: { loss: number; weight: number; tokens: number },
+    stepNumber: number,
+  ): Promise<void> {
+    const stage = this.recipe.stages[si];
+    const batches: MultimodalBatch[] = [];
+    try {
+      for (let m = 0; m < stageAccumulate(this.recipe, stage); m++) batches.push(await this.nextBatch(si));
+      const maxRows = stageBatchSize(this.recipe, stage);
+      for (const batch of batches) {
+        sums.tokens += batchTokens(batch);
+        if (this.splitStages.has(si) && batch.inputIds.shape[0] > maxRows)
+          throw new Error(
+            `stage "${stage.name}": the data source returned a batch of ${batch.inputIds.shape[0]} samples; parallel.workers ` +
+              `${this.recipe.parallel.workers} asked for batches of ${maxRows} (stage.batchSize) to split each step: build the source with the stage's batchSize`,
+          );
+      }
+    } catch (err) {
+      for (const batch of batches) disposeMultimodalBatch(batch);
+      throw err;
+    }
+    const { own, results } = replicas.dispatch(batches);
+    try {
+      for (const batch of own) await this.accumulateMicroBatch(batch, accumulator, sums, stage, stepNumber);
+    } finally {
+      for (const batch of own) disposeMultimodalBatch(batch);
+    }
+    for (const [i, result] of (await results).entries()) {
+      if (result.nonFiniteLoss !== null)
+        throw new NonFiniteLossError(
+          stepNumber,
+          stage.name,
+          `the loss (${result.nonFiniteLoss}, on worker ${i + 1})`,
+        );
+      replicas.addGradients(accumulator, i, result);
+      sums.loss += result.lossSum;
+      sums.weight += result.weightSum;
+    }
+  }
+
   /** One optimizer step: accumulate over micro-batches, clip, update; returns its record (not yet logged). */
   private async step(
     si: number,
     optimizer: Optimizer,
     schedule: LrSchedule,
   ): Promise<{ record: StepRecord; stepSeconds: number; tokens: number }> {
-    const { state, recipe, model } = this;
+    const { state, recipe } = this;
     const stage = recipe.stages[si];
     const started = performance.now();
     const stepNumber = state.step + 1;
     const accumulator = new GradientAccumulator();
-    let lossSum = 0;
-    let weightSum = 0;
-    let tokens = 0;
-    const params = model.namedParameters();
+    const sums = { loss: 0, weight: 0, tokens: 0 };
     let gradNorm: number;
     try {
-      for (let m = 0; m < stageAccumulate(recipe, stage); m++) {
-        const batch = await this.nextBatch(si);
-        try {
-          tokens += batchTokens(batch);
-          const weight = supervisedTokens(batch) ?? 1;
-          if (weight === 0) continue; // nothing supervised: no gradient to add
-          const { loss, grads } = await computeGradientsAsync(() => {
-            const out = model.forward(batch, { logits: false });
-            if (!out.loss)
-              throw new Error(
-                `stage "${stage.name}": the model returned no loss (does the batch carry labels?)`,
-              );
-            return out.loss;
-          }, params);
+      if (this.replicas) await this.accumulateOnReplicas(this.replicas, si, accumulator, sums, stepNumber);
+      else
+        for (let m = 0; m < stageAccumulate(recipe, stage); m++) {
+          const batch = await this.nextBatch(si);
           try {
-            if (!Number.isFinite(loss))
-              throw new NonFiniteLossError(stepNumber, stage.name, `the loss (${loss})`);
-            accumulator.add(grads, weight);
+            sums.tokens += batchTokens(batch);
+            await this.accumulateMicroBatch(batch, accumulator, sums, stage, stepNumber);
           } finally {
-            disposeGradients(grads);
+            disposeMultimodalBatch(batch);
           }
-          lossSum += loss * weight;
-          weightSum += weight;
-        } finally {
-          disposeMultimodalBatch(batch);
         }
-      }
-      if (weightSum === 0) {
+      if (sums.weight === 0) {
         throw new Error(
           `stage "${stage.name}" step ${stepNumber}: none of its micro-batches has a supervised token (all labels -100): check truncation (data.maxLength) and label building`,
         );
@@ -818,6 +898,7 @@ class TrainingRun {
         disposeGradients(mean);
         if (grads !== mean) disposeGradients(grads);
       }
+      await this.replicas?.publishParameters();
     } finally {
       accumulator.dispose();
     }
@@ -830,12 +911,12 @@ class TrainingRun {
       stageIndex: si,
       stageStep: state.stageStep,
       epoch: state.epoch,
-      loss: lossSum / weightSum,
+      loss: sums.loss / sums.weight,
       lr,
       gradNorm,
-      tokens,
+      tokens: sums.tokens,
     };
-    return { record, stepSeconds: (performance.now() - started) / 1000, tokens };
+    return { record, stepSeconds: (performance.now() - started) / 1000, tokens: sums.tokens };
   }
 
   /** The best checkpoint's folder: pinned out of pruning. */
