@@ -6,6 +6,7 @@ import {
   type AnswerMetric,
   buildExample,
   type ConversationTemplate,
+  countMedia,
   type DataStats,
   describeLocation,
   type GenerateOptions,
@@ -73,6 +74,7 @@ async function* evalSamples(
       continue;
     }
     stats.samplesUsed++;
+    countMedia(stats, mediaOf(r.sample));
     const raw = record.value as { kind?: unknown; category?: unknown; question_type?: unknown };
     const kind = [raw.kind, raw.category, raw.question_type].find((k) => typeof k === 'string') as
       | string
@@ -129,6 +131,9 @@ export async function evaluate(vlm: VisionLanguageModel, opts: EvalOptions): Pro
         }
         const ids = promptIds(built.example.inputIds, built.example.labels);
         if (!ids) continue;
+        // Prompt tokens fed, and the reference answer's tokens scored (what "supervised" means in eval).
+        opts.stats.totalTokens += ids.length;
+        opts.stats.supervisedTokens += built.example.inputIds.length - ids.length;
         const input = tf.tensor2d([ids], [1, ids.length], 'int32');
         const result = await vlm.model.generateAsync(input, media, vlm.generateOptions(opts.generate));
         input.dispose();

@@ -162,9 +162,18 @@ describe('eval reports what it skipped', () => {
       '--json',
     ]);
     const out = JSON.parse(json.stdout) as {
-      data: { kept: number; skipped: { reasons: Record<string, unknown> } };
+      data: {
+        kept: number;
+        skipped: { reasons: Record<string, unknown> };
+        tokens: { total: number; supervised: number };
+        media: Record<string, number>;
+      };
     };
     expect(out.data.kept).toBe(1);
+    // The kept record's image and its prompt / reference tokens are counted, not reported as none.
+    expect(out.data.media.image).toBe(1);
+    expect(out.data.tokens.total).toBeGreaterThan(0);
+    expect(out.data.tokens.supervised).toBeGreaterThan(0);
     expect(Object.keys(out.data.skipped.reasons)).toEqual(
       expect.arrayContaining(['invalid_json', 'image_count_mismatch']),
     );
