@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/bin.ts', 'src/index.ts'],
+  // replica.js: what data-parallel training's worker threads import to build their model (src/replica.ts).
+  entry: ['src/bin.ts', 'src/index.ts', 'src/replica.ts'],
   format: ['esm'],
   dts: { entry: 'src/index.ts' },
   sourcemap: true,

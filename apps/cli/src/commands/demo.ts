@@ -4,6 +4,7 @@ import { initBackend } from '@vistune/core';
 import { formatWorldScores } from '@vistune/demo-world';
 import { type Command, Option } from 'commander';
 import {
+  DEFAULT_DEMO_WORKERS,
   type DemoResult,
   type DemoSize,
   demoPlan,
@@ -11,7 +12,7 @@ import {
   formatTowerSummary,
   runDemo,
 } from '../demo/index.js';
-import { addPluginOption, backendOption, commandRegistry } from '../options.js';
+import { addPluginOption, backendOption, commandRegistry, parsePositiveInt } from '../options.js';
 import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 
 interface DemoFlags {
@@ -19,6 +20,7 @@ interface DemoFlags {
   seed: string;
   quick?: boolean;
   smoke?: boolean;
+  workers?: number;
   json?: boolean;
 }
 
@@ -122,6 +124,12 @@ export function registerDemoCommand(program: Command): void {
         'a few steps on a handful of images: checks the wiring, learns nothing',
       ).hideHelp(),
     )
+    .addOption(
+      new Option(
+        '--workers <n>',
+        `model replicas training stages 1 and 2 side by side, one per core (default ${DEFAULT_DEMO_WORKERS})`,
+      ).argParser(parsePositiveInt),
+    )
     .option('--json', 'print the metrics as one JSON object (progress goes to stderr)')
     .addHelpText(
       'after',
@@ -140,6 +148,7 @@ export function registerDemoCommand(program: Command): void {
         out: flags.out,
         seed,
         size,
+        workers: flags.workers,
         onLog: log,
         onStageStart: (stage, steps) => {
           bar?.stop();

@@ -20,6 +20,7 @@ import {
   parseFraction,
   parsePositiveInt,
 } from '../options.js';
+import { cliReplica } from '../replica.js';
 import { modelForRecipe, recipeTask, slotsPerModality, stageData } from '../training.js';
 import { CliError, color, type Progress, printJson, progress } from '../ui.js';
 
@@ -31,6 +32,7 @@ interface TrainFlags {
   overwrite?: boolean;
   strict?: boolean;
   maxSkipFraction?: number;
+  workers?: number;
   plugin?: string[];
   allowNonfinite?: boolean;
   json?: boolean;
@@ -137,20 +139,27 @@ export function registerTrainCommand(program: Command): void {
         '--max-skip-fraction <f>',
         'fail when more than this fraction of the records is skipped (recipe data.maxSkipFraction)',
       ).argParser(parseFraction),
+    )
+    .addOption(
+      new Option(
+        '--workers <n>',
+        "model replicas training each step's micro-batches side by side, one per core (recipe parallel.workers; wasm/cpu backend)",
+      ).argParser(parsePositiveInt),
     );
   addAllowNonfiniteOption(cmd);
   addPluginOption(cmd)
     .option('--json', 'print one JSON summary at the end instead of progress')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ vistune train --config recipes/llava-stage1.yaml\n  $ vistune train --config recipe.yaml --time-budget 15m\n  $ vistune train --config recipe.yaml --resume latest\n  $ vistune train --config recipe.yaml --plugin vistune-plugin-points',
+      '\nExamples:\n  $ vistune train --config recipes/llava-stage1.yaml\n  $ vistune train --config recipe.yaml --workers 2\n  $ vistune train --config recipe.yaml --time-budget 15m\n  $ vistune train --config recipe.yaml --resume latest\n  $ vistune train --config recipe.yaml --plugin vistune-plugin-points',
     )
     .action(async (flags: TrainFlags, command: Command) => {
       await initBackend({ backend: backendOption(command), quiet: true });
       const recipePath = resolve(flags.config);
-      const recipe = await loadRecipe(recipePath).catch((err: Error) => {
+      const loaded = await loadRecipe(recipePath).catch((err: Error) => {
         throw new CliError(err.message);
       });
+      const recipe = flags.workers ? { ...loaded, parallel: { workers: flags.workers } } : loaded;
       const registry = await createVistuneRegistry({
         plugins: [...recipe.plugins, ...(flags.plugin ?? [])],
         from: dirname(recipePath),
@@ -199,6 +208,11 @@ export function registerTrainCommand(program: Command): void {
           data,
           validationData,
           saveModel: async (_model, dir) => vlm.save(dir),
+          replica: cliReplica('recipeReplicaModel', {
+            recipePath,
+            plugins: flags.plugin ?? [],
+            allowNonfinite: flags.allowNonfinite,
+          }),
           onEvent: (e) => {
             if (e.type === 'stage-start') {
               bar?.stop();

@@ -27,6 +27,7 @@ export {
 } from './evaluate.js';
 export { DEMO_TARGETS, type DemoMetrics, demoMetrics, formatDemoHeadline, VQA_KINDS } from './report.js';
 export {
+  DEFAULT_DEMO_WORKERS,
   DEMO_STAGES,
   type DemoOptions,
   type DemoResult,

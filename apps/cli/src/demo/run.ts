@@ -21,6 +21,7 @@ import {
   Trainer,
 } from '@vistune/core';
 import { generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
+import { cliReplica, replicasAvailable } from '../replica.js';
 import {
   type DemoPlan,
   type DemoSize,
@@ -40,6 +41,11 @@ export interface DemoOptions {
   out: string;
   seed: number;
   size: DemoSize;
+  /**
+   * Model replicas training stages 1 and 2 side by side (recipe parallel.workers); default
+   * DEFAULT_DEMO_WORKERS, and 1 where the built replica module is missing (running from sources).
+   */
+  workers?: number;
   /** Progress lines for people (world sizes, model, stages). */
   onLog?: (line: string) => void;
   onStageStart?: (stage: string, steps: number) => void;
@@ -79,6 +85,12 @@ export const DEMO_STAGES = { tower: 'tower', align: 'align', instruct: 'instruct
  * the LLM still ignored the image) and the model never recovered; frozen, it keeps every image distinct.
  */
 export const TRAINED_PARAMETERS = ['llm.*', 'modalities.image.adapter.*'];
+
+/**
+ * One replica: on the shared 2-core machine two replicas with native kernels ran slower than one (see
+ * packages/core/src/train/README.md, data parallelism); `--workers 2` opts in where cores are free.
+ */
+export const DEFAULT_DEMO_WORKERS = 1;
 
 export interface StepCalibration {
   /** Estimated seconds of one training step: the median timed forward/backward pass. */
@@ -135,6 +147,7 @@ function demoRecipe(
   files: Record<string, string>,
   out: string,
   seed: number,
+  workers: number,
 ): Recipe {
   const stage = (name: string, p: DemoStagePlan) => ({
     name,
@@ -158,6 +171,7 @@ function demoRecipe(
       stages: [stage(DEMO_STAGES.align, plan.align), stage(DEMO_STAGES.instruct, plan.instruct)],
       optimizer: { weightDecay: 0, clip: 1.0 },
       checkpoint: { every: 0, keep: 2 },
+      parallel: { workers },
       seed,
       output: out,
     },
@@ -296,7 +310,10 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       align: { ...plan.align, steps: steps.align },
       instruct: { ...plan.instruct, steps: steps.instruct },
     };
-    const recipe = demoRecipe(runPlan, hf, files, out, opts.seed);
+    const workers = replicasAvailable() ? (opts.workers ?? DEFAULT_DEMO_WORKERS) : 1;
+    if (workers > 1)
+      log(`stages ${DEMO_STAGES.align} and ${DEMO_STAGES.instruct}: ${workers} model replicas, one per core`);
+    const recipe = demoRecipe(runPlan, hf, files, out, opts.seed, workers);
     const data = (stage: StageRecipe) =>
       loader(
         stage.name === DEMO_STAGES.align ? files.align : files.instruct,
@@ -307,6 +324,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       recipe,
       data,
       saveModel: folderSaver(model, tokenizer, preprocessorPath),
+      replica: cliReplica('demoReplicaModel', { config: hf, seed: opts.seed }),
       onStep: opts.onStep,
       onEvent: (event) => {
         if (event.type === 'stage-start') opts.onStageStart?.(event.stage, event.steps);
