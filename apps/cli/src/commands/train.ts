@@ -251,6 +251,13 @@ export function registerTrainCommand(program: Command): void {
             }
           },
         });
+        const workers = recipe.parallel.workers;
+        if (workers > 1)
+          log(
+            color.dim(
+              `data parallel: ${workers} model replicas (this thread + ${workers - 1} worker threads)`,
+            ),
+          );
         const controller = new AbortController();
         const onSigint = () => controller.abort();
         process.once('SIGINT', onSigint);
