@@ -3,7 +3,7 @@
 // run instead of hanging it, and what replicas cannot reproduce is refused naming the field.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
@@ -47,6 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
+  await rm(dirname(workerScript), { recursive: true, force: true });
 });
 
 const withWorkers = (recipe: Recipe, workers: number, output: string): Recipe => ({
