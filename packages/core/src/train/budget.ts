@@ -24,7 +24,7 @@ export interface BudgetReport {
   usedSeconds: number;
   /** Optimizer steps done in all stages. */
   steps: number;
-  /** The largest plan made after calibration, summed over the stages this process planned. */
+  /** The plan once step times settled (or the steps done, when more), summed over the stages this process planned. */
   plannedSteps: number;
   /** Plans changed after calibration because steps ran slower (or faster) than measured. */
   replans: number;
@@ -34,8 +34,17 @@ export interface BudgetReport {
   shortfall: string | null;
 }
 
-/** Recent step times kept: the plan uses their mean. */
+/** Recent step times: a change of speed shows in their mean. */
 const STEP_WINDOW = 10;
+
+/** Step times since the last change of speed, at most this many: the plan uses their mean (steady under noise). */
+const SETTLED_WINDOW = 200;
+
+/** The recent mean must differ from the settled one by this share (and by 3 of its standard errors) to be a change. */
+const CHANGE_SHARE = 0.1;
+
+/** Steps done may fall this far short of the settled plan before it is called a shortfall (step-time noise). */
+const SHORTFALL_TOLERANCE = 0.05;
 
 /** Drift of the projected end, as a fraction of the stage's time still left, tolerated before re-planning. */
 const REPLAN_TOLERANCE = 0.05;
@@ -46,6 +55,8 @@ export class TimeBudgetPlanner {
   private stageName = '';
   /** Wall seconds between the last steps' ends, less the validation/checkpoint time inside them. */
   private readonly stepTimes: number[] = [];
+  /** Step times since the speed last changed (up to SETTLED_WINDOW): what the plan is made from. */
+  private settledTimes: number[] = [];
   private overheadSeconds = 0;
   /** Overhead since the last step ended (taken out of the next interval). */
   private pendingOverhead = 0;
@@ -59,8 +70,11 @@ export class TimeBudgetPlanner {
   private endSeconds = 0;
   /** Stages this process planned: largest plan since calibration vs steps done, and whether the deadline cut them. */
   private readonly outcomes: { name: string; planned: number; done: number; cut: boolean }[] = [];
-  /** The largest plan of the stage once its step window was full (warm-up makes the calibrated one an underestimate). */
-  private peakPlan = 0;
+  /**
+   * The stage's plan when its step window first filled (warm-up makes the calibrated one an underestimate): the
+   * reference a shortfall is measured against. Not the largest plan since: re-plans on noise would inflate it.
+   */
+  private referencePlan = 0;
   private replanTotal = 0;
   private cut = false;
 
@@ -101,6 +115,7 @@ export class TimeBudgetPlanner {
     if (this.state.stage !== si) this.state = TimeBudgetPlanner.stageState(this.opts.seconds, si);
     this.stageName = name;
     this.stepTimes.length = 0;
+    this.settledTimes = [];
     this.overheadSeconds = 0;
     this.pendingOverhead = 0;
     this.stepsAtOverhead = 0;
@@ -108,7 +123,7 @@ export class TimeBudgetPlanner {
     this.lastEnd = elapsed;
     this.stepsTimed = 0;
     this.cut = false;
-    this.peakPlan = this.state.calibratedPlan === null ? 0 : (this.state.plan ?? 0);
+    this.referencePlan = this.state.calibratedPlan === null ? 0 : (this.state.plan ?? 0);
     const { baseSteps } = this.opts;
     const left = baseSteps[si] * (1 - this.progress(done));
     const later = baseSteps.slice(si + 1).reduce((a, b) => a + b, 0);
@@ -154,16 +169,24 @@ export class TimeBudgetPlanner {
     this.largestOverhead = Math.max(this.largestOverhead, this.pendingOverhead);
     this.pendingOverhead = 0;
     if (this.stepTimes.length > STEP_WINDOW) this.stepTimes.shift();
+    this.settledTimes.push(this.stepTimes[this.stepTimes.length - 1]);
+    if (this.settledTimes.length > SETTLED_WINDOW) this.settledTimes.shift();
+    // The warm-up step dropped above leaves the settled times too.
+    if (this.stepTimes.length === 0) this.settledTimes = [];
     this.stepsTimed++;
     const overheadPerStep = this.stepsAtOverhead > 0 ? this.overheadSeconds / this.stepsAtOverhead : 0;
-    // The recent steps' mean plans; whether one more step fits is judged by the slower of it and the last step.
-    const n = this.stepTimes.length;
-    const stepMean = this.stepTimes.reduce((a, b) => a + b, 0) / n;
+    // A real change of speed (a loaded or freed machine): the settled window restarts from the recent steps.
+    const recent = meanAndError(this.stepTimes);
+    if (this.stepTimes.length >= STEP_WINDOW && this.settledTimes.length > STEP_WINDOW) {
+      const settled = meanAndError(this.settledTimes);
+      const gap = Math.abs(recent.mean - settled.mean);
+      // The recent mean's noise, from the settled steps' spread (10 recent times alone estimate it too roughly).
+      const recentNoise = settled.error * Math.sqrt(this.settledTimes.length / this.stepTimes.length);
+      if (gap > 3 * recentNoise && gap > CHANGE_SHARE * settled.mean) this.settledTimes = [...this.stepTimes];
+    }
+    // The settled steps' mean plans; whether one more step fits is judged by the slower of it and the last step.
+    const { mean: stepMean, error: stepError } = meanAndError(this.settledTimes);
     const perStep = stepMean + overheadPerStep;
-    // Standard error of that mean: how far the projection of the remaining steps can be off by noise alone.
-    const stepError = Math.sqrt(
-      this.stepTimes.reduce((a, t) => a + (t - stepMean) ** 2, 0) / Math.max(1, n - 1) / n,
-    );
     const nextStep = Math.max(perStep, (this.stepTimes.at(-1) ?? 0) + overheadPerStep);
     const available = this.deadline - this.endSeconds - elapsed;
     // One step of margin: step times scatter, and a plan that overruns is cut by the deadline mid-schedule.
@@ -187,16 +210,19 @@ export class TimeBudgetPlanner {
       // Capped: a real slowdown (which also widens the spread) must still re-plan at once.
       const noise = Math.min(2 * stepError * (s.plan - done), 2 * REPLAN_TOLERANCE * left);
       const tolerance = Math.max(2 * perStep, REPLAN_TOLERANCE * left, this.largestOverhead, noise);
-      // A one-step change is left to the plan's margin step and the deadline check.
-      if (Math.abs(projected - target) > tolerance && Math.abs(fit - s.plan) > 1) {
+      // Small changes (one step, or 2 % of the steps left) are left to the plan's margin step and the deadline check.
+      if (
+        Math.abs(projected - target) > tolerance &&
+        Math.abs(fit - s.plan) > Math.max(1, 0.02 * (s.plan - done))
+      ) {
         this.replan(done, fit);
         s.replans++;
         this.replanTotal++;
       }
     }
-    // Plans count for the shortfall once the step window is full (earlier ones still see warm-up and no pauses).
-    if (s.calibratedPlan !== null && this.stepsTimed >= STEP_WINDOW)
-      this.peakPlan = Math.max(this.peakPlan, s.plan ?? 0);
+    // The shortfall's reference: the first plan made with a full step window (earlier ones still see warm-up).
+    if (s.calibratedPlan !== null && this.stepsTimed >= STEP_WINDOW && this.referencePlan === 0)
+      this.referencePlan = s.plan ?? 0;
     return s.plan !== null && done >= s.plan;
   }
 
@@ -210,7 +236,7 @@ export class TimeBudgetPlanner {
 
   /** Records how the stage ended (`done` of its steps; early stopping is no shortfall) for the report. */
   endStage(done: number, stoppedEarly = false): void {
-    const planned = stoppedEarly ? done : Math.max(this.peakPlan, done);
+    const planned = stoppedEarly ? done : Math.max(this.referencePlan, done);
     this.outcomes.push({ name: this.stageName, planned, done, cut: this.cut });
   }
 
@@ -222,9 +248,9 @@ export class TimeBudgetPlanner {
     const notes: string[] = [];
     const cut = this.outcomes.filter((o) => o.cut).map((o) => o.name);
     if (cut.length) notes.push(`the deadline cut stage ${cut.join(', ')} before its planned end`);
-    if (done < planned)
+    if (done < planned * (1 - SHORTFALL_TOLERANCE))
       notes.push(
-        `steps ran slower than measured: up to ${planned} planned, ${done} done ` +
+        `steps ran slower than measured: ${planned} planned once step times settled, ${done} done ` +
           `(${planned - done} fewer, ${(100 * (1 - done / planned)).toFixed(0)}%)`,
       );
     if (scheduleCompleted < 1)
@@ -239,4 +265,13 @@ export class TimeBudgetPlanner {
       shortfall: notes.length ? notes.join('; ') : null,
     };
   }
+}
+
+/** Mean of step times and its standard error (how far a projection from it can be off by noise alone). */
+function meanAndError(times: readonly number[]): { mean: number; error: number } {
+  const n = times.length;
+  if (n === 0) return { mean: 0, error: 0 };
+  const mean = times.reduce((a, b) => a + b, 0) / n;
+  const variance = times.reduce((a, t) => a + (t - mean) ** 2, 0) / Math.max(1, n - 1);
+  return { mean, error: Math.sqrt(variance / n) };
 }
