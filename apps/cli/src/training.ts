@@ -6,6 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import {
   type BatchSource,
   type ConversationTemplate,
+  cachedMediaLoader,
   createModel,
   dataFileList,
   type HeadTargetsReader,
@@ -283,11 +284,18 @@ function stageLoaderOptions(
     strict: opts.strict ?? recipe.data.strict,
     maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,
     targets: opts.targets,
-    loadMedia: async (kind, path) => {
-      const modality = vlm.modalities.get(modalities[kind] ?? kind);
-      if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
-      return (await modality.processor.process(path)).tensor;
-    },
+    loadMedia: cachedMediaLoader(
+      async (kind, path) => {
+        const modality = vlm.modalities.get(modalities[kind] ?? kind);
+        if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
+        return (await modality.processor.process(path)).tensor;
+      },
+      {
+        maxBytes: recipe.data.mediaCacheMB * 2 ** 20,
+        // A processor that samples at random (video frame offsets) declares it; its items are decoded each time.
+        cacheable: (kind) => vlm.modalities.get(modalities[kind] ?? kind)?.processor?.deterministic !== false,
+      },
+    ).load,
   };
 }
 

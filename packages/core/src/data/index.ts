@@ -32,6 +32,11 @@ export {
   type MediaLoader,
 } from './loader.js';
 export {
+  cachedMediaLoader,
+  type MediaCacheOptions,
+  type MediaCacheStats,
+} from './media-cache.js';
+export {
   type DataFileFormat,
   detectFormat,
   type RawRecord,

@@ -43,6 +43,8 @@ export interface MediaProcessor {
   /** The media kind it reads. */
   readonly media: string;
   process(source: string | Uint8Array): Promise<ProcessedMedia>;
+  /** False when process() may return different values for the same source (random crops, frame sampling). */
+  readonly deterministic?: boolean;
   /** The registry config that recreates it (with its `type`), saved with the model. */
   processorConfig(): ComponentConfig;
   /** Writes its HF file into a model folder (image processors: preprocessor_config.json). */

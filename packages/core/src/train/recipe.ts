@@ -124,6 +124,8 @@ const dataSchema = z.strictObject({
   strict: z.boolean().default(false),
   /** Skip records with a turn longer than this many characters (loader default 100 000). */
   maxTurnChars: z.number().int().positive().optional(),
+  /** MB of decoded media kept in memory across epochs (0: decode every time). */
+  mediaCacheMB: z.number().min(0).default(1024),
 });
 
 const optimizerSchema = z.strictObject({
