@@ -40,6 +40,7 @@ export function demoJson(result: DemoResult) {
     perRecordKind: m.perRecordKind.rows,
     evalTurns: result.evalTurns,
     calibration: result.calibration,
+    budget: result.budget,
     tower: result.tower,
     losses: result.losses,
     parameters: result.parameters,
@@ -70,11 +71,19 @@ function printReport(result: DemoResult): void {
     `stage tower: ${t.steps} steps, loss ${t.firstLoss.toFixed(3)} → ${t.lastLoss.toFixed(3)}; ${formatTowerSummary(t.heldOut)}`,
   );
   const c = result.calibration;
-  if (c.steps < c.plannedSteps)
+  // With a time budget the trainer's own line below says what ran; the calibration only made the first plan.
+  if (!result.budget && c.steps < c.plannedSteps)
     write(
       color.yellow(
         `ran ${c.steps} of ${c.plannedSteps} planned steps (a step took ~${(1000 * c.stepSeconds).toFixed(0)} ms here, over the time budget)`,
       ),
+    );
+  const b = result.budget;
+  if (b)
+    write(
+      `time budget ${b.seconds.toFixed(0)} s: ${b.steps} steps in ${b.usedSeconds.toFixed(0)} s` +
+        (b.replans > 0 ? `, re-planned ${b.replans}× as step times changed` : '') +
+        (b.shortfall ? color.yellow(`; ${b.shortfall}`) : ''),
     );
   for (const l of result.losses)
     write(`stage ${l.stage}: ${l.steps} steps, loss ${l.first.toFixed(3)} → ${l.last.toFixed(3)}`);

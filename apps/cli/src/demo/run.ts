@@ -5,6 +5,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  type BudgetReport,
   computeGradientsAsync,
   createModel,
   disposeGradients,
@@ -66,6 +67,8 @@ export interface DemoResult {
   calibration: StepCalibration;
   /** Stage 0: the vision tower's pretraining and its held-out cell accuracy. */
   tower: TowerPretrainResult;
+  /** What the trainer's time budget did (steps run, re-plans, any shortfall); null for the untimed tiny run. */
+  budget: BudgetReport | null;
   /** First and last logged loss of each stage. */
   losses: { stage: string; steps: number; first: number; last: number }[];
   metrics: DemoMetrics;
@@ -172,6 +175,8 @@ function demoRecipe(
       optimizer: { weightDecay: 0, clip: 1.0 },
       checkpoint: { every: 0, keep: 2 },
       parallel: { workers },
+      // The trainer re-plans against the clock as it goes: a machine that gets loaded mid-run still ends on time.
+      ...(Number.isFinite(plan.trainBudgetSeconds) ? { budget: { time: plan.trainBudgetSeconds } } : {}),
       seed,
       output: out,
     },
@@ -378,6 +383,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       imageTokens: imageTokens,
       calibration,
       tower,
+      budget: trained.budget,
       losses,
       metrics,
       evalTurns: prompts.length,
