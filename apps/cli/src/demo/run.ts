@@ -303,12 +303,15 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
     const steps = fitSteps(plan, stepSeconds);
     const plannedSteps = plan.align.steps + plan.instruct.steps;
     const calibration: StepCalibration = { stepSeconds, plannedSteps, steps: steps.align + steps.instruct };
+    const timed = Number.isFinite(plan.trainBudgetSeconds)
+      ? `; the ${plan.trainBudgetSeconds} s budget re-plans by the clock as training goes`
+      : '';
     log(
       calibration.steps < plannedSteps
-        ? `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: ${calibration.steps} of the planned ` +
-            `${plannedSteps} steps fit the ${plan.trainBudgetSeconds} s budget (expect lower accuracy than the README's; ` +
+        ? `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: first estimate ${calibration.steps} of the planned ` +
+            `${plannedSteps} steps${timed} (expect lower accuracy than the README's; ` +
             '`vistune backends` says whether the native kernels run)'
-        : `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: all ${plannedSteps} planned steps fit the budget`,
+        : `a training step takes ~${(1000 * stepSeconds).toFixed(0)} ms here: all ${plannedSteps} planned steps fit${timed}`,
     );
     const runPlan: DemoPlan = {
       ...plan,
