@@ -12,6 +12,7 @@ import {
   type HeadTargetsReader,
   type InstructionDataFileOptions,
   InstructionDataLoader,
+  type MediaLoader,
   type MediaProcessor,
   type MultimodalModel,
   mediaOf,
@@ -251,6 +252,29 @@ export interface StageDataOptions {
   onLoaded?: (loader: InstructionDataLoader, stage: StageRecipe) => void;
 }
 
+/**
+ * Each media item through its modality's processor, decoded values kept for the whole run (data.mediaCacheMB):
+ * one cache for every stage, so a later stage does not decode the same images again.
+ */
+function recipeMediaLoader(recipe: Recipe, vlm: VisionLanguageModel): MediaLoader {
+  const modalityOf = (kind: string) => {
+    for (const m of vlm.modalities.values()) if (m.kind.name === kind) return m;
+    return vlm.modalities.get(kind);
+  };
+  return cachedMediaLoader(
+    async (kind, path) => {
+      const processor = modalityOf(kind)?.processor;
+      if (!processor) throw new Error(`no processor for ${kind} items (${path})`);
+      return (await processor.process(path)).tensor;
+    },
+    {
+      maxBytes: recipe.data.mediaCacheMB * 2 ** 20,
+      // A processor that samples at random (video frame offsets) declares it; its items are decoded each time.
+      cacheable: (kind) => modalityOf(kind)?.processor?.deterministic !== false,
+    },
+  ).load;
+}
+
 /** The loader options of one stage: the stage's template, batch size and the recipe's data files, for every modality. */
 function stageLoaderOptions(
   recipe: Recipe,
@@ -259,6 +283,7 @@ function stageLoaderOptions(
   slots: Readonly<Record<string, number>>,
   stage: StageRecipe,
   opts: StageDataOptions,
+  loadMedia: MediaLoader,
 ): InstructionDataFileOptions {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(recipeDir, p));
   const template = vlm.registry.createSync(
@@ -284,18 +309,7 @@ function stageLoaderOptions(
     strict: opts.strict ?? recipe.data.strict,
     maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,
     targets: opts.targets,
-    loadMedia: cachedMediaLoader(
-      async (kind, path) => {
-        const modality = vlm.modalities.get(modalities[kind] ?? kind);
-        if (!modality?.processor) throw new Error(`no processor for ${kind} items (${path})`);
-        return (await modality.processor.process(path)).tensor;
-      },
-      {
-        maxBytes: recipe.data.mediaCacheMB * 2 ** 20,
-        // A processor that samples at random (video frame offsets) declares it; its items are decoded each time.
-        cacheable: (kind) => vlm.modalities.get(modalities[kind] ?? kind)?.processor?.deterministic !== false,
-      },
-    ).load,
+    loadMedia,
   };
 }
 
@@ -311,8 +325,9 @@ export function stageData(
   slots: Readonly<Record<string, number>>,
   opts: StageDataOptions = {},
 ) {
+  const loadMedia = recipeMediaLoader(recipe, vlm);
   return async (stage: StageRecipe): Promise<BatchSource> => {
-    const options = stageLoaderOptions(recipe, vlm, recipeDir, slots, stage, opts);
+    const options = stageLoaderOptions(recipe, vlm, recipeDir, slots, stage, opts, loadMedia);
     if (opts.validation) {
       if (!recipe.data.val)
         throw new CliError(

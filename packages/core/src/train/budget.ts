@@ -163,16 +163,18 @@ export class TimeBudgetPlanner {
    */
   afterStep(done: number, elapsed: number): boolean {
     // A stage's first step also paid for warm-up (kernel compilation, first allocations): dropped once a second is timed.
-    if (this.stepsTimed === 1 && this.stepTimes.length === 1) this.stepTimes.length = 0;
-    this.stepTimes.push(Math.max(0, elapsed - this.lastEnd - this.pendingOverhead));
+    if (this.stepsTimed === 1 && this.stepTimes.length === 1) {
+      this.stepTimes.length = 0;
+      this.settledTimes = [];
+    }
+    const stepTime = Math.max(0, elapsed - this.lastEnd - this.pendingOverhead);
+    this.stepTimes.push(stepTime);
     this.lastEnd = elapsed;
     this.largestOverhead = Math.max(this.largestOverhead, this.pendingOverhead);
     this.pendingOverhead = 0;
     if (this.stepTimes.length > STEP_WINDOW) this.stepTimes.shift();
-    this.settledTimes.push(this.stepTimes[this.stepTimes.length - 1]);
+    this.settledTimes.push(stepTime);
     if (this.settledTimes.length > SETTLED_WINDOW) this.settledTimes.shift();
-    // The warm-up step dropped above leaves the settled times too.
-    if (this.stepTimes.length === 0) this.settledTimes = [];
     this.stepsTimed++;
     const overheadPerStep = this.stepsAtOverhead > 0 ? this.overheadSeconds / this.stepsAtOverhead : 0;
     // A real change of speed (a loaded or freed machine): the settled window restarts from the recent steps.
