@@ -29,8 +29,12 @@ describe('vistune demo', () => {
       env: { ...process.env, NO_COLOR: '1' },
     });
     const report = JSON.parse(stdout);
-    for (const key of ['vqaExactMatch', 'countAccuracy', 'groundingAcc50', 'groundingMeanIou'])
+    for (const key of ['vqaExactMatch', 'countAccuracy', 'groundingAcc50', 'groundingMeanIou']) {
       expect(report[key]).toBeGreaterThanOrEqual(0);
+      // The shuffled-media control: the same prompts, each with another held-out image.
+      expect(report.shuffledMedia[key]).toBeGreaterThanOrEqual(0);
+      expect(report.shuffledMedia[key]).toBeLessThanOrEqual(1);
+    }
     const kinds = report.perKind.map((r: { kind: string }) => r.kind);
     // Which kinds a 4-image test split holds depends on the seed; every row must be a world kind.
     for (const kind of kinds) expect(kind).toMatch(/^(vqa_[a-z]+|grounding|region_caption|description)$/);

@@ -5,6 +5,7 @@ import { formatWorldScores } from '@vistune/demo-world';
 import { type Command, Option } from 'commander';
 import {
   DEFAULT_DEMO_WORKERS,
+  type DemoPlan,
   type DemoResult,
   type DemoSize,
   demoPlan,
@@ -22,6 +23,39 @@ interface DemoFlags {
   smoke?: boolean;
   workers?: number;
   json?: boolean;
+  plan?: string;
+}
+
+/**
+ * demoPlan(size) with a JSON object's fields over it (`--plan '{"instruct":{"lr":2e-3},"trainBudgetSeconds":null}'`);
+ * stage and image objects merge field by field, and a null budget means none (a fixed step count).
+ */
+export function overridePlan(plan: DemoPlan, json: string): DemoPlan {
+  let patch: unknown;
+  try {
+    patch = JSON.parse(json);
+  } catch (err) {
+    throw new CliError(`--plan must be a JSON object: ${(err as Error).message}`, 2);
+  }
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+    throw new CliError('--plan must be a JSON object', 2);
+  const merged: Record<string, unknown> = { ...plan };
+  for (const [key, value] of Object.entries(patch)) {
+    if (!(key in plan) && !['kinds', 'boxFormat'].includes(key))
+      throw new CliError(`--plan: unknown field "${key}"`, 2);
+    const base = merged[key];
+    merged[key] =
+      key === 'trainBudgetSeconds' && value === null
+        ? Number.POSITIVE_INFINITY
+        : typeof base === 'object' &&
+            base !== null &&
+            typeof value === 'object' &&
+            value !== null &&
+            !Array.isArray(value)
+          ? { ...base, ...value }
+          : value;
+  }
+  return merged as unknown as DemoPlan;
 }
 
 /** The metrics --json prints: headline figures, per-kind rows, timings and where everything is. */
@@ -35,6 +69,8 @@ export function demoJson(result: DemoResult) {
     groundingAcc50: m.groundingAcc50,
     groundingMeanIou: m.groundingMeanIou,
     meetsTargets: m.meetsTargets,
+    /** The same held-out prompts, each record given another record's image. */
+    shuffledMedia: result.shuffled,
     perKind: m.perQuestionKind.filter((r) => r.kind !== 'overall'),
     overall: m.perQuestionKind.find((r) => r.kind === 'overall'),
     perRecordKind: m.perRecordKind.rows,
@@ -64,7 +100,7 @@ function printReport(result: DemoResult): void {
     }),
   );
   write('');
-  write(formatDemoHeadline(result.metrics));
+  write(formatDemoHeadline(result.metrics, result.shuffled));
   write('');
   const t = result.tower;
   write(
@@ -140,6 +176,9 @@ export function registerDemoCommand(program: Command): void {
       ).argParser(parsePositiveInt),
     )
     .option('--json', 'print the metrics as one JSON object (progress goes to stderr)')
+    .addOption(
+      new Option('--plan <json>', 'run sizes over the chosen plan, as JSON (experiments)').hideHelp(),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ vistune demo --quick\n  $ vistune demo --out runs/demo && vistune chat --model runs/demo/model',
@@ -152,11 +191,13 @@ export function registerDemoCommand(program: Command): void {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(color.bold(`vistune demo (${size}) on ${info.name}: ${info.detail}`));
       let bar: Progress | undefined;
-      const towerSteps = demoPlan(size).tower.steps;
+      const plan = flags.plan ? overridePlan(demoPlan(size), flags.plan) : demoPlan(size);
+      const towerSteps = plan.tower.steps;
       const result = await runDemo(await commandRegistry(cmd), {
         out: flags.out,
         seed,
         size,
+        plan,
         workers: flags.workers,
         onLog: log,
         onStageStart: (stage, steps) => {

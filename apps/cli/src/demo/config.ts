@@ -1,5 +1,7 @@
 // The demo's model and run sizes. A LLaVA small enough to train from scratch on two CPU cores: a CLIP-style
 // ViT, the LLaVA-1.5 MLP projector and a LLaMA decoder over the world's 302-token vocabulary.
+import type { BoxFormat, RecordKind } from '@vistune/demo-world';
+
 export type DemoSize = 'default' | 'quick' | 'tiny';
 
 export interface DemoModelSize {
@@ -18,9 +20,14 @@ export interface DemoModelSize {
 }
 
 export interface DemoStagePlan {
+  /** 0 skips the stage (stage 0 always runs). */
   steps: number;
   lr: number;
   batchSize: number;
+  /** Share of the steps spent warming the lr up (default 0.05). */
+  warmupRatio?: number;
+  /** Micro-batches per optimizer step (default 1); with `--workers N` the replicas share them. */
+  accumulate?: number;
 }
 
 export interface DemoPlan {
@@ -32,6 +39,10 @@ export interface DemoPlan {
   alignImages: number;
   /** Records per image. */
   questionsPerImage: number;
+  /** Record kinds of the main world, a kind repeated to weight it (default: the world's default mix). */
+  kinds?: readonly RecordKind[];
+  /** How boxes are written (default the world's grid of 32 bins). */
+  boxFormat?: BoxFormat;
   /** Stage 0: the vision tower learns to name each cell's contents (demo/tower.ts), then stays frozen. */
   tower: DemoStagePlan;
   align: DemoStagePlan;

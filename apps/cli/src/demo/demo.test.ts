@@ -11,8 +11,8 @@ import {
 import { describe, expect, it } from 'vitest';
 import { demoPlan } from './config.js';
 import { mergeByImage } from './data.js';
-import { evalPrompts, splitTurns } from './evaluate.js';
-import { demoMetrics, VQA_KINDS } from './report.js';
+import { evalPrompts, shuffledMedia, splitTurns } from './evaluate.js';
+import { demoMetrics, formatDemoHeadline, headline, VQA_KINDS } from './report.js';
 import { fitSteps } from './run.js';
 import { cellTargets } from './tower.js';
 
@@ -75,6 +75,45 @@ describe('evalPrompts', () => {
         expect(p.kind).toBe(record.truth[k]?.kind);
       });
     }
+  });
+});
+
+describe('shuffledMedia (the shuffled-media control)', () => {
+  it('gives every prompt another image, the same one for all prompts of an image, and keeps the text', () => {
+    const tokenizer = worldTokenizer();
+    const imageId = tokenizer.tokenToId('<image>') as number;
+    const records = worldRecords(6);
+    const prompts = evalPrompts(records, tokenizer, { tokenId: imageId, slots: SLOTS });
+    const shuffled = shuffledMedia(prompts);
+    expect(shuffled).toHaveLength(prompts.length);
+    const moved = new Map<string, string>();
+    shuffled.forEach((p, i) => {
+      const before = prompts[i] as (typeof prompts)[number];
+      expect(p.image).not.toBe(before.image);
+      expect(p.ids).toEqual(before.ids);
+      expect([p.recordId, p.turn, p.kind]).toEqual([before.recordId, before.turn, before.kind]);
+      expect(moved.get(before.image) ?? p.image).toBe(p.image);
+      moved.set(before.image, p.image);
+    });
+    // A permutation of the images: each image is some other image's stand-in exactly once.
+    expect(new Set(moved.values()).size).toBe(moved.size);
+    expect(() => shuffledMedia(prompts.filter((p) => p.image === prompts[0]?.image))).toThrow(/two images/);
+  });
+
+  it('prints the control beside each headline figure', () => {
+    const records = worldRecords(10);
+    const right = Object.fromEntries(records.map((r) => [r.id, r.truth.map((t) => t.answer)]));
+    const wrong = Object.fromEntries(records.map((r) => [r.id, r.truth.map(() => 'no idea')]));
+    const metrics = demoMetrics(records, right);
+    const control = headline(demoMetrics(records, wrong));
+    expect(control).toEqual({ vqaExactMatch: 0, countAccuracy: 0, groundingAcc50: 0, groundingMeanIou: 0 });
+    const lines = formatDemoHeadline(metrics, control).split('\n');
+    expect(lines).toHaveLength(4);
+    // The true answers' boxes are the grid-rounded truth: every hit, mean IoU below 1.
+    for (const line of lines.slice(0, 3))
+      expect(line).toMatch(/ 100\.0 % .*met\).*shuffled images\s+0\.0 %$/);
+    expect(lines[3]).toMatch(/mean IoU\)\s+\d+\.\d %\s+shuffled images\s+0\.0 %$/);
+    expect(formatDemoHeadline(metrics)).not.toMatch(/shuffled/);
   });
 });
 

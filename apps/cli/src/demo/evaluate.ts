@@ -81,6 +81,17 @@ export function evalPrompts(
   );
 }
 
+/**
+ * The prompts with each image swapped for the next distinct image of the list (the last gets the first): the
+ * shuffled-media control. Prompts about one image all move to the same other image; the text stays as it was.
+ */
+export function shuffledMedia(prompts: readonly EvalPrompt[]): EvalPrompt[] {
+  const images = [...new Set(prompts.map((p) => p.image))];
+  if (images.length < 2) throw new Error('shuffledMedia: needs prompts about at least two images');
+  const next = new Map(images.map((image, i) => [image, images[(i + 1) % images.length] as string]));
+  return prompts.map((p) => ({ ...p, image: next.get(p.image) as string }));
+}
+
 export interface GenerateAnswersOptions {
   /** Decoded pixels of an image path of the records ([3, H, W]); the caller owns the cache, the tensor is disposed here. */
   loadImage: (image: string) => Promise<tf.Tensor3D>;

@@ -23,9 +23,18 @@ export {
   type GenerateAnswersOptions,
   generateAnswers,
   messagesBeforeTurn,
+  shuffledMedia,
   splitTurns,
 } from './evaluate.js';
-export { DEMO_TARGETS, type DemoMetrics, demoMetrics, formatDemoHeadline, VQA_KINDS } from './report.js';
+export {
+  DEMO_TARGETS,
+  type DemoHeadline,
+  type DemoMetrics,
+  demoMetrics,
+  formatDemoHeadline,
+  headline,
+  VQA_KINDS,
+} from './report.js';
 export {
   DEFAULT_DEMO_WORKERS,
   DEMO_STAGES,

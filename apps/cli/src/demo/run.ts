@@ -21,7 +21,7 @@ import {
   type Tokenizer,
   Trainer,
 } from '@vistune/core';
-import { generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
+import { BoxCodec, generateWorld, loadWorldSplit, writeWorldTokenizer } from '@vistune/demo-world';
 import { cliReplica, replicasAvailable } from '../replica.js';
 import {
   type DemoPlan,
@@ -32,8 +32,8 @@ import {
   demoPreprocessorConfig,
 } from './config.js';
 import { cachedImageLoader, type PixelProcessor } from './data.js';
-import { evalPrompts, generateAnswers } from './evaluate.js';
-import { type DemoMetrics, demoMetrics } from './report.js';
+import { evalPrompts, generateAnswers, shuffledMedia } from './evaluate.js';
+import { type DemoHeadline, type DemoMetrics, demoMetrics, headline } from './report.js';
 import { type SampleConversation, sampleConversations } from './samples.js';
 import { formatTowerSummary, pretrainVisionTower, type TowerPretrainResult } from './tower.js';
 
@@ -47,6 +47,8 @@ export interface DemoOptions {
    * DEFAULT_DEMO_WORKERS, and 1 where the built replica module is missing (running from sources).
    */
   workers?: number;
+  /** Run sizes to use instead of demoPlan(size) (experiments; `vistune demo --plan`). */
+  plan?: DemoPlan;
   /** Progress lines for people (world sizes, model, stages). */
   onLog?: (line: string) => void;
   onStageStart?: (stage: string, steps: number) => void;
@@ -72,6 +74,8 @@ export interface DemoResult {
   /** First and last logged loss of each stage. */
   losses: { stage: string; steps: number; first: number; last: number }[];
   metrics: DemoMetrics;
+  /** The headline figures with every held-out prompt given another record's image (shuffledMedia). */
+  shuffled: DemoHeadline;
   /** Prompts answered on the held-out split (one per assistant turn). */
   evalTurns: number;
   samples: SampleConversation[];
@@ -138,10 +142,9 @@ async function timePasses(model: MultimodalModel, loader: InstructionDataLoader)
 export function fitSteps(plan: DemoPlan, stepSeconds: number): { align: number; instruct: number } {
   const planned = plan.align.steps + plan.instruct.steps;
   const scale = stepSeconds > 0 ? Math.min(1, plan.trainBudgetSeconds / (stepSeconds * planned)) : 1;
-  return {
-    align: Math.max(1, Math.round(plan.align.steps * scale)),
-    instruct: Math.max(1, Math.round(plan.instruct.steps * scale)),
-  };
+  // A stage planned with 0 steps stays skipped.
+  const fit = (steps: number) => (steps > 0 ? Math.max(1, Math.round(steps * scale)) : 0);
+  return { align: fit(plan.align.steps), instruct: fit(plan.instruct.steps) };
 }
 
 function demoRecipe(
@@ -158,7 +161,8 @@ function demoRecipe(
     lr: p.lr,
     steps: p.steps,
     batchSize: p.batchSize,
-    warmupRatio: 0.05,
+    ...(p.accumulate ? { accumulate: p.accumulate } : {}),
+    warmupRatio: p.warmupRatio ?? 0.05,
     schedule: 'cosine_with_min_lr' as const,
     minLrRatio: 0.1,
   });
@@ -171,7 +175,9 @@ function demoRecipe(
         maxLength: 512,
         batchSize: plan.instruct.batchSize,
       },
-      stages: [stage(DEMO_STAGES.align, plan.align), stage(DEMO_STAGES.instruct, plan.instruct)],
+      stages: [stage(DEMO_STAGES.align, plan.align), stage(DEMO_STAGES.instruct, plan.instruct)].filter(
+        (s) => (s.steps ?? 0) > 0,
+      ),
       optimizer: { weightDecay: 0, clip: 1.0 },
       checkpoint: { every: 0, keep: 2 },
       parallel: { workers },
@@ -209,7 +215,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
   const started = performance.now();
   const seconds = (from: number) => (performance.now() - from) / 1000;
   const log = opts.onLog ?? (() => {});
-  const plan = demoPlan(opts.size);
+  const plan = opts.plan ?? demoPlan(opts.size);
   const out = resolve(opts.out);
   const worldDir = join(out, 'world');
   const alignDir = join(out, 'world-align');
@@ -231,18 +237,22 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
     maxObjects,
     questionsPerImage: plan.questionsPerImage,
     counts: plan.images,
+    ...(plan.kinds ? { kinds: plan.kinds } : {}),
+    ...(plan.boxFormat ? { boxFormat: plan.boxFormat } : {}),
   });
   // Stage 1's own world: a different seed stream, so its scenes are not the main world's.
-  await generateWorld({
-    outDir: alignDir,
-    seed: `${opts.seed}-align`,
-    imageSize,
-    grid,
-    questionsPerImage: plan.questionsPerImage,
-    counts: { train: plan.alignImages, val: 0, test: 0 },
-    minObjects: 1,
-    maxObjects: 2,
-  });
+  if (plan.align.steps > 0)
+    await generateWorld({
+      outDir: alignDir,
+      seed: `${opts.seed}-align`,
+      imageSize,
+      grid,
+      questionsPerImage: plan.questionsPerImage,
+      counts: { train: plan.alignImages, val: 0, test: 0 },
+      ...(plan.boxFormat ? { boxFormat: plan.boxFormat } : {}),
+      minObjects: 1,
+      maxObjects: 2,
+    });
   const tokenizer = await writeWorldTokenizer(join(worldDir, 'tokenizer'));
   const preprocessorPath = join(worldDir, 'preprocessor_config.json');
   await writeFile(preprocessorPath, `${JSON.stringify(demoPreprocessorConfig(imageSize), null, 2)}\n`);
@@ -361,13 +371,22 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       loadImage: (image) => loadImage(join(worldDir, image)),
       onProgress: opts.onEvalProgress,
     });
-    const metrics = demoMetrics(test, predictions);
+    const codec = new BoxCodec(plan.boxFormat);
+    const metrics = demoMetrics(test, predictions, { codec });
+    // The control: the same prompts, each with another held-out image; what the model gets right from the
+    // question alone (priors such as "no" or "1") stays, what it reads off the image falls to chance.
+    const shuffledPredictions = await generateAnswers(model, shuffledMedia(prompts), {
+      tokenizer,
+      loadImage: (image) => loadImage(join(worldDir, image)),
+    });
+    const shuffled = headline(demoMetrics(test, shuffledPredictions, { codec }));
     await writeFile(join(out, 'predictions.json'), `${JSON.stringify(predictions)}\n`);
     const samplesDir = join(out, 'samples');
     const samples = await sampleConversations(test, predictions, {
       worldDir,
       outDir: samplesDir,
       count: plan.samples,
+      codec,
     });
     const evalSeconds = seconds(evalStart);
 
@@ -389,6 +408,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
       budget: trained.budget,
       losses,
       metrics,
+      shuffled,
       evalTurns: prompts.length,
       samples,
       seconds: { world: worldSeconds, train: trainSeconds, eval: evalSeconds, total: seconds(started) },
