@@ -70,6 +70,45 @@ describe('vistune bench --config', () => {
     expect(r.peak_rss_mb).toBeGreaterThanOrEqual(r.peak_rss_mb_after_generate);
   });
 
+  it('--workers 2 computes each step on two replicas (half the batch each): the losses of one process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vistune-bench-'));
+    const file = join(dir, 'micro.json');
+    await writeFile(file, JSON.stringify({ ...microConfig, bench: { ...microConfig.bench, batch: 4 } }));
+    const train = async (workers: number) => {
+      const args = [
+        bin,
+        'bench',
+        '--config',
+        file,
+        '--skip-generate',
+        '--workers',
+        String(workers),
+        '--json',
+      ];
+      const { stdout } = await run(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' } });
+      return JSON.parse(stdout).train;
+    };
+    const [one, two] = [await train(1), await train(2)];
+    expect(one.workers).toBe(1);
+    expect(two).toMatchObject({ workers: 2, batch: 4, trainable_params: one.trainable_params });
+    // Loss of the first step (same weights) and of the last (after 3 updates from summed half-batch gradients).
+    expect(two.loss_first).toBeCloseTo(one.loss_first, 3);
+    expect(two.loss_last).toBeCloseTo(one.loss_last, 3);
+    expect(two.loss_last).toBeLessThan(two.loss_first);
+
+    const odd = await run(process.execPath, [
+      bin,
+      'bench',
+      '--config',
+      file,
+      '--skip-generate',
+      '--workers',
+      '3',
+    ]).catch((e) => e);
+    expect(odd.code).not.toBe(0);
+    expect(odd.stderr).toMatch(/--workers 3 splits each step's batch of 4 rows evenly/);
+  });
+
   it('refuses a config without a "bench" object, naming the fields', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vistune-bench-'));
     const file = join(dir, 'nobench.json');

@@ -4,7 +4,14 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModel, loadRecipe, type ReplicaSpec, type TrainableModel } from '@vistune/core';
+import {
+  createLlava,
+  createModel,
+  type LlavaBenchReplicaOptions,
+  loadRecipe,
+  type ReplicaSpec,
+  type TrainableModel,
+} from '@vistune/core';
 import { createVistuneRegistry } from './api/registry.js';
 import { modelForRecipe } from './training.js';
 
@@ -36,6 +43,17 @@ export async function demoReplicaModel(opts: DemoReplicaOptions): Promise<Traina
   return createModel(opts.config, await createVistuneRegistry(), { seed: opts.seed });
 }
 
+/** `vistune bench --config --workers`: the bench's LLaVA, with the command's plugins. */
+export interface BenchReplicaOptions extends LlavaBenchReplicaOptions {
+  plugins: string[];
+}
+
+/** The model benchLlava times, built as it builds it (createLlava with the same config and seed). */
+export async function benchReplicaModel(opts: BenchReplicaOptions): Promise<TrainableModel> {
+  const registry = await createVistuneRegistry({ plugins: opts.plugins });
+  return createLlava(opts.config, registry, { seed: opts.seed });
+}
+
 /** Where the built CLI keeps this file: dist/replica.js next to the bundle that imports it. */
 const REPLICA_MODULE = new URL('./replica.js', import.meta.url);
 
@@ -47,9 +65,10 @@ export function replicasAvailable(): boolean {
 /** How a worker builds a replica through one of this file's exports (dist/replica.js once built). */
 export function cliReplica(exportName: 'recipeReplicaModel', options: RecipeReplicaOptions): ReplicaSpec;
 export function cliReplica(exportName: 'demoReplicaModel', options: DemoReplicaOptions): ReplicaSpec;
+export function cliReplica(exportName: 'benchReplicaModel', options: BenchReplicaOptions): ReplicaSpec;
 export function cliReplica(
   exportName: string,
-  options: RecipeReplicaOptions | DemoReplicaOptions,
+  options: RecipeReplicaOptions | DemoReplicaOptions | BenchReplicaOptions,
 ): ReplicaSpec {
   return { module: REPLICA_MODULE.href, exportName, options };
 }

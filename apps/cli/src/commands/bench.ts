@@ -19,11 +19,13 @@ import {
   parsePositive,
   parsePositiveInt,
 } from '../options.js';
+import { cliReplica, replicasAvailable } from '../replica.js';
 import { CliError, color, printJson, table } from '../ui.js';
 
 interface ConfigBenchFlags {
   config?: string;
   threads: string;
+  workers?: number;
   skipTrain?: boolean;
   skipGenerate?: boolean;
   json?: boolean;
@@ -38,6 +40,12 @@ export function registerBenchCommand(program: Command): void {
       '--threads <n>',
       'threads: wasm runs XNNPACK on this many cores (threaded build), cpu runs one; the report says what ran',
       '1',
+    )
+    .addOption(
+      new Option(
+        '--workers <n>',
+        'data-parallel replicas of the train step (worker_threads, each computing batch / n rows; default 1)',
+      ).argParser(parsePositiveInt),
     )
     .option('--skip-train', 'time generation only')
     .option('--skip-generate', 'time training only')
@@ -167,9 +175,20 @@ async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Comman
   if (threads > 1 && (backend === undefined || backend === 'wasm')) await useWasmThreads(threads);
   await initBackend({ backend, quiet: true });
   const config = (await readJsonFile(file, 'bench config')) as Record<string, unknown>;
+  const workers = flags.workers ?? 1;
+  if (workers > 1 && threads > 1)
+    throw new CliError(
+      `--workers ${workers} with --threads ${threads}: each replica takes a core of its own; use one of them`,
+      2,
+    );
+  if (workers > 1 && !replicasAvailable())
+    throw new CliError('--workers needs the built CLI (dist/replica.js): run `pnpm build` first', 2);
+  const plugins = cmd.opts<{ plugin?: string[] }>().plugin ?? [];
   const report = await benchLlava(config, await commandRegistry(cmd), {
     name: basename(file, extname(file)),
     threads,
+    workers,
+    replica: cliReplica('benchReplicaModel', { config, seed: 0, plugins }),
     skipTrain: flags.skipTrain,
     skipGenerate: flags.skipGenerate,
     onProgress: flags.json ? undefined : (m) => process.stderr.write(`${color.dim(m)}\n`),
@@ -200,7 +219,7 @@ function formatLlava(r: LlavaBenchReport): string {
   }
   rows.push(['peak RSS', `${r.peak_rss_mb} MB`]);
   const head = color.bold(
-    `${r.config}: ${r.backend} (${r.backend_detail}), ${r.threads} thread(s), ${(r.params_total / 1e6).toFixed(1)}M params`,
+    `${r.config}: ${r.backend} (${r.backend_detail}), ${r.threads} thread(s)${r.train && r.train.workers > 1 ? `, train on ${r.train.workers} replicas` : ''}, ${(r.params_total / 1e6).toFixed(1)}M params`,
   );
   return `${head}\n${table(rows)}`;
 }

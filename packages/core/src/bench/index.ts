@@ -3,6 +3,7 @@
 export {
   benchLlava,
   type LlavaBenchOptions,
+  type LlavaBenchReplicaOptions,
   type LlavaBenchReport,
   type LlavaBenchSizes,
   type LlavaGenerateReport,

@@ -2,13 +2,19 @@
 // on a randomly initialised model built from the same HF LlavaConfig JSON, reported in the same JSON shape.
 import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend } from '../backend/init.js';
+import { disposeMultimodalBatch } from '../data/loader.js';
 import { generateStream } from '../generation/generate.js';
 import { createLlava, type LlavaForConditionalGeneration } from '../multimodal/llava.js';
+import type { MultimodalBatch } from '../multimodal/model.js';
 import { Rng } from '../nn/rng.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
+import { GradientAccumulator } from '../optim/accumulate.js';
 import { AdamW } from '../optim/adamw.js';
 import { computeGradientsAsync } from '../optim/gradients.js';
 import type { Registry } from '../registry/types.js';
+import { ReplicaGroup, type ReplicaSpec } from '../train/parallel.js';
+import { parseRecipe } from '../train/recipe.js';
+import { supervisedTokens } from '../train/stage.js';
 
 /** The config's `"bench"` object (torch_ref.py's names). */
 export interface LlavaBenchSizes {
@@ -32,10 +38,19 @@ export interface LlavaBenchOptions {
   skipGenerate?: boolean;
   /** Seed of the weights (model) and of the batch (seed + 1), as torch_ref.py. Default 0. */
   seed?: number;
+  /**
+   * Data-parallel replicas of the train step (this thread and workers − 1 worker_threads, each computing
+   * batch / workers rows; train/parallel.ts). Default 1. Needs `replica`.
+   */
+  workers?: number;
+  /** How a worker builds the same model: an export called with `{ config, seed }` that returns createLlava's model. */
+  replica?: ReplicaSpec;
   onProgress?: (message: string) => void;
 }
 
 export interface LlavaTrainReport {
+  /** Model replicas that computed each step (1: this thread alone). */
+  workers: number;
   batch: number;
   seq: number;
   warmup: number;
@@ -117,15 +132,94 @@ function makeBatch(model: LlavaForConditionalGeneration, B: number, T: number, r
   return { ids, labels, pixels };
 }
 
+/** What benchLlava hands a replica export: the model is createLlava(config, registry, { seed }). */
+export interface LlavaBenchReplicaOptions {
+  config: Record<string, unknown>;
+  seed: number;
+}
+
+/** Trainable parameters: all but the vision tower (frozen, as torch_ref.py). */
+const BENCH_TRAINED = ['llm.*', 'modalities.image.adapter.*'];
+
+/** Splits a batch into `parts` micro-batches of equal rows (fresh tensors: replicas dispose what they get). */
+function splitRows(
+  ids: tf.Tensor2D,
+  labels: tf.Tensor2D,
+  pixels: readonly tf.Tensor3D[],
+  parts: number,
+): MultimodalBatch[] {
+  const rows = ids.shape[0] / parts;
+  return Array.from({ length: parts }, (_, i) => ({
+    inputIds: tf.slice(ids, [i * rows, 0], [rows, -1]),
+    labels: tf.slice(labels, [i * rows, 0], [rows, -1]),
+    media: { image: pixels.slice(i * rows, (i + 1) * rows).map((p) => [tf.clone(p)]) },
+  }));
+}
+
+/**
+ * One step's forward and backward on every replica: this thread computes micro-batch 0, the workers the
+ * others; returns the batch's mean loss and gradients (weighted by supervised tokens, as the Trainer does).
+ */
+async function replicatedGradients(
+  model: LlavaForConditionalGeneration,
+  group: ReplicaGroup,
+  batches: MultimodalBatch[],
+  params: [string, tf.Variable][],
+): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
+  const accumulator = new GradientAccumulator();
+  try {
+    const { own, results } = group.dispatch(batches);
+    let lossSum = 0;
+    let weightSum = 0;
+    for (const batch of own) {
+      try {
+        const weight = supervisedTokens(batch) ?? 1;
+        const { loss, grads } = await computeGradientsAsync(
+          () => model.forward(batch, { logits: false }).loss as tf.Scalar,
+          params,
+        );
+        accumulator.add(grads, weight);
+        tf.dispose([...grads.values()]);
+        lossSum += loss * weight;
+        weightSum += weight;
+      } finally {
+        disposeMultimodalBatch(batch);
+      }
+    }
+    for (const [i, result] of (await results).entries()) {
+      if (result.nonFiniteLoss !== null)
+        throw new Error(`bench: worker ${i + 1} got a non-finite loss (${result.nonFiniteLoss})`);
+      group.addGradients(accumulator, i, result);
+      lossSum += result.lossSum;
+      weightSum += result.weightSum;
+    }
+    return { loss: lossSum / weightSum, grads: accumulator.mean() };
+  } finally {
+    accumulator.dispose();
+  }
+}
+
 async function benchTrain(
   model: LlavaForConditionalGeneration,
   sizes: LlavaBenchSizes,
   rng: Rng,
   progress: (m: string) => void,
+  parallel: { workers: number; replica?: ReplicaSpec; seed: number },
 ): Promise<LlavaTrainReport> {
   const { batch: B, seq: T } = sizes;
+  const { workers } = parallel;
+  if (workers > 1 && B % workers !== 0)
+    throw new Error(
+      `bench: --workers ${workers} splits each step's batch of ${B} rows evenly: use a number of workers that divides ${B}, or set "bench.batch"`,
+    );
+  if (workers > 1 && !['wasm', 'cpu'].includes(tf.getBackend()))
+    throw new Error(
+      `bench: --workers ${workers} runs replicas on the wasm or cpu backend, this run uses ${tf.getBackend()}: use --backend wasm or --workers 1`,
+    );
+  if (workers > 1 && !parallel.replica)
+    throw new Error('bench: workers > 1 needs a replica (how a worker thread builds the model)');
   model.train();
-  model.setTrainable(['modalities.image.encoder.*'], false); // frozen tower, as torch_ref.py
+  model.trainOnly(BENCH_TRAINED);
   const params = model.namedParameters().filter(([, p]) => p.trainable);
   const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
   const data = makeBatch(model, B, T, rng);
@@ -134,28 +228,52 @@ async function benchTrain(
   const media = { image: data.pixels.map((p) => [p]) };
   const times: number[] = [];
   const losses: number[] = [];
-  for (let step = 0; step < sizes.warmup + sizes.steps; step++) {
-    progress(
-      `train step ${step + 1}/${sizes.warmup + sizes.steps}${step < sizes.warmup ? ' (warm-up)' : ''}`,
-    );
-    const t0 = performance.now();
-    // The awaited loss ends the step's forward and backward; the update queued after it finishes inside the
-    // next step's read (on webgpu), so the median counts every kernel once.
-    const { loss, grads } = await computeGradientsAsync(
-      () => model.forward({ inputIds, labels, media }, { logits: false }).loss as tf.Scalar,
-      params,
-    );
-    optimizer.step(grads);
-    tf.dispose([...grads.values()]);
-    const dt = performance.now() - t0;
-    losses.push(loss);
-    if (step >= sizes.warmup) times.push(dt);
+  let group: ReplicaGroup | null = null;
+  try {
+    if (workers > 1 && parallel.replica) {
+      progress(`starting ${workers - 1} worker replica(s)`);
+      group = await ReplicaGroup.start(parallel.replica, workers, tf.getBackend(), model);
+      const stage = parseRecipe(
+        {
+          model: 'bench',
+          data: { train: 'bench', batchSize: B / workers },
+          stages: [{ name: 'bench', train: BENCH_TRAINED, lr: 1e-4, steps: sizes.steps }],
+          output: 'bench',
+        },
+        { source: 'bench' },
+      ).stages[0];
+      await group.syncStage(model, stage, 'bench', parallel.seed);
+    }
+    for (let step = 0; step < sizes.warmup + sizes.steps; step++) {
+      progress(
+        `train step ${step + 1}/${sizes.warmup + sizes.steps}${step < sizes.warmup ? ' (warm-up)' : ''}`,
+      );
+      const t0 = performance.now();
+      // The awaited loss ends the step's forward and backward; the update queued after it finishes inside the
+      // next step's read (on webgpu), so the median counts every kernel once.
+      const { loss, grads } = group
+        ? await replicatedGradients(model, group, splitRows(inputIds, labels, data.pixels, workers), params)
+        : await computeGradientsAsync(
+            () => model.forward({ inputIds, labels, media }, { logits: false }).loss as tf.Scalar,
+            params,
+          );
+      optimizer.step(grads);
+      tf.dispose([...grads.values()]);
+      // Workers read the updated parameters before their next micro-batch.
+      await group?.publishParameters();
+      const dt = performance.now() - t0;
+      losses.push(loss);
+      if (step >= sizes.warmup) times.push(dt);
+    }
+  } finally {
+    await group?.close();
+    optimizer.dispose();
+    tf.dispose([inputIds, labels, ...data.pixels]);
   }
-  optimizer.dispose();
-  tf.dispose([inputIds, labels, ...data.pixels]);
   model.eval();
   const med = median(times);
   return {
+    workers,
     batch: B,
     seq: T,
     warmup: sizes.warmup,
@@ -270,7 +388,12 @@ export async function benchLlava(
       report.generate = await benchGenerate(model, sizes, rng, progress);
       report.peak_rss_mb_after_generate = peakRssMb();
     }
-    if (!opts.skipTrain) report.train = await benchTrain(model, sizes, rng, progress);
+    if (!opts.skipTrain)
+      report.train = await benchTrain(model, sizes, rng, progress, {
+        workers: opts.workers ?? 1,
+        replica: opts.replica,
+        seed,
+      });
     report.peak_rss_mb = peakRssMb();
     return report;
   } finally {

@@ -10,7 +10,14 @@ import { applyLora, mergeLora } from '../nn/lora.js';
 import { GradientAccumulator } from '../optim/accumulate.js';
 import { disposeGradients } from '../optim/clip.js';
 import { computeGradientsAsync } from '../optim/gradients.js';
-import type { FromReplica, ParameterSlot, ReplicaWorkerData, ToReplica } from './parallel.js';
+import {
+  copyTensorInto,
+  type FromReplica,
+  type ParameterSlot,
+  type ReplicaWorkerData,
+  type ToReplica,
+  tensorFromShared,
+} from './parallel.js';
 import { decodeBatch } from './parallel-batch.js';
 import { setStageTrainable, supervisedTokens } from './stage.js';
 import type { TrainableModel } from './trainer.js';
@@ -63,9 +70,7 @@ class Replica {
     if (version === this.parameterVersion) return;
     const live = new Map(this.model.namedParameters());
     for (const slot of this.slots) {
-      // A copy: the cpu backend would keep the shared view itself as the variable's storage.
-      const values = this.parameters.slice(slot.offset, slot.offset + slot.size);
-      const tensor = tf.tensor(values, slot.shape, 'float32');
+      const tensor = tensorFromShared(this.parameters, slot.offset, slot.size, slot.shape);
       (live.get(slot.name) as tf.Variable).assign(tensor);
       tensor.dispose();
     }
@@ -114,7 +119,7 @@ class Replica {
           const slot = slots.get(name);
           if (!slot)
             throw new Error(`parameter ${name} got a gradient but is not trainable on the main thread`);
-          this.gradients.set((await sum.data()) as Float32Array, slot.offset);
+          await copyTensorInto(sum, this.gradients, slot.offset);
         }
       } finally {
         tf.dispose([...sums.values()]);
