@@ -378,29 +378,54 @@ export class ReplicaGroup {
   }
 
   /**
-   * Sends micro-batch m to replica m mod size (replica 0 is this thread) and disposes what it sent; returns
-   * this thread's batches and the workers' results to await.
+   * How many of a step's `microBatches` each replica computes, as contiguous shares in data order: the workers'
+   * first (worker 1, 2, …; rounded up), this thread's last. Each worker can then start as soon as its share is
+   * loaded, while this thread loads its own.
+   */
+  shares(microBatches: number): { workers: number[]; own: number } {
+    const workers: number[] = [];
+    let left = microBatches;
+    for (let i = 0; i < this.workers.length; i++) {
+      const share = Math.ceil(left / (this.size - i));
+      workers.push(share);
+      left -= share;
+    }
+    return { workers, own: left };
+  }
+
+  /** Sends worker `index` (0-based) its micro-batches for this step and disposes them; resolves to its result. */
+  send(index: number, batches: MultimodalBatch[]): Promise<ReplicaStepResult> {
+    const transfer: ArrayBuffer[] = [];
+    const encoded = batches.map((b) => {
+      const e = encodeBatch(b);
+      transfer.push(...e.transfer);
+      disposeMultimodalBatch(b);
+      return e.encoded;
+    });
+    const result = this.workers[index].request(
+      { type: 'step', batches: encoded, parameterVersion: this.parameterVersion },
+      'result',
+      transfer,
+    );
+    result.catch(() => undefined); // awaited by the caller unless this thread's own part failed first
+    return result;
+  }
+
+  /**
+   * Splits a step's micro-batches by `shares`, sends the workers theirs (disposing them) and returns this
+   * thread's batches and the workers' results to await.
    */
   dispatch(batches: MultimodalBatch[]): { own: MultimodalBatch[]; results: Promise<ReplicaStepResult[]> } {
-    const own = batches.filter((_, m) => m % this.size === 0);
-    const results = this.workers.map((w, i) => {
-      const mine = batches.filter((_, m) => m % this.size === i + 1);
-      const transfer: ArrayBuffer[] = [];
-      const encoded = mine.map((b) => {
-        const e = encodeBatch(b);
-        transfer.push(...e.transfer);
-        disposeMultimodalBatch(b);
-        return e.encoded;
-      });
-      return w.request(
-        { type: 'step', batches: encoded, parameterVersion: this.parameterVersion },
-        'result',
-        transfer,
-      );
+    const { workers } = this.shares(batches.length);
+    let next = 0;
+    const results = workers.map((share, i) => {
+      const mine = batches.slice(next, next + share);
+      next += share;
+      return this.send(i, mine);
     });
     const all = Promise.all(results);
-    all.catch(() => undefined); // awaited by the caller unless this thread's own part failed first
-    return { own, results: all };
+    all.catch(() => undefined);
+    return { own: batches.slice(next), results: all };
   }
 
   /** Adds worker `index`'s Σ weight·gradient (from its shared buffer) to the accumulator. */

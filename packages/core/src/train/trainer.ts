@@ -43,7 +43,13 @@ import {
   type ValidationState,
 } from './checkpoint.js';
 import { faultPoint } from './fault.js';
-import { checkDataParallel, dataParallelRecipe, ReplicaGroup, type ReplicaSpec } from './parallel.js';
+import {
+  checkDataParallel,
+  dataParallelRecipe,
+  ReplicaGroup,
+  type ReplicaSpec,
+  type ReplicaStepResult,
+} from './parallel.js';
 import { lossCurveHtml } from './plot.js';
 import { publishModelFolder } from './publish.js';
 import type { Recipe, StageRecipe } from './recipe.js';
@@ -806,8 +812,9 @@ class TrainingRun {
   }
 
   /**
-   * The step's micro-batches on every replica at once: this thread takes every size-th one, the workers the
-   * rest; their gradient sums join this thread's accumulator.
+   * The step's micro-batches on every replica at once: each worker gets its share as soon as it is loaded
+   * (workers first, in data order), this thread computes the last share; their gradient sums join this
+   * thread's accumulator.
    */
   private async accumulateOnReplicas(
     replicas: ReplicaGroup,
@@ -817,29 +824,36 @@ class TrainingRun {
     stepNumber: number,
   ): Promise<void> {
     const stage = this.recipe.stages[si];
-    const batches: MultimodalBatch[] = [];
-    try {
-      for (let m = 0; m < stageAccumulate(this.recipe, stage); m++) batches.push(await this.nextBatch(si));
-      const maxRows = stageBatchSize(this.recipe, stage);
-      for (const batch of batches) {
-        sums.tokens += batchTokens(batch);
-        if (this.splitStages.has(si) && batch.inputIds.shape[0] > maxRows)
-          throw new Error(
-            `stage "${stage.name}": the data source returned a batch of ${batch.inputIds.shape[0]} samples; parallel.workers ` +
-              `${this.recipe.parallel.workers} asked for batches of ${maxRows} (stage.batchSize) to split each step: build the source with the stage's batchSize`,
-          );
+    const maxRows = stageBatchSize(this.recipe, stage);
+    const load = async (count: number): Promise<MultimodalBatch[]> => {
+      const batches: MultimodalBatch[] = [];
+      try {
+        for (let m = 0; m < count; m++) {
+          const batch = await this.nextBatch(si);
+          batches.push(batch);
+          sums.tokens += batchTokens(batch);
+          if (this.splitStages.has(si) && batch.inputIds.shape[0] > maxRows)
+            throw new Error(
+              `stage "${stage.name}": the data source returned a batch of ${batch.inputIds.shape[0]} samples; parallel.workers ` +
+                `${this.recipe.parallel.workers} asked for batches of ${maxRows} (stage.batchSize) to split each step: build the source with the stage's batchSize`,
+            );
+        }
+        return batches;
+      } catch (err) {
+        for (const batch of batches) disposeMultimodalBatch(batch);
+        throw err;
       }
-    } catch (err) {
-      for (const batch of batches) disposeMultimodalBatch(batch);
-      throw err;
-    }
-    const { own, results } = replicas.dispatch(batches);
+    };
+    const shares = replicas.shares(stageAccumulate(this.recipe, stage));
+    const results: Promise<ReplicaStepResult>[] = [];
+    for (const [i, share] of shares.workers.entries()) results.push(replicas.send(i, await load(share)));
+    const own = await load(shares.own);
     try {
       for (const batch of own) await this.accumulateMicroBatch(batch, accumulator, sums, stage, stepNumber);
     } finally {
       for (const batch of own) disposeMultimodalBatch(batch);
     }
-    for (const [i, result] of (await results).entries()) {
+    for (const [i, result] of (await Promise.all(results)).entries()) {
       if (result.nonFiniteLoss !== null)
         throw new NonFiniteLossError(
           stepNumber,
