@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 // The most two cores can give here: the same work on 1 thread, then on N threads at once (worker_threads),
-// as aggregate throughput. Two kinds of work: the native AVX2/AVX-512 SGEMM (512³, what a training step mostly
-// is) and a scalar JS loop (no vector units, little memory). On a VM whose vCPUs share a physical core's
+// as aggregate throughput. Three kinds of work: the native AVX2/AVX-512 SGEMM (512³, what a training step mostly
+// is), a scalar JS loop (no vector units, little memory), and independent demo-sized training steps
+// (tools/data-parallel-bench.mjs's model, batch 16, forward + backward + AdamW, no communication at all: the
+// ceiling of data-parallel training in one process). On a VM whose vCPUs share a physical core's
 // FMA units or clock budget, the SGEMM ratio stays well under N while the scalar one reaches it: a ceiling for
 // data-parallel training that no change to vistune can lift.
-// usage: node tools/core-scaling.mjs [--threads 2] [--seconds 3]   (needs `pnpm build`: packages/native/dist)
+// usage: node tools/core-scaling.mjs [--threads 2] [--seconds 3] [--work sgemm,scalar,train]
+//        [--processes] [--node-flags=--single-threaded-gc]   (needs `pnpm build`)
+// --processes runs each replica as its own Node process (with --node-flags) instead of a worker thread.
+import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -38,45 +43,107 @@ function scalarRate(seconds) {
   return x >= 0 ? runs / ((performance.now() - start) / 1000) : 0;
 }
 
-const work = { sgemm: sgemmRate, scalar: scalarRate };
+/** Training steps per second of an independent replica (its own model, its own synthetic batch). */
+async function trainRate(seconds) {
+  const core = await import('../packages/core/dist/index.js');
+  const { benchModel } = await import('./data-parallel-bench.mjs');
+  await core.initBackend({ backend: 'wasm', quiet: true });
+  const { tf } = core;
+  const model = await benchModel(0);
+  model.trainOnly(['llm.*', 'modalities.image.adapter.*']);
+  model.train();
+  const params = model.namedParameters().filter(([, p]) => p.trainable);
+  const optimizer = new core.AdamW(params, { lr: 1e-4, weightDecay: 0 });
+  const B = 16;
+  const T = 48;
+  const ids = new Int32Array(B * T).map((_, i) =>
+    i % T === 0 ? 1 : i % T <= 4 ? 301 : 10 + ((i * 131) % 280),
+  );
+  const labels = ids.map((id, i) => (i % T > T - 12 ? id : -100));
+  const batch = {
+    inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+    labels: tf.tensor2d(labels, [B, T], 'int32'),
+    media: { image: Array.from({ length: B }, () => [tf.randomUniform([3, 64, 64], -1, 1)]) },
+  };
+  const step = async () => {
+    const { grads } = await core.computeGradientsAsync(
+      () => model.forward(batch, { logits: false }).loss,
+      params,
+    );
+    optimizer.step(grads);
+    tf.dispose([...grads.values()]);
+  };
+  for (let i = 0; i < 3; i++) await step();
+  const start = performance.now();
+  let runs = 0;
+  while (performance.now() - start < seconds * 1000) {
+    await step();
+    runs++;
+  }
+  return runs / ((performance.now() - start) / 1000);
+}
 
-/** Aggregate rate of `threads` workers running `kind` at once. */
-async function together(kind, threads, seconds) {
+const work = { sgemm: sgemmRate, scalar: scalarRate, train: trainRate };
+const LABELS = {
+  sgemm: 'native SGEMM 512³ (GFLOP/s)',
+  scalar: 'scalar JS loop (M iterations/s)',
+  train: 'demo-sized train steps, batch 16 (steps/s)',
+};
+
+/** One replica's rate: a worker thread, or a child process started with `nodeFlags`. */
+function replica(kind, seconds, processes, nodeFlags) {
+  return new Promise((resolve, reject) => {
+    const w = processes
+      ? fork(new URL(import.meta.url), ['--child', kind, String(seconds)], { execArgv: nodeFlags })
+      : new Worker(new URL(import.meta.url), { workerData: { kind, seconds } });
+    w.once('message', (rate) => {
+      if (processes) w.disconnect();
+      resolve(rate);
+    });
+    w.once('error', reject);
+  });
+}
+
+/** Aggregate rate of `threads` replicas running `kind` at once. */
+async function together(kind, threads, seconds, processes, nodeFlags) {
   const rates = await Promise.all(
-    Array.from(
-      { length: threads },
-      () =>
-        new Promise((resolve, reject) => {
-          const w = new Worker(new URL(import.meta.url), { workerData: { kind, seconds } });
-          w.once('message', resolve);
-          w.once('error', reject);
-        }),
-    ),
+    Array.from({ length: threads }, () => replica(kind, seconds, processes, nodeFlags)),
   );
   return rates.reduce((s, r) => s + r, 0);
 }
 
 if (!isMainThread) {
-  parentPort.postMessage(work[workerData.kind](workerData.seconds));
+  parentPort.postMessage(await work[workerData.kind](workerData.seconds));
+} else if (process.argv[2] === '--child') {
+  process.send(await work[process.argv[3]](Number(process.argv[4])));
 } else {
   const { values } = parseArgs({
-    options: { threads: { type: 'string', default: '2' }, seconds: { type: 'string', default: '3' } },
+    options: {
+      threads: { type: 'string', default: '2' },
+      seconds: { type: 'string', default: '3' },
+      work: { type: 'string', default: 'sgemm,scalar,train' },
+      processes: { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
+    },
   });
   const threads = Number(values.threads);
   const seconds = Number(values.seconds);
+  const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
   const rows = [];
-  for (const kind of ['sgemm', 'scalar']) {
+  for (const kind of values.work.split(',')) {
     // Interleaved: alone, together, alone again (the machine's speed drifts between seconds).
-    const alone1 = await together(kind, 1, seconds);
-    const both = await together(kind, threads, seconds);
-    const alone2 = await together(kind, 1, seconds);
+    const run = (n) => together(kind, n, seconds, values.processes, nodeFlags);
+    const alone1 = await run(1);
+    const both = await run(threads);
+    const alone2 = await run(1);
     const alone = (alone1 + alone2) / 2;
     rows.push({
-      work: kind === 'sgemm' ? 'native SGEMM 512³ (GFLOP/s)' : 'scalar JS loop (M iterations/s)',
-      oneThread: +alone.toFixed(1),
-      [`${threads}Threads`]: +both.toFixed(1),
+      work: LABELS[kind],
+      oneThread: +alone.toFixed(2),
+      [`${threads}Threads`]: +both.toFixed(2),
       speedup: +(both / alone).toFixed(2),
     });
   }
-  console.log(JSON.stringify({ cores: availableParallelism(), threads, rows }, null, 1));
+  const replicas = values.processes ? `processes ${nodeFlags.join(' ')}`.trim() : 'worker_threads';
+  console.log(JSON.stringify({ cores: availableParallelism(), threads, replicas, rows }, null, 1));
 }

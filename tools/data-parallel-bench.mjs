@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { createVistuneRegistry } from '../apps/cli/dist/index.js';
@@ -157,4 +158,5 @@ async function main() {
   console.log(JSON.stringify(result));
 }
 
-if (isMainThread) await main();
+// Run only as the entry script (worker replicas and tools/core-scaling.mjs import it for benchModel).
+if (isMainThread && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
