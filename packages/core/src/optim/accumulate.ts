@@ -8,6 +8,11 @@ export class GradientAccumulator {
   private readonly sums = new Map<string, tf.Tensor>();
   private totalWeight = 0;
   private micro = 0;
+  /**
+   * The weight of the one micro-batch whose gradients `sums` holds unscaled, or null once they are Σ wᵢ·gradsᵢ:
+   * with a single micro-batch the mean is its gradients, so mean() skips a multiply and a divide per parameter.
+   */
+  private unscaledWeight: number | null = null;
 
   /** Micro-batches added since the last mean(). */
   get count(): number {
@@ -44,6 +49,14 @@ export class GradientAccumulator {
         );
       }
     }
+    if (this.micro === 0 && microBatches === 1 && weight === totalWeight) {
+      for (const [name, g] of grads) this.sums.set(name, tf.clone(g));
+      this.unscaledWeight = weight;
+      this.totalWeight = totalWeight;
+      this.micro = 1;
+      return;
+    }
+    this.scaleHeldGradients();
     for (const [name, g] of grads) {
       const prev = this.sums.get(name);
       const next = tf.tidy(() => {
@@ -57,11 +70,29 @@ export class GradientAccumulator {
     this.micro += microBatches;
   }
 
+  /** Turns held unscaled gradients into weight · gradients (what `sums` holds from a second micro-batch on). */
+  private scaleHeldGradients(): void {
+    const weight = this.unscaledWeight;
+    if (weight === null) return;
+    this.unscaledWeight = null;
+    if (weight === 1) return;
+    for (const [name, g] of this.sums) {
+      this.sums.set(name, tf.mul(g, weight));
+      g.dispose();
+    }
+  }
+
   /** The weighted mean as new tensors (caller disposes); resets the accumulator. */
   mean(): Map<string, tf.Tensor> {
     if (this.micro === 0)
       throw new Error('GradientAccumulator.mean: nothing was added since the last mean()');
     const out = new Map<string, tf.Tensor>();
+    if (this.unscaledWeight !== null) {
+      // One micro-batch: its gradients are the mean.
+      for (const [name, g] of this.sums) out.set(name, tf.clone(g));
+      this.reset();
+      return out;
+    }
     for (const [name, sum] of this.sums)
       out.set(
         name,
@@ -73,6 +104,7 @@ export class GradientAccumulator {
 
   /** Hands over the unnormalised sums Σ wᵢ·gradsᵢ with their total weight (the caller disposes them); resets. */
   takeSums(): { sums: Map<string, tf.Tensor>; totalWeight: number; microBatches: number } {
+    this.scaleHeldGradients();
     const taken = { sums: new Map(this.sums), totalWeight: this.totalWeight, microBatches: this.micro };
     this.sums.clear();
     this.reset();
@@ -85,6 +117,7 @@ export class GradientAccumulator {
     this.sums.clear();
     this.totalWeight = 0;
     this.micro = 0;
+    this.unscaledWeight = null;
   }
 
   dispose(): void {

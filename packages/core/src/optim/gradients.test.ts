@@ -173,4 +173,34 @@ describe('GradientAccumulator', () => {
     for (const m of [mean, off, big.grads]) disposeGradients(m);
     lin.dispose();
   });
+
+  it('one micro-batch: the mean is its gradients exactly (no multiply and divide by its weight); takeSums still weighs', () => {
+    const lin = new Linear(IN, OUT, { init: new Initializer({ seed: 7, std: 0.5 }) });
+    const { x, y } = data(new Rng(8), 5);
+    const { grads } = computeGradients(mseLoss(lin, x, y), lin.namedParameters());
+    const before = tf.memory().numTensors;
+    const acc = new GradientAccumulator();
+    acc.add(grads, 3.7);
+    const mean = acc.mean();
+    for (const name of ['weight', 'bias'])
+      expect(Array.from(mean.get(name)!.dataSync())).toEqual(Array.from(grads.get(name)!.dataSync()));
+    disposeGradients(mean);
+    expect(tf.memory().numTensors).toBe(before);
+    acc.add(grads, 3);
+    const { sums, totalWeight, microBatches } = acc.takeSums();
+    expect([totalWeight, microBatches]).toEqual([3, 1]);
+    const threeG = tf.mul(grads.get('bias')!, 3);
+    expectClose(sums.get('bias')!.dataSync(), threeG.dataSync());
+    threeG.dispose();
+    disposeGradients(sums);
+    // A second micro-batch after the first: the weighted mean again ((3·g + 1·g) / 4 = g).
+    acc.add(grads, 3);
+    acc.add(grads, 1);
+    const twice = acc.mean();
+    expectClose(twice.get('weight')!.dataSync(), grads.get('weight')!.dataSync());
+    disposeGradients(twice);
+    expect(tf.memory().numTensors).toBe(before);
+    disposeGradients(grads);
+    lin.dispose();
+  });
 });
