@@ -74,18 +74,19 @@ describe('vistune bench --config', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vistune-bench-'));
     const file = join(dir, 'micro.json');
     await writeFile(file, JSON.stringify({ ...microConfig, bench: { ...microConfig.bench, batch: 4 } }));
+    const benchArgs = (workers: number) => [
+      bin,
+      'bench',
+      '--config',
+      file,
+      '--skip-generate',
+      '--workers',
+      `${workers}`,
+    ];
     const train = async (workers: number) => {
-      const args = [
-        bin,
-        'bench',
-        '--config',
-        file,
-        '--skip-generate',
-        '--workers',
-        String(workers),
-        '--json',
-      ];
-      const { stdout } = await run(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' } });
+      const { stdout } = await run(process.execPath, [...benchArgs(workers), '--json'], {
+        env: { ...process.env, NO_COLOR: '1' },
+      });
       return JSON.parse(stdout).train;
     };
     const [one, two] = [await train(1), await train(2)];
@@ -96,15 +97,7 @@ describe('vistune bench --config', () => {
     expect(two.loss_last).toBeCloseTo(one.loss_last, 3);
     expect(two.loss_last).toBeLessThan(two.loss_first);
 
-    const odd = await run(process.execPath, [
-      bin,
-      'bench',
-      '--config',
-      file,
-      '--skip-generate',
-      '--workers',
-      '3',
-    ]).catch((e) => e);
+    const odd = await run(process.execPath, benchArgs(3)).catch((e) => e);
     expect(odd.code).not.toBe(0);
     expect(odd.stderr).toMatch(/--workers 3 splits each step's batch of 4 rows evenly/);
   });
