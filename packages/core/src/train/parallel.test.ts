@@ -61,6 +61,7 @@ const withWorkers = (recipe: Recipe, workers: number, output: string): Recipe =>
 async function train(recipe: Recipe, workers: number, name: string, spec: ReplicaSpec = replica()) {
   const model = tinyMultimodalModel(3);
   const losses: number[] = [];
+  const warnings: string[] = [];
   try {
     await new Trainer({
       model,
@@ -68,12 +69,15 @@ async function train(recipe: Recipe, workers: number, name: string, spec: Replic
       // Sized by the stage as handed over: parallel.workers may ask for smaller batches.
       data: (stage) => new ToyBatchSource(toySamples(12), stage.batchSize ?? recipe.data.batchSize, 1),
       onStep: (m) => losses.push(m.loss),
+      onEvent: (e) => {
+        if (e.type === 'warning') warnings.push(e.message);
+      },
       replica: workers > 1 ? spec : undefined,
     }).run();
     const weights = new Map(
       [...model.stateDict()].map(([n, p]) => [n, p.dataSync().slice() as Float32Array]),
     );
-    return { losses, weights };
+    return { losses, weights, warnings };
   } finally {
     model.dispose();
   }
@@ -116,6 +120,11 @@ describe('data-parallel training (parallel.workers)', () => {
     });
     const one = await train(recipe, 1, 'split-1');
     const two = await train(recipe, 2, 'split-2');
+    // Told that splitting gains little, and how to get a speed-up instead.
+    expect(two.warnings.join('\n')).toMatch(
+      /stage "full": parallel.workers 2 splits each batch of 4 into micro-batches of 2, .*accumulate ≥ 2/,
+    );
+    expect(one.warnings.join('\n')).not.toMatch(/splits each batch/);
     // Batches of 2 pad to other lengths than batches of 4, so float rounding differs (AdamW then scales
     // it up where gradients are tiny): the same micro-batches in one process match to 1e-5, batches of 4 to 1e-4.
     expectSameRun(one, two, 1e-4);

@@ -448,6 +448,15 @@ class TrainingRun {
   private async startReplicas(): Promise<void> {
     const workers = this.recipe.parallel.workers;
     if (workers <= 1 || !this.opts.replica) return;
+    for (const si of this.splitStages) {
+      const stage = this.recipe.stages[si];
+      const whole = stageBatchSize(this.opts.recipe, this.opts.recipe.stages[si]);
+      this.warn(
+        `stage "${stage.name}": parallel.workers ${workers} splits each batch of ${whole} into micro-batches of ${stageBatchSize(this.recipe, stage)}, ` +
+          'and a small micro-batch costs nearly as much as a whole one (per-op cost): expect little or no speed-up ' +
+          `(0.9× measured on the demo's model); give the stage accumulate ≥ ${workers} for one (1.45–1.6× on two cores)`,
+      );
+    }
     this.replicas = await ReplicaGroup.start(this.opts.replica, workers, tf.getBackend(), this.model);
   }
 
