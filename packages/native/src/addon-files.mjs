@@ -86,7 +86,7 @@ export function prebuildProblem(addonPath, packageRoot, glibc) {
  */
 export function checkAddon(addon) {
   const api = addon ?? {};
-  const missing = ['sgemm', 'adamw'].filter((name) => typeof api[name] !== 'function');
+  const missing = ['sgemm', 'adamw', 'rotary', 'columnSum'].filter((name) => typeof api[name] !== 'function');
   if (!Number.isInteger(api.bestIsa)) missing.push('bestIsa');
   if (missing.length) throw new Error(`it does not export ${missing.join(', ')} (not this version's addon)`);
   const a = new Float32Array([1, 2, 3, 4]);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adamw.h"
+#include "rows.h"
 #include "sgemm.h"
 
 namespace {
@@ -117,12 +118,81 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+bool IsaArg(napi_env env, napi_value value, int64_t* isa) {
+  return Integer(env, value, isa) && *isa <= static_cast<int64_t>(vistune::BestIsa());
+}
+
+bool Disjoint(const float* a, int64_t len_a, const float* b, int64_t len_b) {
+  return len_a == 0 || len_b == 0 || a + len_a <= b || b + len_b <= a;
+}
+
+constexpr size_t kRotaryArgs = 11;
+
+// rotary(x, cos, sin, out, batch, heads, positions, dim, angleBatches, sign, isa)
+napi_value Rotary(napi_env env, napi_callback_info info) {
+  size_t argc = kRotaryArgs;
+  napi_value argv[kRotaryArgs];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != kRotaryArgs)
+    return Throw(env, "expects 11 arguments (x, cos, sin, out, batch, heads, positions, dim, angleBatches, sign, isa)", "rotary");
+  const char* arrays[] = {"x", "cos", "sin", "out"};
+  float* ptr[4];
+  int64_t len[4];
+  for (int i = 0; i < 4; i++)
+    if (!Float32View(env, argv[i], &ptr[i], &len[i])) return Throw(env, std::string(arrays[i]) + " must be a Float32Array", "rotary");
+  const char* names[] = {"batch", "heads", "positions", "dim", "angleBatches"};
+  int64_t v[5];
+  for (int i = 0; i < 5; i++)
+    if (!Integer(env, argv[4 + i], &v[i])) return Throw(env, std::string(names[i]) + " must be a non-negative integer", "rotary");
+  double sign = 0;
+  if (!Number(env, argv[9], &sign) || (sign != 1 && sign != -1)) return Throw(env, "sign must be 1 or -1", "rotary");
+  int64_t isa = 0;
+  if (!IsaArg(env, argv[10], &isa)) return Throw(env, "isa must be one this CPU supports", "rotary");
+  const int64_t batch = v[0], heads = v[1], positions = v[2], dim = v[3], angle_batches = v[4];
+  if (dim % 2 != 0) return Throw(env, "dim must be even (rotate_half splits it in halves)", "rotary");
+  if (angle_batches != 1 && angle_batches != batch) return Throw(env, "angleBatches must be 1 or batch", "rotary");
+  const int64_t n = batch * heads * positions * dim, angles = angle_batches * positions * dim;
+  if (len[0] != n || len[3] != n)
+    return Throw(env, "x and out must hold batch·heads·positions·dim = " + std::to_string(n) + " floats", "rotary");
+  if (len[1] != angles || len[2] != angles)
+    return Throw(env, "cos and sin must hold angleBatches·positions·dim = " + std::to_string(angles) + " floats", "rotary");
+  for (int i = 0; i < 3; i++)
+    if (!Disjoint(ptr[3], len[3], ptr[i], len[i])) return Throw(env, std::string("out overlaps ") + arrays[i], "rotary");
+  vistune::Rotary({batch, heads, positions, dim, angle_batches, ptr[0], ptr[1], ptr[2], ptr[3], sign},
+                  static_cast<vistune::Isa>(isa));
+  return nullptr;
+}
+
+// columnSum(x, out, rows, dim, isa)
+napi_value ColumnSum(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 5)
+    return Throw(env, "expects 5 arguments (x, out, rows, dim, isa)", "columnSum");
+  float *x = nullptr, *out = nullptr;
+  int64_t len_x = 0, len_out = 0, rows = 0, dim = 0, isa = 0;
+  if (!Float32View(env, argv[0], &x, &len_x)) return Throw(env, "x must be a Float32Array", "columnSum");
+  if (!Float32View(env, argv[1], &out, &len_out)) return Throw(env, "out must be a Float32Array", "columnSum");
+  if (!Integer(env, argv[2], &rows) || !Integer(env, argv[3], &dim))
+    return Throw(env, "rows and dim must be non-negative integers", "columnSum");
+  if (!IsaArg(env, argv[4], &isa)) return Throw(env, "isa must be one this CPU supports", "columnSum");
+  if (len_x != rows * dim) return Throw(env, "x must hold rows·dim = " + std::to_string(rows * dim) + " floats", "columnSum");
+  if (len_out != dim) return Throw(env, "out must hold dim = " + std::to_string(dim) + " floats", "columnSum");
+  if (!Disjoint(out, len_out, x, len_x)) return Throw(env, "out overlaps x", "columnSum");
+  vistune::ColumnSum(x, rows, dim, out, static_cast<vistune::Isa>(isa));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, adamw, best;
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, Sgemm, nullptr, &fn);
   napi_set_named_property(env, exports, "sgemm", fn);
   napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, AdamW, nullptr, &adamw);
   napi_set_named_property(env, exports, "adamw", adamw);
+  napi_value rotary, column_sum;
+  napi_create_function(env, "rotary", NAPI_AUTO_LENGTH, Rotary, nullptr, &rotary);
+  napi_set_named_property(env, exports, "rotary", rotary);
+  napi_create_function(env, "columnSum", NAPI_AUTO_LENGTH, ColumnSum, nullptr, &column_sum);
+  napi_set_named_property(env, exports, "columnSum", column_sum);
   napi_create_int32(env, static_cast<int32_t>(vistune::BestIsa()), &best);
   napi_set_named_property(env, exports, "bestIsa", best);
   return exports;

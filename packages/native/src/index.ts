@@ -74,6 +74,35 @@ export interface AdamWArgs {
   threads?: number;
 }
 
+/** The rotary embedding (HF rotate_half layout) of x [batch, heads, positions, dim] into out, in float64 rounded once. */
+export interface RotaryArgs {
+  x: Float32Array;
+  /** [angleBatches, 1, positions, dim], each half of dim repeating the same dim / 2 angles. */
+  cos: Float32Array;
+  sin: Float32Array;
+  /** Same length as x; must not overlap an input. */
+  out: Float32Array;
+  batch: number;
+  heads: number;
+  positions: number;
+  /** Even. */
+  dim: number;
+  /** 1 (shared by the batch) or batch. */
+  angleBatches: number;
+  /** 1: x·cos + rotate_half(x)·sin; −1: its adjoint (the gradient). */
+  sign: 1 | -1;
+  isa?: NativeIsa;
+}
+
+/** out[j] = Σ_r x[r·dim + j] over a row-major [rows, dim] x, summed in row order in float64. */
+export interface ColumnSumArgs {
+  x: Float32Array;
+  out: Float32Array;
+  rows: number;
+  dim: number;
+  isa?: NativeIsa;
+}
+
 export interface NativeKernels {
   /** The kernel sgemm runs by default. */
   isa: NativeIsa;
@@ -89,6 +118,10 @@ export interface NativeKernels {
   sgemm(args: SgemmArgs): void;
   /** torch.optim.AdamW's update in float32, one vectorised pass; throws a RangeError on mismatched arrays. */
   adamw(args: AdamWArgs): void;
+  /** core's rotary kernel, vectorised, the same bits; throws a RangeError on mismatched arrays. */
+  rotary(args: RotaryArgs): void;
+  /** core's column-sum kernel, vectorised, the same bits; throws a RangeError on mismatched arrays. */
+  columnSum(args: ColumnSumArgs): void;
 }
 
 /** The kernels or why there are none; passedOver lists the addons tried before (or instead), with reasons. */
@@ -131,6 +164,20 @@ interface Addon {
     isa: number,
     threads: number,
   ): void;
+  rotary(
+    x: Float32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    out: Float32Array,
+    batch: number,
+    heads: number,
+    positions: number,
+    dim: number,
+    angleBatches: number,
+    sign: number,
+    isa: number,
+  ): void;
+  columnSum(x: Float32Array, out: Float32Array, rows: number, dim: number, isa: number): void;
 }
 
 function defaultIsa(best: number): number {
@@ -199,6 +246,26 @@ function wrap(addon: Addon, found: { path: string; origin: AddonOrigin; label: s
         isa < 0 ? Number.NaN : isa,
         args.threads ?? 1,
       );
+    },
+    rotary(args) {
+      const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
+      addon.rotary(
+        args.x,
+        args.cos,
+        args.sin,
+        args.out,
+        args.batch,
+        args.heads,
+        args.positions,
+        args.dim,
+        args.angleBatches,
+        args.sign,
+        isa < 0 ? Number.NaN : isa,
+      );
+    },
+    columnSum(args) {
+      const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
+      addon.columnSum(args.x, args.out, args.rows, args.dim, isa < 0 ? Number.NaN : isa);
     },
   };
 }

@@ -38,6 +38,8 @@ const linuxGlibc = { platform: 'linux', arch: 'x64', glibc: '2.36', env: {} };
 const workingAddon = {
   bestIsa: 0,
   adamw() {},
+  rotary() {},
+  columnSum() {},
   sgemm(a: Float32Array, b: Float32Array, c: Float32Array) {
     c.set([
       a[0] * b[0] + a[1] * b[2],
@@ -174,7 +176,7 @@ describe('loadAddon: a candidate that fails falls through with its reason', () =
     expect(found.addon).toBe(workingAddon);
     expect('candidate' in found && found.candidate.origin).toBe('prebuilt');
     expect(found.passedOver.map((a) => a.error)).toEqual([
-      "did not load: it does not export sgemm, adamw, bestIsa (not this version's addon)",
+      "did not load: it does not export sgemm, adamw, rotary, columnSum, bestIsa (not this version's addon)",
       "did not load: /lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.30' not found",
     ]);
   });

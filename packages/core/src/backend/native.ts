@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 // Types only (erased): the package itself is loaded by dynamic import below, and may be missing at run time.
 import type { AddonAttempt, AddonOrigin, NativeKernels, NativeKernelsStatus } from '@vistune/native';
 import { setNativeAdamW } from '../ops/kernels/adamw.js';
+import { setNativeColumnSum } from '../ops/kernels/column-sum.js';
+import { setNativeRotary } from '../ops/kernels/rotary.js';
 import { setNativeMatmulPolicy } from '../ops/policy.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
 
@@ -122,8 +124,8 @@ function nativeBatchMatMul(kernels: NativeKernels, threads: number, fallback: tf
 
 /**
  * Puts the wasm backend's float32 BatchMatMul on the native SGEMM (and the op policy's wasm entry on the
- * choices that suit it), and the fused AdamW kernel on the native update (~5× the JS loop: 1 vs 5.8 ns per
- * parameter on tiny). A no-op returning the reason where @vistune/native is missing, did not build, or
+ * choices that suit it), the fused AdamW kernel on the native update (~5× the JS loop: 1 vs 5.8 ns per
+ * parameter on tiny), and the rotary and column-sum kernels on vectorised twins that give the JS loops' bits. A no-op returning the reason where @vistune/native is missing, did not build, or
  * VISTUNE_NATIVE=0. Safe to call again (e.g. with other threads); disableNativeMatmul() undoes it.
  */
 export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): Promise<NativeMatmulStatus> {
@@ -154,6 +156,8 @@ export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): 
   setNativeMatmulPolicy(BACKEND, true);
   const kernels = native.kernels;
   setNativeAdamW((inputs, outputs, attrs) => kernels.adamw({ ...inputs, ...outputs, ...attrs, threads }));
+  setNativeRotary((args) => kernels.rotary(args));
+  setNativeColumnSum((args) => kernels.columnSum(args));
   const { origin, label, path } = native.kernels;
   status = {
     active: true,
@@ -173,6 +177,8 @@ export function disableNativeMatmul(reason = 'disabled by disableNativeMatmul()'
   wasmKernel = null;
   setNativeMatmulPolicy(BACKEND, false);
   setNativeAdamW(null);
+  setNativeRotary(null);
+  setNativeColumnSum(null);
   status = { active: false, reason };
 }
 

@@ -2,7 +2,7 @@
 // (policy jsKernels off), float64 references and finite differences.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/index.js';
+import { enableNativeMatmul, initBackend, nativeMatmulStatus } from '../backend/index.js';
 import { applyRotary, RotaryEmbedding } from '../llm/rope.js';
 import {
   adamwUpdate,
@@ -18,6 +18,9 @@ import {
   transposeLast2,
   variableGradsFreeing,
 } from './index.js';
+import { setNativeColumnSum } from './kernels/column-sum.js';
+import { setNativeRotary } from './kernels/rotary.js';
+import { sumToLastAxis } from './norm.js';
 import { analyticGrads, closeness, det, numericGrads, weighted } from './testing.js';
 
 /** Value and analytic gradients of f with the JS kernels on, then off (the plain tfjs path). */
@@ -261,5 +264,35 @@ describe('variableGradsFreeing', () => {
     tf.dispose([ours.value, theirs.value, ...Object.values(theirs.grads)]);
     expect(tf.memory().numTensors - before).toBe(2);
     tf.dispose([...Object.values(ours.grads), w1, w2, frozen, unused, x]);
+  });
+});
+
+describe('native twins of the JS kernels (wasm with @vistune/native)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('rotary (both directions) and column sums give the JS loops’ bits', async (ctx) => {
+    if (!nativeMatmulStatus().active) ctx.skip(`native kernels not active: ${nativeMatmulStatus().reason}`);
+    const rope = new RotaryEmbedding(34, 10000, 64);
+    const angles = rope.range(0, 7);
+    const x = det([3, 2, 7, 34], 5);
+    const rows = det([65, 130], 6);
+    const run = () =>
+      tf.tidy(() => {
+        const grads = analyticGrads((t) => weighted(applyRotary(t as tf.Tensor4D, angles)), [x]);
+        const sums = [sumToLastAxis(rows).dataSync()];
+        return [Array.from(applyRotary(x, angles).dataSync()), Array.from(grads[0]), Array.from(sums[0])];
+      });
+    const native = run();
+    setNativeRotary(null);
+    setNativeColumnSum(null);
+    try {
+      expect(run()).toEqual(native);
+    } finally {
+      await enableNativeMatmul();
+      tf.dispose([x, rows, angles.cos, angles.sin]);
+      rope.dispose();
+    }
   });
 });

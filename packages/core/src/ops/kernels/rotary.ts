@@ -8,6 +8,27 @@ export interface RotaryAttrs {
   sign: 1 | -1;
 }
 
+/** The same rotation, vectorised (backend/native.ts installs @vistune/native's): the JS loop's bits. */
+export type NativeRotary = (args: {
+  x: Float32Array;
+  cos: Float32Array;
+  sin: Float32Array;
+  out: Float32Array;
+  batch: number;
+  heads: number;
+  positions: number;
+  dim: number;
+  angleBatches: number;
+  sign: 1 | -1;
+}) => void;
+
+let nativeRotary: NativeRotary | null = null;
+
+/** Runs the kernel on `fn` instead of the JS loop (~6 % of a demo training step); null restores the loop. */
+export function setNativeRotary(fn: NativeRotary | null): void {
+  nativeRotary = fn;
+}
+
 /** x [B, H, T, D], cos and sin [B or 1, 1, T, D] with each half of D repeating the same D/2 angles. */
 export const rotaryKernel: JsKernel<RotaryAttrs> = {
   name: 'VistuneRotary',
@@ -15,6 +36,22 @@ export const rotaryKernel: JsKernel<RotaryAttrs> = {
   outputs: ([x]) => [{ shape: x.shape, dtype: 'float32' }],
   compute([x, cos, sin], [out], { sign }, [xInfo, cosInfo]: tf.TensorInfo[]) {
     const [B, H, T, D] = xInfo.shape;
+    if (nativeRotary && [x, cos, sin, out].every((a) => a instanceof Float32Array)) {
+      const [x32, cos32, sin32, out32] = [x, cos, sin, out] as Float32Array[];
+      nativeRotary({
+        x: x32,
+        cos: cos32,
+        sin: sin32,
+        out: out32,
+        batch: B,
+        heads: H,
+        positions: T,
+        dim: D,
+        angleBatches: cosInfo.shape[0],
+        sign,
+      });
+      return;
+    }
     const half = D / 2;
     const perAngleBatch = cosInfo.shape[0] === 1 ? 0 : T * D;
     for (let b = 0; b < B; b++) {
