@@ -19,8 +19,28 @@ import {
   pretrainVisionTower,
 } from '../demo/index.js';
 
+import { overridePlan } from './demo.js';
+
 const bin = new URL('../../dist/bin.js', import.meta.url).pathname;
 const run = promisify(execFile);
+
+describe('overridePlan (--plan)', () => {
+  it('merges stage and image objects field by field, and null means no time budget', () => {
+    const base = demoPlan('quick');
+    const plan = overridePlan(
+      base,
+      '{"instruct":{"lr":0.002},"align":{"steps":0},"trainBudgetSeconds":null,"lengthGroupBatches":4}',
+    );
+    expect(plan.instruct).toEqual({ ...base.instruct, lr: 0.002 });
+    expect(plan.align.steps).toBe(0);
+    expect(plan.align.lr).toBe(base.align.lr);
+    expect(plan.trainBudgetSeconds).toBe(Number.POSITIVE_INFINITY);
+    expect(plan.lengthGroupBatches).toBe(4);
+    expect(plan.model).toEqual(base.model);
+    expect(() => overridePlan(base, '{"instuct":{}}')).toThrow(/unknown field "instuct"/);
+    expect(() => overridePlan(base, '[1]')).toThrow(/JSON object/);
+  });
+});
 
 describe('vistune demo', () => {
   it('runs the real pipeline at the tiny size: report, falling loss, a model folder generate loads', async () => {

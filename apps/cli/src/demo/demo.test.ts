@@ -180,7 +180,13 @@ describe('demoMetrics', () => {
 
 describe('fitSteps', () => {
   it('keeps the planned steps where they fit the budget and shortens both stages in proportion where not', () => {
-    const plan = demoPlan('default'); // 1000 + 10000 steps, 780 s
+    const base = demoPlan('default');
+    const plan = {
+      ...base,
+      align: { ...base.align, steps: 1000 },
+      instruct: { ...base.instruct, steps: 10000 },
+      trainBudgetSeconds: 780,
+    };
     expect(fitSteps(plan, 0.06)).toEqual({ align: 1000, instruct: 10000 }); // 660 s
     const slow = fitSteps(plan, 0.156); // 11000 × 0.156 = 1716 s: 780 / 1716 of each
     expect(slow).toEqual({
@@ -190,6 +196,11 @@ describe('fitSteps', () => {
     expect(slow.align + slow.instruct).toBeLessThanOrEqual(780 / 0.156 + 1);
     expect(fitSteps(demoPlan('tiny'), 100)).toEqual({ align: 6, instruct: 10 }); // no budget: the smoke plan
     expect(fitSteps(plan, 1e6)).toEqual({ align: 1, instruct: 1 }); // never zero steps
+    // A stage planned with 0 steps (the default and quick plans skip stage 1) stays skipped.
+    expect(fitSteps({ ...plan, align: { ...plan.align, steps: 0 } }, 0.156)).toEqual({
+      align: 0,
+      instruct: Math.round(10000 * (780 / 1560)),
+    });
   });
 });
 

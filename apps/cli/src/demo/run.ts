@@ -31,7 +31,7 @@ import {
   demoPlan,
   demoPreprocessorConfig,
 } from './config.js';
-import { cachedImageLoader, type PixelProcessor } from './data.js';
+import { cachedImageLoader, type PixelProcessor, writeMergedTrain } from './data.js';
 import { evalPrompts, generateAnswers, shuffledMedia } from './evaluate.js';
 import { type DemoHeadline, type DemoMetrics, demoMetrics, headline } from './report.js';
 import { type SampleConversation, sampleConversations } from './samples.js';
@@ -226,7 +226,8 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
   const maxObjects = Math.min(5, grid * grid);
   log(
     `world: ${plan.images.train} training images of 1–${maxObjects} coloured shapes (${plan.questionsPerImage} questions each), ` +
-      `${plan.images.test} held out; ${plan.alignImages} simpler images of 1–2 shapes for stage 1`,
+      `${plan.images.test} held out` +
+      (plan.align.steps > 0 ? `; ${plan.alignImages} simpler images of 1–2 shapes for stage 1` : ''),
   );
   const worldStart = performance.now();
   await generateWorld({
@@ -256,8 +257,11 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
   const tokenizer = await writeWorldTokenizer(join(worldDir, 'tokenizer'));
   const preprocessorPath = join(worldDir, 'preprocessor_config.json');
   await writeFile(preprocessorPath, `${JSON.stringify(demoPreprocessorConfig(imageSize), null, 2)}\n`);
-  // One question per sample: merged per image, later turns could read answers off earlier ones instead of the image.
-  const files = { align: join(alignDir, 'train.json'), instruct: join(worldDir, 'train.json') };
+  // One question per sample unless the plan merges them: merged per image, later turns can read answers off earlier ones.
+  const files = {
+    align: join(alignDir, 'train.json'),
+    instruct: plan.mergeTurns ? await writeMergedTrain(worldDir) : join(worldDir, 'train.json'),
+  };
   const worldSeconds = seconds(worldStart);
 
   const imageTokenId = tokenizer.tokenToId('<image>');
@@ -302,6 +306,9 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         batchSize,
         loadImage,
         seed: opts.seed,
+        ...(plan.lengthGroupBatches
+          ? { groupByLength: true, megabatchBatches: plan.lengthGroupBatches }
+          : {}),
       });
 
     // How long a step takes here decides how many fit the budget (no native kernels: ~4.5× longer).
