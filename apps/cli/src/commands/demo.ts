@@ -4,7 +4,6 @@ import { initBackend } from '@vistune/core';
 import { formatWorldScores } from '@vistune/demo-world';
 import { type Command, Option } from 'commander';
 import {
-  DEFAULT_DEMO_WORKERS,
   type DemoPlan,
   type DemoResult,
   type DemoSize,
@@ -172,7 +171,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(
       new Option(
         '--workers <n>',
-        `model replicas training stages 1 and 2 side by side, one per core (default ${DEFAULT_DEMO_WORKERS})`,
+        'model replicas training stages 1 and 2 side by side, one per core (default: 2 where there are 2 cores and batches of ≥ 32, as --quick has; else 1)',
       ).argParser(parsePositiveInt),
     )
     .option('--json', 'print the metrics as one JSON object (progress goes to stderr)')

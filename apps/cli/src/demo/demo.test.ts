@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { buildExample, getTemplate, IGNORE_INDEX, parseRecord, Tokenizer } from '@vistune/core';
 import {
   buildWorldTokenizer,
@@ -13,7 +14,7 @@ import { demoPlan } from './config.js';
 import { mergeByImage } from './data.js';
 import { evalPrompts, shuffledMedia, splitTurns } from './evaluate.js';
 import { demoMetrics, formatDemoHeadline, headline, VQA_KINDS } from './report.js';
-import { fitSteps } from './run.js';
+import { defaultDemoWorkers, fitSteps } from './run.js';
 import { cellTargets } from './tower.js';
 
 const SLOTS = 16;
@@ -239,5 +240,20 @@ describe('cellTargets', () => {
     expect(t.boxes[1]).toEqual([0.25, 0.25, 0.75, 0.75]);
     expect(t.classes[0]).toEqual([COLOUR_NAMES.length, SHAPES.length, SIZES.length]); // the "empty" classes
     expect(t.boxes[0]).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('defaultDemoWorkers', () => {
+  it('two replicas only where every trained stage has batches of ≥ 32 rows and there are two cores', () => {
+    const two = availableParallelism() >= 2 ? 2 : 1;
+    expect(defaultDemoWorkers(demoPlan('quick'))).toBe(two);
+    expect(defaultDemoWorkers(demoPlan('default'))).toBe(two);
+    const quick = demoPlan('quick');
+    // halves of 16 cost nearly a whole batch: one replica
+    expect(defaultDemoWorkers({ ...quick, instruct: { ...quick.instruct, batchSize: 16 } })).toBe(1);
+    // a stage with steps and a small batch keeps one replica; a stage of 0 steps does not count
+    expect(defaultDemoWorkers({ ...quick, align: { steps: 10, lr: 1e-3, batchSize: 16 } })).toBe(1);
+    expect(defaultDemoWorkers({ ...quick, align: { steps: 0, lr: 1e-3, batchSize: 16 } })).toBe(two);
+    expect(defaultDemoWorkers(demoPlan('tiny'))).toBe(1);
   });
 });

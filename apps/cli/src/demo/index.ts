@@ -36,10 +36,10 @@ export {
   VQA_KINDS,
 } from './report.js';
 export {
-  DEFAULT_DEMO_WORKERS,
   DEMO_STAGES,
   type DemoOptions,
   type DemoResult,
+  defaultDemoWorkers,
   fitSteps,
   runDemo,
   type StepCalibration,

@@ -282,7 +282,11 @@ describe('native twins of the JS kernels (wasm with @vistune/native)', () => {
       tf.tidy(() => {
         const grads = analyticGrads((t) => weighted(applyRotary(t as tf.Tensor4D, angles)), [x]);
         const sums = [sumToLastAxis(rows).dataSync()];
-        return [Array.from(applyRotary(x, angles).dataSync()), Array.from(grads[0]), Array.from(sums[0])];
+        return [
+          Array.from(applyRotary(x as tf.Tensor4D, angles).dataSync()),
+          Array.from(grads[0]),
+          Array.from(sums[0]),
+        ];
       });
     const native = run();
     setNativeRotary(null);
