@@ -56,7 +56,34 @@ export async function benchModel(seed) {
   return createModel(CONFIG, await createVistuneRegistry({ discover: false }), { seed });
 }
 
-/** Endless synthetic batches: BOS, 4 image tokens, 43 text ids, the last 11 supervised. */
+/** The model with TRAINED trainable, in train mode, and its trainable parameters (tools/core-scaling, kernel-profile). */
+export async function trainableBenchModel(seed = 0) {
+  const model = await benchModel(seed);
+  model.trainOnly(TRAINED);
+  model.train();
+  return { model, params: model.namedParameters().filter(([, p]) => p.trainable) };
+}
+
+/** Synthetic batch number `index` of B samples: BOS, 4 image tokens, 43 text ids, the last 11 supervised. */
+export function syntheticBatch(B, index = 0) {
+  const T = 48;
+  const ids = new Int32Array(B * T);
+  const labels = new Int32Array(B * T);
+  for (let i = 0; i < B * T; i++) {
+    const t = i % T;
+    const id = t === 0 ? 1 : t <= 4 ? IMAGE_TOKEN : 10 + ((index * 977 + i * 131) % 280);
+    ids[i] = id;
+    labels[i] = t > T - 12 ? id : -100;
+  }
+  return {
+    inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+    attentionMask: tf.ones([B, T], 'int32'),
+    labels: tf.tensor2d(labels, [B, T], 'int32'),
+    media: { image: Array.from({ length: B }, () => [tf.randomUniform([3, 64, 64], -1, 1)]) },
+  };
+}
+
+/** Endless synthetic batches (syntheticBatch 0, 1, 2, …). */
 class SyntheticBatches {
   length = 1000;
   index = 0;
@@ -64,23 +91,7 @@ class SyntheticBatches {
     this.batchSize = batchSize;
   }
   async next() {
-    const B = this.batchSize;
-    const T = 48;
-    const ids = new Int32Array(B * T);
-    const labels = new Int32Array(B * T);
-    for (let i = 0; i < B * T; i++) {
-      const t = i % T;
-      const id = t === 0 ? 1 : t <= 4 ? IMAGE_TOKEN : 10 + ((this.index * 977 + i * 131) % 280);
-      ids[i] = id;
-      labels[i] = t > T - 12 ? id : -100;
-    }
-    this.index++;
-    return {
-      inputIds: tf.tensor2d(ids, [B, T], 'int32'),
-      attentionMask: tf.ones([B, T], 'int32'),
-      labels: tf.tensor2d(labels, [B, T], 'int32'),
-      media: { image: Array.from({ length: B }, () => [tf.randomUniform([3, 64, 64], -1, 1)]) },
-    };
+    return syntheticBatch(this.batchSize, this.index++);
   }
   state() {
     return { index: this.index };

@@ -5,25 +5,12 @@
 // "custom" rows are customGrad wrappers: their time includes the kernels inside them, which are listed too.
 // usage: node tools/kernel-profile.mjs   (needs `pnpm build`)
 import * as core from '../packages/core/dist/index.js';
-import { benchModel } from './data-parallel-bench.mjs';
+import { syntheticBatch, trainableBenchModel } from './data-parallel-bench.mjs';
 
 await core.initBackend({ backend: 'wasm', quiet: true });
 const { tf } = core;
-const model = await benchModel(0);
-model.trainOnly(['llm.*', 'modalities.image.adapter.*']);
-model.train();
-const params = model.namedParameters().filter(([, p]) => p.trainable);
-const B = 16,
-  T = 48;
-const ids = new Int32Array(B * T).map((_, i) =>
-  i % T === 0 ? 1 : i % T <= 4 ? 301 : 10 + ((i * 131) % 280),
-);
-const labels = ids.map((id, i) => (i % T > T - 12 ? id : -100));
-const batch = {
-  inputIds: tf.tensor2d(ids, [B, T], 'int32'),
-  labels: tf.tensor2d(labels, [B, T], 'int32'),
-  media: { image: Array.from({ length: B }, () => [tf.randomUniform([3, 64, 64], -1, 1)]) },
-};
+const { model, params } = await trainableBenchModel();
+const batch = syntheticBatch(16);
 const step = async () => {
   const { grads } = await core.computeGradientsAsync(
     () => model.forward(batch, { logits: false }).loss,

@@ -125,8 +125,9 @@ function nativeBatchMatMul(kernels: NativeKernels, threads: number, fallback: tf
 /**
  * Puts the wasm backend's float32 BatchMatMul on the native SGEMM (and the op policy's wasm entry on the
  * choices that suit it), the fused AdamW kernel on the native update (~5× the JS loop: 1 vs 5.8 ns per
- * parameter on tiny), and the rotary and column-sum kernels on vectorised twins that give the JS loops' bits. A no-op returning the reason where @vistune/native is missing, did not build, or
- * VISTUNE_NATIVE=0. Safe to call again (e.g. with other threads); disableNativeMatmul() undoes it.
+ * parameter on tiny), and the rotary and column-sum kernels on vectorised twins that give the JS loops' bits.
+ * A no-op returning the reason where @vistune/native is missing, did not build, or VISTUNE_NATIVE=0. Safe to
+ * call again (e.g. with other threads); disableNativeMatmul() undoes it.
  */
 export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): Promise<NativeMatmulStatus> {
   if (disabledByEnv()) {

@@ -18,8 +18,8 @@ import {
   transposeLast2,
   variableGradsFreeing,
 } from './index.js';
-import { setNativeColumnSum } from './kernels/column-sum.js';
-import { setNativeRotary } from './kernels/rotary.js';
+import { nativeColumnSumActive, setNativeColumnSum } from './kernels/column-sum.js';
+import { nativeRotaryActive, setNativeRotary } from './kernels/rotary.js';
 import { sumToLastAxis } from './norm.js';
 import { analyticGrads, closeness, det, numericGrads, weighted } from './testing.js';
 
@@ -288,6 +288,8 @@ describe('native twins of the JS kernels (wasm with @vistune/native)', () => {
           Array.from(sums[0]),
         ];
       });
+    // Both kernels really ran their native twins (else this compares the JS loops with themselves).
+    expect([nativeRotaryActive(), nativeColumnSumActive()]).toEqual([true, true]);
     const native = run();
     setNativeRotary(null);
     setNativeColumnSum(null);

@@ -1,20 +1,21 @@
 // Σ over rows of a [rows, D] matrix → [D] (the gradient of a broadcast weight or bias). tfjs's wasm Sum over
 // axis 0 transposes first: ~5.6 ns per element, 0.37 ms for a [512, 128] norm-weight gradient; this is one pass.
+import type { ColumnSumArgs } from '@vistune/native';
 import type { JsKernel } from './js-kernel.js';
 
 /** The same sums, vectorised (backend/native.ts installs @vistune/native's): the JS loop's bits. */
-export type NativeColumnSum = (args: {
-  x: Float32Array;
-  out: Float32Array;
-  rows: number;
-  dim: number;
-}) => void;
+export type NativeColumnSum = (args: Omit<ColumnSumArgs, 'isa'>) => void;
 
 let nativeColumnSum: NativeColumnSum | null = null;
 
 /** Runs the kernel on `fn` instead of the JS loop; null restores the loop. */
 export function setNativeColumnSum(fn: NativeColumnSum | null): void {
   nativeColumnSum = fn;
+}
+
+/** Whether the column-sum kernel runs the native twin. */
+export function nativeColumnSumActive(): boolean {
+  return nativeColumnSum !== null;
 }
 
 export const columnSumKernel: JsKernel<object> = {

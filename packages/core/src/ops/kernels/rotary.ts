@@ -1,6 +1,7 @@
 // Rotary embedding in one pass (HF rotate_half layout): x·cos + rotate_half(x)·sin without the split, negate,
 // concat, two products and a sum the tfjs composition runs (each a full pass; ~20 % of the demo's step).
 import type * as tf from '@tensorflow/tfjs-core';
+import type { RotaryArgs } from '@vistune/native';
 import type { JsKernel } from './js-kernel.js';
 
 export interface RotaryAttrs {
@@ -9,24 +10,18 @@ export interface RotaryAttrs {
 }
 
 /** The same rotation, vectorised (backend/native.ts installs @vistune/native's): the JS loop's bits. */
-export type NativeRotary = (args: {
-  x: Float32Array;
-  cos: Float32Array;
-  sin: Float32Array;
-  out: Float32Array;
-  batch: number;
-  heads: number;
-  positions: number;
-  dim: number;
-  angleBatches: number;
-  sign: 1 | -1;
-}) => void;
+export type NativeRotary = (args: Omit<RotaryArgs, 'isa'>) => void;
 
 let nativeRotary: NativeRotary | null = null;
 
 /** Runs the kernel on `fn` instead of the JS loop (~6 % of a demo training step); null restores the loop. */
 export function setNativeRotary(fn: NativeRotary | null): void {
   nativeRotary = fn;
+}
+
+/** Whether the rotary kernel runs the native twin. */
+export function nativeRotaryActive(): boolean {
+  return nativeRotary !== null;
 }
 
 /** x [B, H, T, D], cos and sin [B or 1, 1, T, D] with each half of D repeating the same D/2 angles. */
