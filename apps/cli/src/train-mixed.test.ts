@@ -96,6 +96,16 @@ describe('mixture-of-modality training (lavin-mm-adapter recipe)', () => {
       }
       if (loader instanceof InstructionDataLoader) loader.dispose(); // the next epoch's prefetched media
       expect(mixed).toBeGreaterThan(0);
+      // data.lengthBuckets reaches the loader `vistune train` builds.
+      const bucketed = { ...recipe, data: { ...recipe.data, lengthBuckets: [30] } };
+      const bucketLoader = await stageData(
+        bucketed,
+        vlm,
+        dir,
+        slots,
+      )(recipe.stages[0] as Recipe['stages'][number]);
+      expect(bucketLoader.state()).toMatchObject({ lengthBuckets: '30' });
+      if (bucketLoader instanceof InstructionDataLoader) bucketLoader.dispose();
     } finally {
       vlm.dispose();
     }

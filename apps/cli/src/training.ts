@@ -305,6 +305,7 @@ function stageLoaderOptions(
     maxLength: recipe.data.maxLength,
     batchSize: stage.batchSize ?? recipe.data.batchSize,
     groupByLength: recipe.data.groupByLength,
+    ...(recipe.data.lengthBuckets ? { lengthBuckets: recipe.data.lengthBuckets } : {}),
     seed: recipe.seed,
     strict: opts.strict ?? recipe.data.strict,
     maxSkipFraction: opts.maxSkipFraction ?? recipe.data.maxSkipFraction,

@@ -40,7 +40,10 @@ export function overridePlan(plan: DemoPlan, json: string): DemoPlan {
     throw new CliError('--plan must be a JSON object', 2);
   const merged: Record<string, unknown> = { ...plan };
   for (const [key, value] of Object.entries(patch)) {
-    if (!(key in plan) && !['kinds', 'boxFormat', 'mergeTurns', 'lengthGroupBatches'].includes(key))
+    if (
+      !(key in plan) &&
+      !['kinds', 'boxFormat', 'mergeTurns', 'lengthGroupBatches', 'lengthBuckets'].includes(key)
+    )
       throw new CliError(`--plan: unknown field "${key}"`, 2);
     const base = merged[key];
     merged[key] =

@@ -52,6 +52,11 @@ export interface DemoPlan {
    * would otherwise stretch every batch. Default: no grouping.
    */
   lengthGroupBatches?: number;
+  /**
+   * Token lengths where a length bucket ends (InstructionDataLoader lengthBuckets): each batch holds samples of
+   * one bucket, so the ~9 % multi-turn records no longer stretch nearly every batch of 32 to their length.
+   */
+  lengthBuckets?: readonly number[];
   /** How boxes are written (default the world's grid of 32 bins). */
   boxFormat?: BoxFormat;
   /** Stage 0: the vision tower learns to name each cell's contents (demo/tower.ts), then stays frozen. */

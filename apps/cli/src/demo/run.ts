@@ -315,6 +315,7 @@ export async function runDemo(registry: Registry, opts: DemoOptions): Promise<De
         ...(plan.lengthGroupBatches
           ? { groupByLength: true, megabatchBatches: plan.lengthGroupBatches }
           : {}),
+        ...(plan.lengthBuckets ? { lengthBuckets: plan.lengthBuckets } : {}),
       });
 
     // How long a step takes here decides how many fit the budget (no native kernels: ~4.5× longer).

@@ -155,6 +155,57 @@ describe('InstructionDataLoader', () => {
     expect(grouped.batches).toHaveLength(15);
   });
 
+  it('lengthBuckets: each batch from one bucket, shuffled across buckets, every example once, restorable', async () => {
+    const data = dataset(60); // lengths 4–14 text-only, 7–17 with images
+    const byId = new Map(data.map((e) => [e.id, e]));
+    const make = (opts = {}) =>
+      new InstructionDataLoader(data, {
+        batchSize: 4,
+        padTokenId: PAD,
+        loadImage: fillLoader,
+        seed: 5,
+        lengthBuckets: [9, 13],
+        ...opts,
+      });
+    const bucketOf = (id: string) => {
+      const length = byId.get(id)!.inputIds.length;
+      return length < 9 ? 0 : length < 13 ? 1 : 2;
+    };
+    const loader = make();
+    const batches = await epochIds(loader);
+    expect(batches.flat().sort()).toEqual(data.map((e) => e.id).sort());
+    for (const batch of batches) expect(new Set(batch.map(bucketOf)).size).toBe(1);
+    const sizes = [0, 1, 2].map((k) => data.filter((e) => bucketOf(e.id) === k).length);
+    expect(loader.length).toBe(sizes.reduce((n, s) => n + Math.ceil(s / 4), 0));
+    expect(batches).toHaveLength(loader.length);
+    // Full batches of the buckets interleave (not bucket after bucket); the incomplete ones come last.
+    const fullBuckets = batches.filter((b) => b.length === 4).map((b) => bucketOf(b[0]));
+    expect(fullBuckets).not.toEqual([...fullBuckets].sort());
+    // Both modalities share batches (unlike groupByLength).
+    expect(batches.some((b) => new Set(b.map((id) => id[0])).size === 2)).toBe(true);
+    expect((await epochIds(make({ dropLast: true }))).every((b) => b.length === 4)).toBe(true);
+
+    const original = make();
+    disposeMultimodalBatch((await original.next())!);
+    const state = original.state();
+    expect(state.lengthBuckets).toBe('9,13');
+    const rest = await epochIds(original);
+    const restored = make();
+    restored.restore(state);
+    expect(await epochIds(restored)).toEqual(rest);
+    expect(() => make({ lengthBuckets: [9] }).restore(state)).toThrow(/lengthBuckets = "9,13"/);
+    expect(() => make({ lengthBuckets: undefined }).restore(state)).toThrow(/lengthBuckets/);
+    // A state saved without buckets (also by versions before them) restores into a loader without them.
+    const plain = make({ lengthBuckets: undefined });
+    expect(plain.state()).not.toHaveProperty('lengthBuckets');
+    expect(() => make({ lengthBuckets: undefined }).restore(plain.state())).not.toThrow();
+    for (const l of [original, restored, plain]) l.dispose();
+
+    expect(() => make({ lengthBuckets: [13, 9] })).toThrow(/positive integers in increasing order/);
+    expect(() => make({ lengthBuckets: [0] })).toThrow(/lengthBuckets/);
+    expect(() => make({ groupByLength: true })).toThrow(/lengthBuckets or groupByLength, not both/);
+  });
+
   it('state()/restore(): a restored loader yields exactly the batches the original would have', async () => {
     const data = dataset(10);
     const opts = {

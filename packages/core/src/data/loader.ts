@@ -4,7 +4,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { MultimodalBatch } from '../multimodal/model.js';
 import { type LoadInstructionDataOptions, loadInstructionData } from './dataset.js';
 import { type Example, IGNORE_INDEX } from './examples.js';
-import { type BatchOrderOptions, batchesPerEpoch, type ExampleShape, epochBatches } from './sampler.js';
+import {
+  type BatchOrderOptions,
+  batchesPerEpoch,
+  checkLengthBuckets,
+  type ExampleShape,
+  epochBatches,
+} from './sampler.js';
 import { mediaOf } from './samples.js';
 import { countMedia, type DataStats, emptyDataStats } from './stats.js';
 import type { BatchSource, BatchSourceState } from './types.js';
@@ -31,6 +37,12 @@ export interface InstructionDataLoaderOptions {
   groupByLength?: boolean;
   /** Batches per length-sorted megabatch when grouping (default 50, as HF's length-grouped sampler). */
   megabatchBatches?: number;
+  /**
+   * Token lengths where a bucket ends (tf.data bucket_by_sequence_length): every batch holds examples of one
+   * bucket, so the few long ones (multi-turn, descriptions) pad only their own batches; batches stay shuffled
+   * across buckets and each mixes every kind of short sample. Not with groupByLength.
+   */
+  lengthBuckets?: readonly number[];
   /** Drop incomplete batches. Default false. */
   dropLast?: boolean;
   /** Media key of the images in the batch (the model's modality name). Default 'image'. */
@@ -169,11 +181,18 @@ export class InstructionDataLoader implements BatchSource {
     const { batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new Error(`InstructionDataLoader: batchSize must be a positive integer, got ${batchSize}.`);
+    const lengthBuckets = options.lengthBuckets ?? [];
+    checkLengthBuckets(lengthBuckets, 'InstructionDataLoader: lengthBuckets');
+    if (lengthBuckets.length > 0 && options.groupByLength)
+      throw new Error(
+        'InstructionDataLoader: give lengthBuckets or groupByLength, not both (both decide which examples share a batch).',
+      );
     this.order = {
       batchSize,
       shuffle: options.shuffle ?? true,
       groupByLength: options.groupByLength ?? false,
       megabatchBatches: options.megabatchBatches ?? 50,
+      lengthBuckets,
       dropLast: options.dropLast ?? false,
     };
     this.seed = options.seed ?? 0;
@@ -235,6 +254,7 @@ export class InstructionDataLoader implements BatchSource {
       files,
       shuffle: false,
       groupByLength: false,
+      lengthBuckets: undefined,
       dropLast: false,
       limit: undefined,
     });
@@ -284,6 +304,8 @@ export class InstructionDataLoader implements BatchSource {
       shuffle: this.order.shuffle,
       groupByLength: this.order.groupByLength,
       megabatchBatches: this.order.megabatchBatches,
+      // Only where set, so states saved before buckets existed still restore.
+      ...(this.order.lengthBuckets?.length ? { lengthBuckets: this.order.lengthBuckets.join(',') } : {}),
       dropLast: this.order.dropLast,
       fingerprint: this.dataFingerprint,
     };
@@ -298,10 +320,11 @@ export class InstructionDataLoader implements BatchSource {
       'shuffle',
       'groupByLength',
       'megabatchBatches',
+      'lengthBuckets',
       'dropLast',
       'fingerprint',
     ]) {
-      if (state[key] !== mine[key])
+      if ((state[key] ?? null) !== (mine[key] ?? null))
         throw new Error(
           `InstructionDataLoader.restore: the state has ${key} = ${JSON.stringify(state[key])} but this loader has ` +
             `${JSON.stringify(mine[key])}: build the loader from the same data and options as the run that saved it.`,

@@ -13,6 +13,12 @@ export interface BatchOrderOptions {
    */
   groupByLength: boolean;
   megabatchBatches: number;
+  /**
+   * tf.data's bucket_by_sequence_length: bucket k holds the examples shorter than `lengthBuckets[k]` (and not in
+   * an earlier bucket), the last bucket the rest; each batch comes from one bucket, batches are shuffled across
+   * buckets. A few long samples then pad only their own batches. Empty or absent: no buckets.
+   */
+  lengthBuckets?: readonly number[];
   /** Drop incomplete batches (with grouping: the incomplete one of each modality). */
   dropLast: boolean;
 }
@@ -51,9 +57,39 @@ function countBatches(n: number, opts: BatchOrderOptions): number {
 
 /** Batches per epoch (the same every epoch). */
 export function batchesPerEpoch(shapes: readonly ExampleShape[], opts: BatchOrderOptions): number {
+  if (opts.lengthBuckets?.length)
+    return bucketed(
+      shapes.map((_, i) => i),
+      shapes,
+      opts.lengthBuckets,
+    ).reduce((n, bucket) => n + countBatches(bucket.length, opts), 0);
   if (!opts.groupByLength) return countBatches(shapes.length, opts);
   const withMedia = shapes.filter((s) => s.hasMedia).length;
   return countBatches(withMedia, opts) + countBatches(shapes.length - withMedia, opts);
+}
+
+/** Checks bucket boundaries: positive integers, strictly increasing; `field` names the option in the error. */
+export function checkLengthBuckets(boundaries: readonly number[], field: string): void {
+  boundaries.forEach((b, k) => {
+    if (!Number.isInteger(b) || b < 1 || (k > 0 && b <= (boundaries[k - 1] as number)))
+      throw new Error(
+        `${field} must be positive integers in increasing order (token lengths where a bucket ends), got [${boundaries.join(', ')}].`,
+      );
+  });
+}
+
+/** `order` split into the length buckets, each keeping the order's sequence. */
+function bucketed(
+  order: readonly number[],
+  shapes: readonly ExampleShape[],
+  boundaries: readonly number[],
+): number[][] {
+  const buckets: number[][] = Array.from({ length: boundaries.length + 1 }, () => []);
+  for (const i of order) {
+    const k = boundaries.findIndex((b) => shapes[i].length < b);
+    buckets[k === -1 ? boundaries.length : k].push(i);
+  }
+  return buckets;
 }
 
 /** The example indices of every batch of `epoch`, in order. */
@@ -66,6 +102,14 @@ export function epochBatches(
   const order = shapes.map((_, i) => i);
   if (opts.shuffle) shuffleInPlace(order, rng);
   const B = opts.batchSize;
+  if (opts.lengthBuckets?.length) {
+    const full: number[][] = [];
+    const partial: number[][] = [];
+    for (const bucket of bucketed(order, shapes, opts.lengthBuckets))
+      for (const batch of chunk(bucket, B)) (batch.length === B ? full : partial).push(batch);
+    if (opts.shuffle) shuffleInPlace(full, rng);
+    return opts.dropLast ? full : [...full, ...partial];
+  }
   if (!opts.groupByLength) {
     const batches = chunk(order, B);
     if (opts.dropLast && batches.length > 0 && batches[batches.length - 1].length < B) batches.pop();

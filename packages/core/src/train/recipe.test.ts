@@ -168,6 +168,20 @@ describe('recipe errors', () => {
     );
   });
 
+  it('data.lengthBuckets: increasing token lengths, not with groupByLength', () => {
+    const parse = (data: Record<string, unknown>) => () =>
+      parseRecipe({ ...minimal, data: { ...minimal.data, ...data } }, { source: 'r.yaml' });
+    expect(parse({ lengthBuckets: [34, 64] })().data.lengthBuckets).toEqual([34, 64]);
+    expect(parse({})().data.lengthBuckets).toBeUndefined();
+    expect(parse({ lengthBuckets: [64, 34] })).toThrow(
+      /r\.yaml: data\.lengthBuckets: bucket boundaries must increase/,
+    );
+    expect(parse({ lengthBuckets: [0] })).toThrow(/data\.lengthBuckets/);
+    expect(parse({ lengthBuckets: [34], groupByLength: true })).toThrow(
+      /data\.lengthBuckets: give lengthBuckets or groupByLength, not both/,
+    );
+  });
+
   it('a data file list entry that is not a path names data.train[i] / data.val[i]', () => {
     const parse = (data: unknown) => () => parseRecipe({ ...minimal, data }, { source: 'r.yaml' });
     expect(parse({ train: ['a.json', 3, 'c.json'] })).toThrow(

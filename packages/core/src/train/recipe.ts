@@ -118,6 +118,11 @@ const dataSchema = z.strictObject({
   batchSize: z.number().int().positive().default(1),
   /** Batches of similar length (LLaVA --group_by_modality_length). */
   groupByLength: z.boolean().default(false),
+  /**
+   * Token lengths where a length bucket ends (tf.data bucket_by_sequence_length): each batch holds examples of
+   * one bucket, so a few long samples do not pad every batch. Not with groupByLength.
+   */
+  lengthBuckets: z.array(z.number().int().positive()).min(1).optional(),
   /** Fail when more than this fraction of the records is skipped (loader default 0.2; 1 never fails). */
   maxSkipFraction: z.number().min(0).max(1).optional(),
   /** Fail at the first skipped record, naming its file:line, id and reason. */
@@ -284,6 +289,19 @@ export const recipeSchema = z
     output: outputSchema,
   })
   .superRefine((r, ctx) => {
+    if (r.data.groupByLength && r.data.lengthBuckets)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'lengthBuckets'],
+        message: 'give lengthBuckets or groupByLength, not both (both decide which samples share a batch)',
+      });
+    const buckets = r.data.lengthBuckets ?? [];
+    if (buckets.some((b, k) => k > 0 && b <= (buckets[k - 1] as number)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'lengthBuckets'],
+        message: `bucket boundaries must increase (token lengths where a bucket ends), got [${buckets.join(', ')}]`,
+      });
     if (r.validation && !r.data.val)
       ctx.addIssue({
         code: 'custom',
