@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "vistune_native",
-      "sources": ["src/addon.cc", "src/sgemm.cc", "src/adamw.cc", "src/rows.cc"],
+      "sources": ["src/addon.cc", "src/sgemm.cc", "src/adamw.cc", "src/rows.cc", "src/quant.cc"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O3", "-fno-math-errno", "-pthread", "-fvisibility=hidden"],
       "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17", "-pthread", "-fvisibility=hidden"],

@@ -34,6 +34,19 @@ describe('vistune generate on the HF LLaVA fixture (parity with the PyTorch refe
     },
   );
 
+  it('--lm-head int8 (weight-only int8 head) keeps every case’s greedy ids', async () => {
+    for (const c of cases) {
+      const args = [bin, 'generate', '--model', fixture, '--prompt', c.question, '--lm-head', 'int8'];
+      args.push('--max-new-tokens', String(c.expected.greedy_ids.length), '--no-eos', '--json');
+      if (c.images.length) args.push('--image', ...c.images.map((i) => `${fixture}${i}`));
+      const { stdout } = await run(process.execPath, args);
+      expect((JSON.parse(stdout) as { ids: number[] }).ids, c.name).toEqual(c.expected.greedy_ids);
+    }
+    await expect(
+      run(process.execPath, [bin, 'generate', '--model', fixture, '--prompt', 'hi', '--lm-head', 'int4']),
+    ).rejects.toThrow(/--lm-head.*int4.*float32, int8/s);
+  });
+
   it('a missing model folder is a clear error with exit code 1', async () => {
     const err = await run(process.execPath, [
       bin,

@@ -44,6 +44,18 @@ export function addAllowNonfiniteOption(cmd: Command): Command {
   return cmd.option('--allow-nonfinite', 'load weights that hold NaN or Inf instead of refusing them');
 }
 
+/** `--lm-head <dtype>`: the LM head in float32 or weight-only int8 rows (loadModel's lmHead). */
+export function addLmHeadOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option(
+      '--lm-head <dtype>',
+      'the LM head in float32 or weight-only int8 rows (one scale per row; faster decode)',
+    )
+      .choices(['float32', 'int8'])
+      .default('float32'),
+  );
+}
+
 /** The registry of a command: built-ins, discovered plugins and its --plugin values. */
 export async function commandRegistry(cmd: Command, extra: readonly string[] = []): Promise<Registry> {
   const plugins = cmd.opts<{ plugin?: string[] }>().plugin ?? [];

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adamw.h"
+#include "quant.h"
 #include "rows.h"
 #include "sgemm.h"
 
@@ -182,6 +183,53 @@ napi_value ColumnSum(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Any typed array's bytes (an Int8Array, or the Int32Array a tfjs int32 tensor packs int8 weights into).
+bool BytesView(napi_env env, napi_value value, const int8_t** data, int64_t* bytes) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  size_t count = 0;
+  void* ptr = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_int8_array && type != napi_int32_array) return false;
+  *data = static_cast<const int8_t*>(ptr);
+  *bytes = static_cast<int64_t>(count) * (type == napi_int32_array ? 4 : 1);
+  return true;
+}
+
+// int8Product(x, q, scales, out, rows, cols, depth, isa, threads)
+napi_value Int8Product(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 9)
+    return Throw(env, "expects 9 arguments (x, q, scales, out, rows, cols, depth, isa, threads)", "int8Product");
+  float *x = nullptr, *scales = nullptr, *out = nullptr;
+  const int8_t* q = nullptr;
+  int64_t len_x = 0, len_scales = 0, len_out = 0, bytes_q = 0;
+  if (!Float32View(env, argv[0], &x, &len_x)) return Throw(env, "x must be a Float32Array", "int8Product");
+  if (!BytesView(env, argv[1], &q, &bytes_q))
+    return Throw(env, "q must be an Int8Array or an Int32Array of packed int8 values", "int8Product");
+  if (!Float32View(env, argv[2], &scales, &len_scales)) return Throw(env, "scales must be a Float32Array", "int8Product");
+  if (!Float32View(env, argv[3], &out, &len_out)) return Throw(env, "out must be a Float32Array", "int8Product");
+  const char* names[] = {"rows", "cols", "depth", "isa", "threads"};
+  int64_t v[5];
+  for (int i = 0; i < 5; i++)
+    if (!Integer(env, argv[4 + i], &v[i]))
+      return Throw(env, std::string(names[i]) + " must be a non-negative integer", "int8Product");
+  const int64_t rows = v[0], cols = v[1], depth = v[2];
+  if (v[3] > static_cast<int64_t>(vistune::BestIsa())) return Throw(env, "isa must be one this CPU supports", "int8Product");
+  if (len_x != rows * depth) return Throw(env, "x must hold rows·depth = " + std::to_string(rows * depth) + " floats", "int8Product");
+  if (bytes_q != cols * depth) return Throw(env, "q must hold cols·depth = " + std::to_string(cols * depth) + " int8 values", "int8Product");
+  if (len_scales != cols) return Throw(env, "scales must hold cols = " + std::to_string(cols) + " floats", "int8Product");
+  if (len_out != rows * cols) return Throw(env, "out must hold rows·cols = " + std::to_string(rows * cols) + " floats", "int8Product");
+  if (!Disjoint(out, len_out, x, len_x) || !Disjoint(out, len_out, scales, len_scales) ||
+      !(len_out == 0 || bytes_q == 0 || reinterpret_cast<const int8_t*>(out + len_out) <= q || q + bytes_q <= reinterpret_cast<const int8_t*>(out)))
+    return Throw(env, "out overlaps an input", "int8Product");
+  vistune::Int8Product({rows, cols, depth, x, q, scales, out}, static_cast<vistune::Isa>(v[3]),
+                       static_cast<int>(v[4] > 64 ? 64 : v[4]));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, adamw, best;
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, Sgemm, nullptr, &fn);
@@ -193,6 +241,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "rotary", rotary);
   napi_create_function(env, "columnSum", NAPI_AUTO_LENGTH, ColumnSum, nullptr, &column_sum);
   napi_set_named_property(env, exports, "columnSum", column_sum);
+  napi_value int8_product;
+  napi_create_function(env, "int8Product", NAPI_AUTO_LENGTH, Int8Product, nullptr, &int8_product);
+  napi_set_named_property(env, exports, "int8Product", int8_product);
   napi_create_int32(env, static_cast<int32_t>(vistune::BestIsa()), &best);
   napi_set_named_property(env, exports, "bestIsa", best);
   return exports;

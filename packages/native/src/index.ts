@@ -103,6 +103,23 @@ export interface ColumnSumArgs {
   isa?: NativeIsa;
 }
 
+/**
+ * A weight-only int8 product: out[r·cols + j] = scales[j] · Σ_i x[r·depth + i] · q[j·depth + i], summed in float32.
+ * q holds cols rows of depth int8 values: an Int8Array, or the Int32Array a tfjs int32 tensor packs them into.
+ */
+export interface Int8ProductArgs {
+  x: Float32Array;
+  q: Int8Array | Int32Array;
+  scales: Float32Array;
+  out: Float32Array;
+  rows: number;
+  cols: number;
+  depth: number;
+  isa?: NativeIsa;
+  /** 2 splits the columns between this thread and the helper thread (large products only; default 1). */
+  threads?: number;
+}
+
 export interface NativeKernels {
   /** The kernel sgemm runs by default. */
   isa: NativeIsa;
@@ -122,6 +139,8 @@ export interface NativeKernels {
   rotary(args: RotaryArgs): void;
   /** core's column-sum kernel, vectorised, the same bits; throws a RangeError on mismatched arrays. */
   columnSum(args: ColumnSumArgs): void;
+  /** Weight-only int8 product (inference); throws a RangeError on mismatched arrays. */
+  int8Product(args: Int8ProductArgs): void;
 }
 
 /** The kernels or why there are none; passedOver lists the addons tried before (or instead), with reasons. */
@@ -178,6 +197,18 @@ interface Addon {
     isa: number,
   ): void;
   columnSum(x: Float32Array, out: Float32Array, rows: number, dim: number, isa: number): void;
+  /** Absent from addons built before it existed. */
+  int8Product?(
+    x: Float32Array,
+    q: Int8Array | Int32Array,
+    scales: Float32Array,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+    depth: number,
+    isa: number,
+    threads: number,
+  ): void;
 }
 
 function defaultIsa(best: number): number {
@@ -266,6 +297,24 @@ function wrap(addon: Addon, found: { path: string; origin: AddonOrigin; label: s
     columnSum(args) {
       const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
       addon.columnSum(args.x, args.out, args.rows, args.dim, isa < 0 ? Number.NaN : isa);
+    },
+    int8Product(args) {
+      if (!addon.int8Product)
+        throw new Error(
+          `@vistune/native: the addon at ${found.path} predates int8Product: rebuild it (pnpm --filter @vistune/native build)`,
+        );
+      const isa = args.isa === undefined ? fallbackIsa : NATIVE_ISAS.indexOf(args.isa);
+      addon.int8Product(
+        args.x,
+        args.q,
+        args.scales,
+        args.out,
+        args.rows,
+        args.cols,
+        args.depth,
+        isa < 0 ? Number.NaN : isa,
+        args.threads ?? 1,
+      );
     },
   };
 }

@@ -88,6 +88,12 @@ export interface LoadModelOptions extends RegistryOptions {
   allowNonfinite?: boolean;
   /** Backend to initialise when none is (default: VISTUNE_BACKEND or the best available). */
   backend?: BackendName;
+  /**
+   * The LM head's weights for inference: float32 (default) or int8 rows with one scale each (wasm and cpu
+   * backends; decode reads a quarter of the head's bytes). Greedy ids on the parity fixture are unchanged;
+   * docs/performance.md has the speed and the logit drift.
+   */
+  lmHead?: 'float32' | 'int8';
 }
 
 function isAnnotator(x: unknown): x is AnswerAnnotator {
@@ -384,6 +390,13 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const load = () => loadPretrained(dir, registry);
   const model = await (opts.allowNonfinite ? allowNonfiniteWeights(load) : load());
   try {
+    if (opts.lmHead === 'int8') {
+      if (!model.llm.quantizeLmHead)
+        throw new Error(
+          `${dir}: this model's language model has no int8 LM head (quantizeLmHead): use lmHead float32`,
+        );
+      model.llm.quantizeLmHead('int8');
+    }
     const tokenizer = await Tokenizer.fromDir(dir);
     return await wrapModel(dir, model, tokenizer, registry);
   } catch (err) {

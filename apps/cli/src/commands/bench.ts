@@ -28,6 +28,7 @@ interface ConfigBenchFlags {
   workers?: number;
   skipTrain?: boolean;
   skipGenerate?: boolean;
+  lmHead: 'float32' | 'int8';
   json?: boolean;
 }
 
@@ -49,6 +50,14 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('--skip-train', 'time generation only')
     .option('--skip-generate', 'time training only')
+    .addOption(
+      new Option(
+        '--lm-head <dtype>',
+        'generation: the LM head in float32 or weight-only int8 rows (one scale per row)',
+      )
+        .choices(['float32', 'int8'])
+        .default('float32'),
+    )
     .option(
       '--plugin <name|path>',
       'load a plugin package or file first (repeatable)',
@@ -191,6 +200,7 @@ async function runConfigBench(file: string, flags: ConfigBenchFlags, cmd: Comman
     replica: cliReplica('benchReplicaModel', { config, seed: 0, plugins }),
     skipTrain: flags.skipTrain,
     skipGenerate: flags.skipGenerate,
+    lmHead: flags.lmHead,
     onProgress: flags.json ? undefined : (m) => process.stderr.write(`${color.dim(m)}\n`),
   });
   if (flags.json) return printJson(report);
@@ -204,7 +214,10 @@ function formatLlava(r: LlavaBenchReport): string {
       'prefill (vision + prompt)',
       `${r.generate.prefill_ms.toFixed(1)} ms (${r.generate.prompt_tokens} tokens)`,
     ]);
-    rows.push(['decode', `${r.generate.decode_tokens_per_s.toFixed(1)} tok/s`]);
+    rows.push([
+      'decode',
+      `${r.generate.decode_tokens_per_s.toFixed(1)} tok/s${r.generate.lm_head === 'int8' ? ' (int8 LM head)' : ''}`,
+    ]);
   }
   if (r.train) {
     rows.push([

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadModel, type PreparedRequest, type VisionLanguageModel, type VlmMessage } from '../api/model.js';
 import {
   addAllowNonfiniteOption,
+  addLmHeadOption,
   addMediaOptions,
   addPluginOption,
   addSamplingOptions,
@@ -71,6 +72,7 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
   addMediaOptions(cmd, kinds, 'for the first message');
   addPluginOption(cmd);
   addAllowNonfiniteOption(cmd);
+  addLmHeadOption(cmd);
   addSamplingOptions(cmd)
     .addHelpText(
       'after',
@@ -86,6 +88,7 @@ export function registerChatCommand(program: Command, kinds: readonly MediaKind[
           registry,
           backend: backendOption(command),
           allowNonfinite: Boolean(flags.allowNonfinite),
+          lmHead: flags.lmHead as 'float32' | 'int8',
         });
         const opts = samplingOptions(flags);
         const rl = createInterface({

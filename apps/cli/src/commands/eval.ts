@@ -13,6 +13,7 @@ import { loadModel } from '../api/model.js';
 import { evaluate, scoreByKind } from '../evaluate.js';
 import {
   addAllowNonfiniteOption,
+  addLmHeadOption,
   addPluginOption,
   backendOption,
   commandRegistry,
@@ -21,6 +22,7 @@ import {
 import { CliError, color, printJson, progress, table } from '../ui.js';
 
 interface EvalFlags {
+  lmHead: 'float32' | 'int8';
   model: string;
   allowNonfinite?: boolean;
   data: string;
@@ -76,6 +78,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
       'write predictions as JSONL (id, turn, kind, question, prediction, reference, exactMatch, scores)',
     );
   addAllowNonfiniteOption(cmd);
+  addLmHeadOption(cmd);
   addPluginOption(cmd)
     .option('--json', 'print the scores as JSON')
     .addHelpText(
@@ -88,6 +91,7 @@ export function registerEvalCommand(program: Command, _kinds: readonly MediaKind
         registry,
         backend: backendOption(command),
         allowNonfinite: Boolean(flags.allowNonfinite),
+        lmHead: flags.lmHead,
       });
       try {
         const task = flags.task

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadModel, type VisionLanguageModel, type VlmRequest } from '../api/model.js';
 import {
   addAllowNonfiniteOption,
+  addLmHeadOption,
   addMediaOptions,
   addPluginOption,
   addSamplingOptions,
@@ -18,6 +19,7 @@ import {
 import { CliError, printJson } from '../ui.js';
 
 interface GenerateFlags extends SamplingFlags {
+  lmHead: 'float32' | 'int8';
   codec?: string;
   overlay?: string;
   model: string;
@@ -89,6 +91,7 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
   addMediaOptions(cmd, kinds);
   addPluginOption(cmd);
   addAllowNonfiniteOption(cmd);
+  addLmHeadOption(cmd);
   addSamplingOptions(cmd)
     .option(
       '--codec <name>',
@@ -119,6 +122,7 @@ export function registerGenerateCommand(program: Command, kinds: readonly MediaK
           registry,
           backend: backendOption(command),
           allowNonfinite: Boolean(flags.allowNonfinite),
+          lmHead: flags.lmHead,
         });
       } catch (err) {
         throw new CliError((err as Error).message);

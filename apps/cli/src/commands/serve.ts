@@ -3,6 +3,7 @@ import type { AnswerAnnotator } from '@vistune/core';
 import type { Command } from 'commander';
 import { loadModel } from '../api/model.js';
 import {
+  addLmHeadOption,
   addPluginOption,
   addSamplingOptions,
   backendOption,
@@ -17,6 +18,7 @@ import { createServer } from '../serve/server.js';
 import { CliError, color } from '../ui.js';
 
 interface ServeFlags extends SamplingFlags {
+  lmHead: 'float32' | 'int8';
   model: string;
   modelName?: string;
   host: string;
@@ -81,6 +83,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--quiet', 'no request log on stderr');
   addPluginOption(cmd);
+  addLmHeadOption(cmd);
   addSamplingOptions(cmd)
     .addHelpText(
       'after',
@@ -96,11 +99,13 @@ export function registerServeCommand(program: Command): void {
           `--codec ${flags.codec}: this codec does not annotate answers (it has no annotate())`,
           2,
         );
-      const vlm = await loadModel(flags.model, { registry, backend: backendOption(command) }).catch(
-        (err: Error) => {
-          throw new CliError(err.message);
-        },
-      );
+      const vlm = await loadModel(flags.model, {
+        registry,
+        backend: backendOption(command),
+        lmHead: flags.lmHead,
+      }).catch((err: Error) => {
+        throw new CliError(err.message);
+      });
       const id = modelId(flags.model, flags.modelName);
       const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${color.dim(line)}\n`);
       const server = await createServer({

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AddonAttempt, AddonOrigin, NativeKernels, NativeKernelsStatus } from '@vistune/native';
 import { setNativeAdamW } from '../ops/kernels/adamw.js';
 import { setNativeColumnSum } from '../ops/kernels/column-sum.js';
+import { setNativeInt8Product } from '../ops/kernels/int8-product.js';
 import { setNativeRotary } from '../ops/kernels/rotary.js';
 import { setNativeMatmulPolicy } from '../ops/policy.js';
 import { wasmThreads } from '../ops/wasm-threads.js';
@@ -159,6 +160,7 @@ export async function enableNativeMatmul(opts: EnableNativeMatmulOptions = {}): 
   setNativeAdamW((inputs, outputs, attrs) => kernels.adamw({ ...inputs, ...outputs, ...attrs, threads }));
   setNativeRotary((args) => kernels.rotary(args));
   setNativeColumnSum((args) => kernels.columnSum(args));
+  setNativeInt8Product((args) => kernels.int8Product({ ...args, threads }));
   const { origin, label, path } = native.kernels;
   status = {
     active: true,
@@ -180,6 +182,7 @@ export function disableNativeMatmul(reason = 'disabled by disableNativeMatmul()'
   setNativeAdamW(null);
   setNativeRotary(null);
   setNativeColumnSum(null);
+  setNativeInt8Product(null);
   status = { active: false, reason };
 }
 

@@ -45,6 +45,8 @@ export interface LlavaBenchOptions {
   workers?: number;
   /** How a worker builds the same model: an export called with `{ config, seed }` that returns createLlava's model. */
   replica?: ReplicaSpec;
+  /** Generation's LM head in int8 rows (quantizeLmHead) instead of float32; training always runs float32. */
+  lmHead?: 'float32' | 'int8';
   onProgress?: (message: string) => void;
 }
 
@@ -70,6 +72,8 @@ export interface LlavaGenerateReport {
   runs: number;
   prefill_ms: number;
   decode_tokens_per_s: number;
+  /** The LM head's weights during generation (int8: weight-only rows, LlavaBenchOptions.lmHead). */
+  lm_head: 'float32' | 'int8';
 }
 
 /** torch_ref.py's output with `torch`/`blas` replaced by `backend` and its detail. */
@@ -292,6 +296,26 @@ async function benchGenerate(
   sizes: LlavaBenchSizes,
   rng: Rng,
   progress: (m: string) => void,
+  lmHead: 'float32' | 'int8',
+): Promise<LlavaGenerateReport> {
+  if (lmHead === 'int8') {
+    if (!model.llm.quantizeLmHead)
+      throw new Error('bench: this LLM has no int8 LM head (quantizeLmHead): drop --lm-head int8');
+    model.llm.quantizeLmHead('int8');
+  }
+  try {
+    return await timeGeneration(model, sizes, rng, progress, lmHead);
+  } finally {
+    if (lmHead === 'int8') model.llm.quantizeLmHead?.(null);
+  }
+}
+
+async function timeGeneration(
+  model: LlavaForConditionalGeneration,
+  sizes: LlavaBenchSizes,
+  rng: Rng,
+  progress: (m: string) => void,
+  lmHead: 'float32' | 'int8',
 ): Promise<LlavaGenerateReport> {
   const nPrompt = sizes.gen_prompt ?? 32;
   const nNew = sizes.gen_new ?? 64;
@@ -336,6 +360,7 @@ async function benchGenerate(
     runs,
     prefill_ms: round(median(prefill), 2),
     decode_tokens_per_s: round((nNew * 1000) / median(decode), 1),
+    lm_head: lmHead,
   };
 }
 
@@ -385,7 +410,7 @@ export async function benchLlava(
     };
     const rng = new Rng(seed + 1);
     if (!opts.skipGenerate) {
-      report.generate = await benchGenerate(model, sizes, rng, progress);
+      report.generate = await benchGenerate(model, sizes, rng, progress, opts.lmHead ?? 'float32');
       report.peak_rss_mb_after_generate = peakRssMb();
     }
     if (!opts.skipTrain)

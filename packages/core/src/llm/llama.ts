@@ -19,7 +19,16 @@ import { Initializer } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/norm.js';
-import { addSameShape, attention, linear, reshape, siluTimes } from '../ops/index.js';
+import {
+  addSameShape,
+  attention,
+  type Int8Rows,
+  int8Linear,
+  linear,
+  quantizeRowsInt8,
+  reshape,
+  siluTimes,
+} from '../ops/index.js';
 import type { LlamaConfig } from './config.js';
 import { LlamaKVCache } from './kv-cache.js';
 import { applyRotary, type RotaryAngles, RotaryEmbedding } from './rope.js';
@@ -257,6 +266,8 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
   readonly model: LlamaModel;
   /** lm_head; absent when tied to embed_tokens. */
   readonly head: Linear | undefined;
+  /** Set by quantizeLmHead('int8'): the head's rows in int8 (inference only). */
+  private int8Head: Int8Rows | null = null;
   private readonly rope: RotaryEmbedding;
   private readonly blockHooks: { hook: DecoderBlockHook; layers: Set<number> }[] = [];
   private media: ReadonlyMap<string, SplicedMedia> = new Map();
@@ -367,8 +378,25 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
 
   /** hidden [B, T, hidden] → logits [B, T, vocab] (tied: the embedding table is the head). */
   lmHead(hidden: tf.Tensor3D): tf.Tensor3D {
+    if (this.int8Head) return int8Linear(hidden, this.int8Head) as tf.Tensor3D;
     const weight = this.head ? this.head.weight : this.model.embedTokens.weight;
     return linear(hidden, weight) as tf.Tensor3D;
+  }
+
+  /** The head's weight (tied: the embedding table) as int8 rows for inference; null returns to float32. */
+  quantizeLmHead(mode: 'int8' | null): void {
+    if (this.int8Head) tf.dispose([this.int8Head.q, this.int8Head.scales]);
+    this.int8Head = null;
+    if (mode === null) return;
+    if (!['wasm', 'cpu'].includes(tf.getBackend()))
+      throw new Error(
+        `quantizeLmHead('int8'): the int8 product runs on the wasm and cpu backends, this model is on ${tf.getBackend()}: use --backend wasm or keep the head in float32`,
+      );
+    const weight = this.head ? this.head.weight : this.model.embedTokens.weight;
+    this.int8Head = quantizeRowsInt8(
+      weight,
+      this.head ? 'lm_head.weight' : 'model.embed_tokens.weight (tied head)',
+    );
   }
 
   /** Convenience: ids [B, T] → logits [B, T, vocab] (no cache, no padding). */
@@ -390,6 +418,7 @@ export class LlamaForCausalLM extends Module implements BlockWrappableLM {
   }
 
   override dispose(): void {
+    this.quantizeLmHead(null);
     this.rope.dispose();
     super.dispose();
   }

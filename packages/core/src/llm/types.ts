@@ -35,5 +35,10 @@ export interface CausalLM {
   forward(inputs: DecoderInputs): DecoderOutputs;
   /** hidden [B, T, hidden] → logits [B, T, vocab]. */
   lmHead(hidden: tf.Tensor3D): tf.Tensor3D;
+  /**
+   * Inference: the LM head reads int8 rows (one float scale each) instead of float32 weights, a quarter of the
+   * bytes a decode step streams; null restores float32. Optional: LMs without it keep float32.
+   */
+  quantizeLmHead?(mode: 'int8' | null): void;
   createCache(batch: number): KVCache;
 }

@@ -19,6 +19,7 @@ export { crossEntropy } from './loss.js';
 export { linear, matmul, rawMatmul, transposeLast2 } from './matmul.js';
 export { layerNorm, rmsNorm } from './norm.js';
 export { type OpPolicy, opPolicy, setOpPolicy } from './policy.js';
+export { dequantizeRowsInt8, type Int8Rows, int8Linear, quantizeRowsInt8 } from './quantize.js';
 export { addSameShape, permute, reshape } from './shape.js';
 export { useWasmThreads, wasmThreads } from './wasm-threads.js';
 export { clearTransposedWeightCache } from './weight-cache.js';
