@@ -20,16 +20,21 @@ napi_value Throw(napi_env env, const std::string& message, const char* fn = "sge
   return nullptr;
 }
 
-bool Float32View(napi_env env, napi_value value, float** data, int64_t* length) {
+// A typed array's element type, data pointer and element count; false for anything else.
+bool TypedArrayData(napi_env env, napi_value value, napi_typedarray_type* type, void** ptr, int64_t* count) {
   bool is_typed = false;
   if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, value, type, &n, ptr, nullptr, nullptr) != napi_ok) return false;
+  *count = static_cast<int64_t>(n);
+  return true;
+}
+
+bool Float32View(napi_env env, napi_value value, float** data, int64_t* length) {
   napi_typedarray_type type;
-  size_t count = 0;
   void* ptr = nullptr;
-  if (napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr) != napi_ok) return false;
-  if (type != napi_float32_array) return false;
+  if (!TypedArrayData(env, value, &type, &ptr, length) || type != napi_float32_array) return false;
   *data = static_cast<float*>(ptr);
-  *length = static_cast<int64_t>(count);
   return true;
 }
 
@@ -123,8 +128,13 @@ bool IsaArg(napi_env env, napi_value value, int64_t* isa) {
   return Integer(env, value, isa) && *isa <= static_cast<int64_t>(vistune::BestIsa());
 }
 
+bool DisjointBytes(const void* a, int64_t bytes_a, const void* b, int64_t bytes_b) {
+  const char *ca = static_cast<const char*>(a), *cb = static_cast<const char*>(b);
+  return bytes_a == 0 || bytes_b == 0 || ca + bytes_a <= cb || cb + bytes_b <= ca;
+}
+
 bool Disjoint(const float* a, int64_t len_a, const float* b, int64_t len_b) {
-  return len_a == 0 || len_b == 0 || a + len_a <= b || b + len_b <= a;
+  return DisjointBytes(a, len_a * 4, b, len_b * 4);
 }
 
 constexpr size_t kRotaryArgs = 11;
@@ -185,15 +195,13 @@ napi_value ColumnSum(napi_env env, napi_callback_info info) {
 
 // Any typed array's bytes (an Int8Array, or the Int32Array a tfjs int32 tensor packs int8 weights into).
 bool BytesView(napi_env env, napi_value value, const int8_t** data, int64_t* bytes) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
   napi_typedarray_type type;
-  size_t count = 0;
   void* ptr = nullptr;
-  if (napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr) != napi_ok) return false;
+  int64_t count = 0;
+  if (!TypedArrayData(env, value, &type, &ptr, &count)) return false;
   if (type != napi_int8_array && type != napi_int32_array) return false;
   *data = static_cast<const int8_t*>(ptr);
-  *bytes = static_cast<int64_t>(count) * (type == napi_int32_array ? 4 : 1);
+  *bytes = count * (type == napi_int32_array ? 4 : 1);
   return true;
 }
 
@@ -217,13 +225,13 @@ napi_value Int8Product(napi_env env, napi_callback_info info) {
     if (!Integer(env, argv[4 + i], &v[i]))
       return Throw(env, std::string(names[i]) + " must be a non-negative integer", "int8Product");
   const int64_t rows = v[0], cols = v[1], depth = v[2];
-  if (v[3] > static_cast<int64_t>(vistune::BestIsa())) return Throw(env, "isa must be one this CPU supports", "int8Product");
+  if (!IsaArg(env, argv[7], &v[3])) return Throw(env, "isa must be one this CPU supports", "int8Product");
   if (len_x != rows * depth) return Throw(env, "x must hold rows·depth = " + std::to_string(rows * depth) + " floats", "int8Product");
   if (bytes_q != cols * depth) return Throw(env, "q must hold cols·depth = " + std::to_string(cols * depth) + " int8 values", "int8Product");
   if (len_scales != cols) return Throw(env, "scales must hold cols = " + std::to_string(cols) + " floats", "int8Product");
   if (len_out != rows * cols) return Throw(env, "out must hold rows·cols = " + std::to_string(rows * cols) + " floats", "int8Product");
   if (!Disjoint(out, len_out, x, len_x) || !Disjoint(out, len_out, scales, len_scales) ||
-      !(len_out == 0 || bytes_q == 0 || reinterpret_cast<const int8_t*>(out + len_out) <= q || q + bytes_q <= reinterpret_cast<const int8_t*>(out)))
+      !DisjointBytes(out, len_out * 4, q, bytes_q))
     return Throw(env, "out overlaps an input", "int8Product");
   vistune::Int8Product({rows, cols, depth, x, q, scales, out}, static_cast<vistune::Isa>(v[3]),
                        static_cast<int>(v[4] > 64 ? 64 : v[4]));
